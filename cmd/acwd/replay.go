@@ -1,0 +1,156 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
+)
+
+const replayUsage = `usage: acwd replay [--config FILE] [--max-out-of-order D] [--warn D] [--overrun D] [--window D] [FILE ...]
+
+Reads canonical events as JSON Lines (stdin when no FILE or "-"), runs the
+engine in pure event time and writes JSON Lines records to stdout: segment,
+alert, interval, open, rejected and a final summary. Several files are one
+input, read in order. Exit status 0 even when lines were rejected.
+
+flags:
+`
+
+func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("replay", stderr)
+	var ef engineFlags
+	ef.register(fs)
+	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := ef.build(fs)
+	if err != nil {
+		return err
+	}
+	inputs := fs.Args()
+	if len(inputs) == 0 {
+		inputs = []string{"-"}
+	}
+	out := bufio.NewWriterSize(stdout, 256<<10)
+	w := &lineWriter{w: out}
+	eng, err := processor.New(cfg, w)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	var dec events.Decoder
+	var line, read int64
+	for _, name := range inputs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var r io.Reader = stdin
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r = f
+		}
+		err := eachLine(r, func(b []byte) error {
+			line++
+			if len(bytes.TrimSpace(b)) == 0 {
+				return nil
+			}
+			read++
+			if read&0xffff == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if o, err := eng.Ingest(&dec, b); o == processor.Rejected {
+				rec := events.Rejected{Line: line, Reason: processor.RejectReason(err), Error: err.Error(), Raw: b}
+				w.buf = rec.AppendJSON(w.buf[:0])
+				w.flushLine()
+			}
+			return w.err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", displayName(name), err)
+		}
+	}
+	eng.Close()
+	sum := eng.Summary(read)
+	w.buf = sum.AppendJSON(w.buf[:0])
+	w.flushLine()
+	if w.err != nil {
+		return w.err
+	}
+	return out.Flush()
+}
+
+func displayName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	return name
+}
+
+// eachLine calls fn for every line of r without its line terminator. The
+// slice is only valid during the call. Lines of any length are supported.
+func eachLine(r io.Reader, fn func([]byte) error) error {
+	br := bufio.NewReaderSize(r, 1<<20)
+	var long []byte
+	for {
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, b...)
+			continue
+		}
+		if long != nil {
+			long = append(long, b...)
+			b = long
+		}
+		if len(b) > 0 {
+			b = bytes.TrimSuffix(b, []byte{'\n'})
+			b = bytes.TrimSuffix(b, []byte{'\r'})
+			if ferr := fn(b); ferr != nil {
+				return ferr
+			}
+		}
+		long = long[:0:0]
+		long = nil
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// lineWriter is the replay Emitter: one JSON object per line.
+type lineWriter struct {
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+func (l *lineWriter) flushLine() {
+	if l.err != nil {
+		return
+	}
+	l.buf = append(l.buf, '\n')
+	_, l.err = l.w.Write(l.buf)
+}
+
+func (l *lineWriter) Segment(s *events.Segment) { l.buf = s.AppendJSON(l.buf[:0]); l.flushLine() }
+func (l *lineWriter) Alert(a *events.Alert)     { l.buf = a.AppendJSON(l.buf[:0]); l.flushLine() }
+func (l *lineWriter) Interval(iv *events.Interval) {
+	l.buf = iv.AppendJSON(l.buf[:0])
+	l.flushLine()
+}
+func (l *lineWriter) Open(o *events.OpenSegment) { l.buf = o.AppendJSON(l.buf[:0]); l.flushLine() }

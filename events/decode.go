@@ -1,0 +1,570 @@
+package events
+
+import (
+	"unicode/utf8"
+)
+
+// internSlots is the size of the Decoder's string cache. Low-cardinality
+// values (agent ids, teams, queues, states of calls in progress) repeat, so
+// a small direct-mapped cache removes almost every string allocation.
+const internSlots = 1 << 13
+
+// MaxNesting bounds how deep unknown fields may nest before the input is
+// rejected as malformed.
+const MaxNesting = 64
+
+// Decoder decodes canonical JSON events. It is not safe for concurrent use;
+// give each goroutine (partition) its own. The zero value is ready to use.
+type Decoder struct {
+	cache   [internSlots]string
+	scratch []byte
+}
+
+// field identifiers of the canonical schema.
+const (
+	fUnknown = iota
+	fAgentID
+	fState
+	fTS
+	fCallID
+	fEventID
+	fTeam
+	fQueue
+	fChannel
+	fDisposition
+	fReason
+)
+
+func fieldOf(k []byte) int {
+	switch string(k) {
+	case "agent_id":
+		return fAgentID
+	case "state":
+		return fState
+	case "ts":
+		return fTS
+	case "call_id":
+		return fCallID
+	case "event_id":
+		return fEventID
+	case "team":
+		return fTeam
+	case "queue":
+		return fQueue
+	case "channel":
+		return fChannel
+	case "disposition":
+		return fDisposition
+	case "reason":
+		return fReason
+	}
+	return fUnknown
+}
+
+var fieldNames = [...]string{"", "agent_id", "state", "ts", "call_id", "event_id", "team", "queue", "channel", "disposition", "reason"}
+
+type parser struct {
+	b   []byte
+	i   int
+	d   *Decoder
+	err error // first syntax error
+}
+
+func (p *parser) fail(msg string) {
+	if p.err == nil {
+		p.err = &SyntaxError{Offset: p.i, Msg: msg}
+	}
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// str parses a JSON string at p.i (which must be '"') and returns its
+// decoded bytes; the slice aliases the input or the decoder's scratch.
+func (p *parser) str() []byte {
+	p.i++ // opening quote
+	start := p.i
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		if c == '"' {
+			s := p.b[start:p.i]
+			p.i++
+			return s
+		}
+		if c == '\\' {
+			return p.strEscaped(start)
+		}
+		if c < 0x20 {
+			p.fail("control character in string")
+			return nil
+		}
+		p.i++
+	}
+	p.fail("unterminated string")
+	return nil
+}
+
+func (p *parser) strEscaped(start int) []byte {
+	out := append(p.d.scratch[:0], p.b[start:p.i]...)
+	for p.i < len(p.b) {
+		c := p.b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			p.d.scratch = out
+			return out
+		case c < 0x20:
+			p.fail("control character in string")
+			return nil
+		case c != '\\':
+			out = append(out, c)
+			p.i++
+			continue
+		}
+		if p.i+1 >= len(p.b) {
+			break
+		}
+		e := p.b[p.i+1]
+		p.i += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				p.fail("bad \\u escape")
+				return nil
+			}
+			if r >= 0xD800 && r < 0xDC00 && p.i+1 < len(p.b) && p.b[p.i] == '\\' && p.b[p.i+1] == 'u' {
+				save := p.i
+				p.i += 2
+				if r2, ok := p.hex4(); ok && r2 >= 0xDC00 && r2 < 0xE000 {
+					r = (r-0xD800)<<10 | (r2 - 0xDC00) + 0x10000
+				} else {
+					p.i = save
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			p.i -= 1
+			p.fail("bad escape")
+			return nil
+		}
+	}
+	p.fail("unterminated string")
+	return nil
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if p.i+4 > len(p.b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.b[p.i : p.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	p.i += 4
+	return r, true
+}
+
+// number scans a JSON number and reports whether it is a plain integer.
+func (p *parser) number() (raw []byte, integer bool) {
+	start := p.i
+	integer = true
+	if p.i < len(p.b) && p.b[p.i] == '-' {
+		p.i++
+	}
+	if p.i >= len(p.b) {
+		p.fail("bad number")
+		return nil, false
+	}
+	if p.b[p.i] == '0' {
+		p.i++
+	} else if p.b[p.i] >= '1' && p.b[p.i] <= '9' {
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+		}
+	} else {
+		p.fail("bad number")
+		return nil, false
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		integer = false
+		p.i++
+		n := p.i
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+		}
+		if p.i == n {
+			p.fail("bad number")
+			return nil, false
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		integer = false
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		n := p.i
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+		}
+		if p.i == n {
+			p.fail("bad number")
+			return nil, false
+		}
+	}
+	return p.b[start:p.i], integer
+}
+
+func (p *parser) literal(word string) {
+	if len(p.b)-p.i >= len(word) && string(p.b[p.i:p.i+len(word)]) == word {
+		p.i += len(word)
+		return
+	}
+	p.fail("invalid literal")
+}
+
+// skip scans over any JSON value, checking its syntax.
+func (p *parser) skip(depth int) {
+	p.ws()
+	if p.i >= len(p.b) {
+		p.fail("unexpected end of input")
+		return
+	}
+	switch c := p.b[p.i]; {
+	case c == '"':
+		p.str()
+	case c == '{' || c == '[':
+		if depth >= MaxNesting {
+			p.fail("nesting too deep")
+			return
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		p.i++
+		p.ws()
+		if p.i < len(p.b) && p.b[p.i] == closer {
+			p.i++
+			return
+		}
+		for p.err == nil {
+			if c == '{' {
+				p.ws()
+				if p.i >= len(p.b) || p.b[p.i] != '"' {
+					p.fail("expected object key")
+					return
+				}
+				p.str()
+				p.ws()
+				if p.i >= len(p.b) || p.b[p.i] != ':' {
+					p.fail("expected ':'")
+					return
+				}
+				p.i++
+			}
+			p.skip(depth + 1)
+			p.ws()
+			if p.i >= len(p.b) {
+				p.fail("unexpected end of input")
+				return
+			}
+			if p.b[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if p.b[p.i] == closer {
+				p.i++
+				return
+			}
+			p.fail("expected ',' or '" + string(closer) + "'")
+		}
+	case c == '-' || (c >= '0' && c <= '9'):
+		p.number()
+	case c == 't':
+		p.literal("true")
+	case c == 'f':
+		p.literal("false")
+	case c == 'n':
+		p.literal("null")
+	default:
+		p.fail("unexpected character " + quote(string(c)))
+	}
+}
+
+func (d *Decoder) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	h := uint32(2166136261)
+	for _, c := range b {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	slot := &d.cache[h&(internSlots-1)]
+	if *slot == string(b) {
+		return *slot
+	}
+	s := string(b)
+	*slot = s
+	return s
+}
+
+func kindOf(c byte) string {
+	switch {
+	case c == '"':
+		return "string"
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "number"
+	default:
+		return "character " + quote(string(rune(c)))
+	}
+}
+
+// Decode parses one canonical event from b into ev (which it overwrites).
+//
+// A b that is not exactly one JSON object (surrounding white space allowed)
+// gives an error matching ErrMalformed; an object that breaks the contract
+// gives a *FieldError matching ErrInvalid. Unknown fields are ignored and
+// null counts as absent. b is not retained.
+func (d *Decoder) Decode(b []byte, ev *Event) error {
+	*ev = Event{}
+	p := parser{b: b, d: d}
+	var ferr error // first field error
+	fieldErr := func(err error) {
+		if ferr == nil {
+			ferr = err
+		}
+	}
+	p.ws()
+	if p.i >= len(b) || b[p.i] != '{' {
+		if p.i >= len(b) {
+			p.fail("empty input")
+		} else {
+			p.fail("expected '{', found " + kindOf(b[p.i]))
+		}
+		return p.err
+	}
+	p.i++
+	p.ws()
+	if p.i < len(b) && b[p.i] == '}' {
+		p.i++
+	} else {
+		for p.err == nil {
+			p.ws()
+			if p.i >= len(b) || b[p.i] != '"' {
+				p.fail("expected object key")
+				break
+			}
+			f := fieldOf(p.str())
+			p.ws()
+			if p.i >= len(b) || b[p.i] != ':' {
+				p.fail("expected ':'")
+				break
+			}
+			p.i++
+			p.ws()
+			if p.i >= len(b) {
+				p.fail("unexpected end of input")
+				break
+			}
+			c := b[p.i]
+			switch {
+			case f == fUnknown:
+				p.skip(0)
+			case c == 'n':
+				p.literal("null")
+				d.clear(ev, f)
+			case f == fTS:
+				if c == '"' {
+					s := p.str()
+					if p.err == nil {
+						ms, err := ParseRFC3339Millis(s)
+						if err != nil {
+							fieldErr(invalidf("ts", "%s is not an RFC 3339 time or Unix milliseconds", quote(string(s))))
+						} else if ms < MinTS || ms >= MaxTS {
+							fieldErr(invalidf("ts", "%s is outside years 2000-2099", quote(string(s))))
+						} else {
+							ev.TS = ms
+						}
+					}
+				} else if c == '-' || (c >= '0' && c <= '9') {
+					raw, integer := p.number()
+					if p.err == nil {
+						if !integer {
+							fieldErr(invalidf("ts", "%s is not an integer number of Unix milliseconds", raw))
+						} else if ms, ok := parseInt(raw); !ok || ms < MinTS || ms >= MaxTS {
+							fieldErr(invalidf("ts", "%s is outside years 2000-2099", raw))
+						} else {
+							ev.TS = ms
+						}
+					}
+				} else {
+					p.skip(0)
+					fieldErr(invalidf("ts", "want an RFC 3339 string or integer Unix milliseconds, got %s", kindOf(c)))
+				}
+			case c != '"':
+				p.skip(0)
+				fieldErr(invalidf(fieldNames[f], "want a string, got %s", kindOf(c)))
+			default:
+				s := p.str()
+				if p.err != nil {
+					break
+				}
+				if !utf8.Valid(s) {
+					fieldErr(invalidf(fieldNames[f], "is not valid UTF-8"))
+					break
+				}
+				d.set(ev, f, s, fieldErr)
+			}
+			if p.err != nil {
+				break
+			}
+			p.ws()
+			if p.i >= len(b) {
+				p.fail("unexpected end of input")
+				break
+			}
+			if b[p.i] == ',' {
+				p.i++
+				continue
+			}
+			if b[p.i] == '}' {
+				p.i++
+				break
+			}
+			p.fail("expected ',' or '}'")
+		}
+	}
+	if p.err == nil {
+		p.ws()
+		if p.i != len(b) {
+			p.fail("unexpected data after the object")
+		}
+	}
+	if p.err != nil {
+		return p.err
+	}
+	if ferr != nil {
+		return ferr
+	}
+	if ev.TS == 0 {
+		return invalidf("ts", "missing")
+	}
+	return ev.Validate()
+}
+
+// clear resets field f to absent (JSON null). TS 0 means absent: a real ts
+// of 0 (1970) is out of range anyway.
+func (d *Decoder) clear(ev *Event, f int) {
+	switch f {
+	case fAgentID:
+		ev.AgentID = ""
+	case fState:
+		ev.State = StateNone
+	case fTS:
+		ev.TS = 0
+	case fCallID:
+		ev.CallID = ""
+	case fEventID:
+		ev.EventID = ""
+	case fTeam:
+		ev.Team = ""
+	case fQueue:
+		ev.Queue = ""
+	case fChannel:
+		ev.Channel = ""
+	case fDisposition:
+		ev.Disposition = ""
+	case fReason:
+		ev.Reason = ""
+	}
+}
+
+func (d *Decoder) set(ev *Event, f int, s []byte, fieldErr func(error)) {
+	switch f {
+	case fAgentID:
+		if len(s) > MaxAgentIDLen {
+			fieldErr(invalidf("agent_id", "is %d bytes long, the limit is %d", len(s), MaxAgentIDLen))
+			return
+		}
+		ev.AgentID = d.intern(s)
+	case fState:
+		st, ok := ParseState(s)
+		if !ok {
+			fieldErr(invalidf("state", "unknown state %s (want one of logged_out, ready, not_ready, ringing, talking, hold, acw)", quote(string(s))))
+			return
+		}
+		ev.State = st
+	case fCallID:
+		ev.CallID = d.intern(s)
+	case fEventID:
+		ev.EventID = string(s)
+	case fTeam:
+		ev.Team = d.intern(s)
+	case fQueue:
+		ev.Queue = d.intern(s)
+	case fChannel:
+		ev.Channel = d.intern(s)
+	case fDisposition:
+		ev.Disposition = d.intern(s)
+	case fReason:
+		ev.Reason = d.intern(s)
+	}
+}
+
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && b[0] == '-' {
+		neg = true
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b {
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}

@@ -1,0 +1,61 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Rejection reasons, as written in `rejected` records, DLQ headers and
+// metrics labels.
+const (
+	ReasonMalformed = "malformed"
+	ReasonInvalid   = "invalid"
+	ReasonLate      = "late"
+)
+
+// Sentinel errors for bad data. Bad data is counted, dead-lettered and
+// skipped; it never stops processing. Test with errors.Is.
+var (
+	// ErrMalformed: the input is not a JSON object.
+	ErrMalformed = errors.New("malformed")
+	// ErrInvalid: a JSON object that breaks the canonical contract.
+	ErrInvalid = errors.New("invalid")
+)
+
+// FieldError is an ErrInvalid naming the offending field.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "field " + quote(e.Field) + ": " + e.Msg }
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalid }
+
+func invalidf(field, format string, args ...any) error {
+	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// SyntaxError is an ErrMalformed with the byte offset where parsing failed.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("not a JSON object: %s at byte %d", e.Msg, e.Offset)
+}
+
+// Is makes errors.Is(err, ErrMalformed) true.
+func (e *SyntaxError) Is(target error) bool { return target == ErrMalformed }
+
+// Reason maps a decode error to its rejection reason.
+func Reason(err error) string {
+	if errors.Is(err, ErrMalformed) {
+		return ReasonMalformed
+	}
+	return ReasonInvalid
+}
+
+func quote(s string) string { return string(AppendString(nil, s)) }

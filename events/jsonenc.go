@@ -1,0 +1,116 @@
+package events
+
+import (
+	"strconv"
+	"unicode/utf8"
+)
+
+const hexDigits = "0123456789abcdef"
+
+// AppendString appends s as a JSON string literal. Control characters are
+// escaped and invalid UTF-8 is replaced by U+FFFD, so the output is always
+// valid JSON.
+func AppendString[S ~string | ~[]byte](b []byte, s S) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// jsonObject is a tiny append-only JSON object writer used by the record
+// encoders; it keeps field order fixed so output is byte-for-byte stable.
+type jsonObject struct{ b []byte }
+
+func (o *jsonObject) key(k string) {
+	if o.b[len(o.b)-1] != '{' {
+		o.b = append(o.b, ',')
+	}
+	o.b = append(o.b, '"')
+	o.b = append(o.b, k...)
+	o.b = append(o.b, '"', ':')
+}
+
+func (o *jsonObject) str(k, v string) {
+	o.key(k)
+	o.b = AppendString(o.b, v)
+}
+
+func (o *jsonObject) int(k string, v int64) {
+	o.key(k)
+	o.b = strconv.AppendInt(o.b, v, 10)
+}
+
+func (o *jsonObject) bool(k string, v bool) {
+	o.key(k)
+	o.b = strconv.AppendBool(o.b, v)
+}
+
+func (o *jsonObject) time(k string, ms int64) {
+	o.key(k)
+	o.b = append(o.b, '"')
+	o.b = AppendTime(o.b, ms)
+	o.b = append(o.b, '"')
+}
+
+// fixed writes v/10^places as a decimal with exactly `places` digits after
+// the point, e.g. fixed(2345, 2) = 23.45.
+func (o *jsonObject) fixed(k string, v int64, places int) {
+	o.key(k)
+	if v < 0 {
+		o.b = append(o.b, '-')
+		v = -v
+	}
+	p := int64(1)
+	for i := 0; i < places; i++ {
+		p *= 10
+	}
+	o.b = strconv.AppendInt(o.b, v/p, 10)
+	o.b = append(o.b, '.')
+	frac := v % p
+	for p /= 10; p > 0; p /= 10 {
+		o.b = append(o.b, byte('0'+frac/p%10))
+	}
+}
+
+func openObject(b []byte, typ string) jsonObject {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, '"')
+	return jsonObject{b: b}
+}
+
+func (o *jsonObject) close() []byte { return append(o.b, '}') }

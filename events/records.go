@@ -1,0 +1,320 @@
+package events
+
+import (
+	"strconv"
+	"time"
+)
+
+// Record types, the value of the "type" field of every output line.
+const (
+	TypeSegment  = "segment"
+	TypeAlert    = "alert"
+	TypeInterval = "interval"
+	TypeOpen     = "open"
+	TypeRejected = "rejected"
+	TypeSummary  = "summary"
+)
+
+// Segment is one closed wrap-up (ACW) of one call. Times are Unix ms.
+type Segment struct {
+	// SegmentID is deterministic: the same input always gives the same id,
+	// so downstream consumers can drop repeats.
+	SegmentID   string
+	AgentID     AgentID
+	CallID      string
+	Team        string
+	Queue       string
+	Start       int64
+	End         int64
+	DurationMS  int64
+	ThresholdMS int64 // the overrun threshold that applied
+	Warn        bool  // DurationMS > warn threshold
+	Overrun     bool  // DurationMS > ThresholdMS
+	Disposition string
+	EndState    State
+}
+
+// AppendJSON appends the segment as one JSON object (no newline).
+func (s *Segment) AppendJSON(b []byte) []byte {
+	o := openObject(b, TypeSegment)
+	o.str("segment_id", s.SegmentID)
+	o.str("agent_id", s.AgentID)
+	o.str("call_id", s.CallID)
+	o.str("team", s.Team)
+	o.str("queue", s.Queue)
+	o.time("start", s.Start)
+	o.time("end", s.End)
+	o.int("duration_ms", s.DurationMS)
+	o.int("threshold_ms", s.ThresholdMS)
+	o.bool("warn", s.Warn)
+	o.bool("overrun", s.Overrun)
+	o.str("disposition", s.Disposition)
+	o.str("end_state", s.EndState.String())
+	return o.close()
+}
+
+// Alert kinds.
+const (
+	AlertOverrun  = "overrun"
+	AlertResolved = "resolved"
+)
+
+// Alert reports that a wrap-up passed its overrun threshold (Kind overrun)
+// or that an alerted wrap-up has closed (Kind resolved). At is the moment
+// the threshold was passed (overrun) or the wrap-up closed (resolved).
+type Alert struct {
+	Kind        string
+	SegmentID   string
+	AgentID     AgentID
+	CallID      string
+	Team        string
+	Queue       string
+	Start       int64
+	At          int64
+	ThresholdMS int64
+}
+
+// AlertID is a stable id for the alert: its segment id and kind.
+func (a *Alert) AlertID() string { return a.SegmentID + ":" + a.Kind }
+
+// AppendJSON appends the alert as one JSON object (no newline).
+func (a *Alert) AppendJSON(b []byte) []byte {
+	o := openObject(b, TypeAlert)
+	o.str("kind", a.Kind)
+	o.str("segment_id", a.SegmentID)
+	o.str("agent_id", a.AgentID)
+	o.str("call_id", a.CallID)
+	o.str("team", a.Team)
+	o.str("queue", a.Queue)
+	o.time("start", a.Start)
+	o.time("at", a.At)
+	o.int("threshold_ms", a.ThresholdMS)
+	return o.close()
+}
+
+// Scope of an interval record.
+type Scope uint8
+
+// Interval scopes, in output order.
+const (
+	ScopeAgent  Scope = iota // key: agent_id
+	ScopeTeam                // key: team (skipped when empty)
+	ScopeQueue               // key: queue; segment fields and calls_handled only
+	ScopeCenter              // key: "all"
+	NumScopes
+)
+
+var scopeNames = [NumScopes]string{"agent", "team", "queue", "center"}
+
+// String returns the wire name of the scope.
+func (s Scope) String() string {
+	if s < NumScopes {
+		return scopeNames[s]
+	}
+	return "scope(" + strconv.Itoa(int(s)) + ")"
+}
+
+// CenterKey is the key of the center scope.
+const CenterKey = "all"
+
+// Counters are the base fields of an interval: counts and milliseconds.
+// They only ever grow within an interval, so shared views can be kept with
+// increments (acw_max_ms with a max).
+type Counters struct {
+	ACWCount     int64 // wrap-ups that ended in the interval
+	ACWTotalMS   int64 // their summed duration
+	ACWMaxMS     int64 // the longest of them
+	WarnCount    int64 // those longer than the warn threshold
+	OverrunCount int64 // those longer than the overrun threshold
+	CallsHandled int64 // talk/hold runs that ended in the interval
+	TalkMS       int64 // time in state talking within the interval
+	HoldMS       int64 // time in state hold
+	ACWStateMS   int64 // time in state acw
+	WorkMS       int64 // time not logged_out (any state)
+}
+
+// IsZero reports whether every base field is zero.
+func (c *Counters) IsZero() bool { return *c == Counters{} }
+
+// Add adds o into c (ACWMaxMS takes the maximum).
+func (c *Counters) Add(o *Counters) {
+	c.ACWCount += o.ACWCount
+	c.ACWTotalMS += o.ACWTotalMS
+	c.ACWMaxMS = max(c.ACWMaxMS, o.ACWMaxMS)
+	c.WarnCount += o.WarnCount
+	c.OverrunCount += o.OverrunCount
+	c.CallsHandled += o.CallsHandled
+	c.TalkMS += o.TalkMS
+	c.HoldMS += o.HoldMS
+	c.ACWStateMS += o.ACWStateMS
+	c.WorkMS += o.WorkMS
+}
+
+// Derived values. All use integer arithmetic with round-half-up so that any
+// client (Go, Lua in Redis, SQL) computes the same digits; a zero
+// denominator gives 0.
+
+// ACWAvgMS is ACWTotalMS / ACWCount in whole milliseconds.
+func (c *Counters) ACWAvgMS() int64 { return divRound(c.ACWTotalMS, c.ACWCount) }
+
+// ACWPerCallMS is ACWTotalMS / CallsHandled in whole milliseconds ("total
+// ACW ÷ calls handled").
+func (c *Counters) ACWPerCallMS() int64 { return divRound(c.ACWTotalMS, c.CallsHandled) }
+
+// ACWPctOfWork is 100·ACWStateMS/WorkMS in hundredths of a percent.
+func (c *Counters) ACWPctOfWork() int64 { return divRound(10000*c.ACWStateMS, c.WorkMS) }
+
+// ACWPctOfHandle is 100·ACWStateMS/(TalkMS+HoldMS+ACWStateMS) in hundredths
+// of a percent.
+func (c *Counters) ACWPctOfHandle() int64 {
+	return divRound(10000*c.ACWStateMS, c.TalkMS+c.HoldMS+c.ACWStateMS)
+}
+
+// OverrunRate is OverrunCount/ACWCount as a fraction in ten-thousandths.
+func (c *Counters) OverrunRate() int64 { return divRound(10000*c.OverrunCount, c.ACWCount) }
+
+func divRound(n, d int64) int64 {
+	if d == 0 {
+		return 0
+	}
+	return (2*n + d) / (2 * d)
+}
+
+// Interval holds one scope/key's metrics for one tumbling window
+// [Start, End) aligned to the Unix epoch.
+type Interval struct {
+	Scope  Scope
+	Key    string
+	Window time.Duration
+	Start  int64
+	End    int64
+	Counters
+}
+
+// IntervalID is a stable id: scope:key:window_start_ms.
+func (iv *Interval) IntervalID() string {
+	return iv.Scope.String() + ":" + iv.Key + ":" + strconv.FormatInt(iv.Start, 10)
+}
+
+// FormatWindow renders a window length compactly: 15m, 1h, 30s, 500ms.
+func FormatWindow(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	case d%time.Second == 0:
+		return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+	}
+	return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+}
+
+// AppendJSON appends the interval as one JSON object (no newline). Derived
+// percentages are written with two decimals, overrun_rate (a 0–1 fraction)
+// with four.
+func (iv *Interval) AppendJSON(b []byte) []byte {
+	o := openObject(b, TypeInterval)
+	o.str("scope", iv.Scope.String())
+	o.str("key", iv.Key)
+	o.str("window", FormatWindow(iv.Window))
+	o.time("start", iv.Start)
+	o.time("end", iv.End)
+	c := &iv.Counters
+	o.int("acw_count", c.ACWCount)
+	o.int("acw_total_ms", c.ACWTotalMS)
+	o.int("acw_max_ms", c.ACWMaxMS)
+	o.int("warn_count", c.WarnCount)
+	o.int("overrun_count", c.OverrunCount)
+	o.int("calls_handled", c.CallsHandled)
+	o.int("talk_ms", c.TalkMS)
+	o.int("hold_ms", c.HoldMS)
+	o.int("acw_state_ms", c.ACWStateMS)
+	o.int("work_ms", c.WorkMS)
+	o.int("acw_avg_ms", c.ACWAvgMS())
+	o.int("acw_per_call_ms", c.ACWPerCallMS())
+	o.fixed("acw_pct_of_work", c.ACWPctOfWork(), 2)
+	o.fixed("acw_pct_of_handle", c.ACWPctOfHandle(), 2)
+	o.fixed("overrun_rate", c.OverrunRate(), 4)
+	return o.close()
+}
+
+// OpenSegment is a wrap-up still open at the end of input.
+type OpenSegment struct {
+	AgentID AgentID
+	CallID  string
+	Team    string
+	Queue   string
+	Start   int64
+}
+
+// AppendJSON appends the open segment as one JSON object (no newline).
+func (s *OpenSegment) AppendJSON(b []byte) []byte {
+	o := openObject(b, TypeOpen)
+	o.str("agent_id", s.AgentID)
+	o.str("call_id", s.CallID)
+	o.str("team", s.Team)
+	o.str("queue", s.Queue)
+	o.time("start", s.Start)
+	return o.close()
+}
+
+// MaxRawBytes bounds the raw input copied into a rejected record.
+const MaxRawBytes = 512
+
+// Rejected reports an input line or message that was not applied.
+type Rejected struct {
+	Line   int64  // 1-based line number (file) or offset (Kafka)
+	Reason string // ReasonMalformed, ReasonInvalid or ReasonLate
+	Error  string // human message naming the field
+	Raw    []byte // the input, cut to MaxRawBytes
+}
+
+// AppendJSON appends the rejection as one JSON object (no newline).
+func (r *Rejected) AppendJSON(b []byte) []byte {
+	o := openObject(b, TypeRejected)
+	o.int("line", r.Line)
+	o.str("reason", r.Reason)
+	o.str("error", r.Error)
+	o.key("raw")
+	o.b = AppendString(o.b, TruncateRaw(r.Raw))
+	return o.close()
+}
+
+// TruncateRaw cuts b to at most MaxRawBytes without splitting a UTF-8
+// sequence.
+func TruncateRaw(b []byte) []byte {
+	if len(b) <= MaxRawBytes {
+		return b
+	}
+	n := MaxRawBytes
+	for n > MaxRawBytes-4 && n > 0 && b[n]&0xC0 == 0x80 {
+		n--
+	}
+	return b[:n]
+}
+
+// Summary counts what one run read and did with it.
+type Summary struct {
+	Read       int64 // non-blank lines or messages
+	Applied    int64 // accepted events applied to the engine
+	Duplicates int64 // dropped as repeats of an accepted event
+	Malformed  int64
+	Invalid    int64
+	Late       int64
+}
+
+// AppendJSON appends the summary as one JSON object (no newline).
+func (s *Summary) AppendJSON(b []byte) []byte {
+	o := openObject(b, TypeSummary)
+	o.int("read", s.Read)
+	o.int("applied", s.Applied)
+	o.int("duplicates", s.Duplicates)
+	o.key("rejected")
+	o.b = append(o.b, '{')
+	r := jsonObject{b: o.b}
+	r.int(ReasonMalformed, s.Malformed)
+	r.int(ReasonInvalid, s.Invalid)
+	r.int(ReasonLate, s.Late)
+	o.b = append(r.b, '}')
+	return o.close()
+}

@@ -1,0 +1,137 @@
+// Package processor is the pure, deterministic ACW engine: event time,
+// per-agent state, wrap-up segments, tumbling-window metrics, overrun
+// alerts, and snapshot/restore.
+//
+// It imports only the standard library and package events. It never reads
+// the clock, starts goroutines, logs or does I/O: time is an argument, so
+// the same input always gives the same output. One Engine serves one
+// partition (or one file) and is owned by one goroutine; it is not safe for
+// concurrent use.
+package processor
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults of Config. A zero field means "use the default".
+const (
+	DefaultMaxOutOfOrder = 2 * time.Second
+	DefaultWarn          = 20 * time.Second
+	DefaultOverrun       = 30 * time.Second
+	DefaultWindow        = 15 * time.Minute
+	DefaultDedupHorizon  = 10 * time.Minute
+)
+
+// Thresholds are a warn and an overrun limit for one wrap-up. A zero field
+// is unset and falls back to the next level (queue → team → default).
+type Thresholds struct {
+	Warn    time.Duration // a wrap-up longer than this is flagged warn
+	Overrun time.Duration // a wrap-up longer than this is an overrun and alerts
+}
+
+// Config configures an Engine. The zero value is valid and gives the
+// documented defaults.
+type Config struct {
+	// MaxOutOfOrder is how far behind the largest accepted ts an event may
+	// be and still count; older events are late. Default 2s.
+	MaxOutOfOrder time.Duration
+	// Window is the tumbling interval length, aligned to the Unix epoch.
+	// Default 15m. Must be a whole number of milliseconds.
+	Window time.Duration
+	// DedupHorizon is how long, behind the watermark, event keys are kept to
+	// drop redeliveries. Default 10m.
+	DedupHorizon time.Duration
+	// Default thresholds; zero fields take DefaultWarn and DefaultOverrun.
+	Default Thresholds
+	// ByTeam and ByQueue override the default per team and per queue; a
+	// queue's setting wins over a team's, field by field.
+	ByTeam  map[string]Thresholds
+	ByQueue map[string]Thresholds
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxOutOfOrder == 0 {
+		c.MaxOutOfOrder = DefaultMaxOutOfOrder
+	}
+	if c.Window == 0 {
+		c.Window = DefaultWindow
+	}
+	if c.DedupHorizon == 0 {
+		c.DedupHorizon = DefaultDedupHorizon
+	}
+	// Keys younger than the lateness bound must never be forgotten, or a
+	// redelivery could be applied twice.
+	c.DedupHorizon = max(c.DedupHorizon, c.MaxOutOfOrder)
+	if c.Default.Warn == 0 {
+		c.Default.Warn = DefaultWarn
+	}
+	if c.Default.Overrun == 0 {
+		c.Default.Overrun = DefaultOverrun
+	}
+	return c
+}
+
+// Validate reports the first setting that is out of range, naming it.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.MaxOutOfOrder < 0:
+		return fmt.Errorf("max_out_of_order: must not be negative, got %s", c.MaxOutOfOrder)
+	case c.MaxOutOfOrder%time.Millisecond != 0:
+		return fmt.Errorf("max_out_of_order: must be whole milliseconds, got %s", c.MaxOutOfOrder)
+	case c.Window < time.Second:
+		return fmt.Errorf("window: must be at least 1s, got %s", c.Window)
+	case c.Window%time.Millisecond != 0:
+		return fmt.Errorf("window: must be whole milliseconds, got %s", c.Window)
+	case c.DedupHorizon < 0 || c.DedupHorizon%time.Millisecond != 0:
+		return fmt.Errorf("dedup_horizon: must be non-negative whole milliseconds, got %s", c.DedupHorizon)
+	}
+	if err := c.Default.validate("thresholds"); err != nil {
+		return err
+	}
+	for name, t := range c.ByTeam {
+		if err := t.validate("thresholds.teams." + name); err != nil {
+			return err
+		}
+	}
+	for name, t := range c.ByQueue {
+		if err := t.validate("thresholds.queues." + name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t Thresholds) validate(path string) error {
+	switch {
+	case t.Warn < 0 || t.Warn%time.Millisecond != 0:
+		return fmt.Errorf("%s.warn: must be positive whole milliseconds, got %s", path, t.Warn)
+	case t.Overrun < 0 || t.Overrun%time.Millisecond != 0:
+		return fmt.Errorf("%s.overrun: must be positive whole milliseconds, got %s", path, t.Overrun)
+	}
+	return nil
+}
+
+// thresholdsFor resolves the limits (in ms) for a wrap-up of queue and team:
+// queue wins over team, team over the default, field by field.
+func (c *Config) thresholdsFor(team, queue string) (warn, overrun int64) {
+	w, o := c.Default.Warn, c.Default.Overrun
+	if t, ok := c.ByTeam[team]; ok && team != "" {
+		if t.Warn != 0 {
+			w = t.Warn
+		}
+		if t.Overrun != 0 {
+			o = t.Overrun
+		}
+	}
+	if q, ok := c.ByQueue[queue]; ok && queue != "" {
+		if q.Warn != 0 {
+			w = q.Warn
+		}
+		if q.Overrun != 0 {
+			o = q.Overrun
+		}
+	}
+	return w.Milliseconds(), o.Milliseconds()
+}

@@ -1,0 +1,596 @@
+package processor
+
+import (
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// Emitter receives the engine's output records, synchronously, in a
+// deterministic order. The pointers are only valid during the call: copy
+// what you keep.
+type Emitter interface {
+	Segment(*events.Segment)
+	Alert(*events.Alert)
+	Interval(*events.Interval)
+	Open(*events.OpenSegment)
+}
+
+// Outcome is what Apply did with an event.
+type Outcome uint8
+
+const (
+	// Accepted: buffered, and applied once the watermark passes it.
+	Accepted Outcome = iota
+	// Duplicate: a repeat of an earlier accepted event; dropped.
+	Duplicate
+	// Late: older than the watermark; rejected, never applied.
+	Late
+)
+
+// Stats are cumulative counters of one engine (they survive snapshots).
+type Stats struct {
+	Accepted   int64 // events accepted (applied now or later)
+	Applied    int64 // events applied so far
+	Duplicates int64
+	Late       int64
+	Malformed  int64 // inputs that were not a JSON object (Ingest only)
+	Invalid    int64 // objects that broke the contract (Ingest only)
+	Segments   int64 // wrap-ups closed
+	Alerts     int64 // alert records emitted (overrun and resolved)
+}
+
+// NoWatermark is Watermark's value before any event was accepted.
+const NoWatermark = math.MinInt64
+
+const recentCalls = 4
+
+type callMemo struct {
+	id    string
+	queue string
+}
+
+type openSeg struct {
+	open        bool
+	alerted     bool
+	serial      uint32
+	id          string
+	call        string
+	disposition string
+	start       int64
+	warnMS      int64
+	overrunMS   int64
+}
+
+type agent struct {
+	id    string
+	team  string // last non-empty team
+	state events.State
+	call  string // call of the current state
+	since int64  // when the current state began
+	// accrued is the time up to which the current state's duration has been
+	// added to interval counters.
+	accrued int64
+
+	talking  bool   // last applied event was talking/hold of talkCall
+	talkCall string //
+	seg      openSeg
+	calls    [recentCalls]callMemo
+	callNext uint8
+
+	lastSegStart int64  // start of the agent's latest segment
+	segN         uint32 // segments that started at lastSegStart before it
+
+	acc    *events.Counters // agent-scope counters of window accWin
+	accWin int64
+}
+
+func (a *agent) queueOf(call string) string {
+	for i := range a.calls {
+		if a.calls[i].id == call {
+			return a.calls[i].queue
+		}
+	}
+	return ""
+}
+
+func (a *agent) setQueue(call, queue string) {
+	for i := range a.calls {
+		if a.calls[i].id == call {
+			a.calls[i].queue = queue
+			return
+		}
+	}
+	a.calls[a.callNext] = callMemo{id: call, queue: queue}
+	a.callNext = (a.callNext + 1) % recentCalls
+}
+
+func working(s events.State) bool { return s != events.StateNone && s != events.StateLoggedOut }
+
+type scopeKey struct {
+	scope events.Scope
+	key   string
+}
+
+type dedupEntry struct {
+	k  key128
+	ts int64
+}
+
+// Engine is the per-partition ACW engine. See the package doc for its
+// guarantees. Create it with New or Restore.
+type Engine struct {
+	cfg       Config
+	out       Emitter
+	windowMS  int64
+	oooMS     int64
+	horizonMS int64
+
+	hasMax bool
+	maxTS  int64
+	seq    uint64
+
+	buf    minHeap[*buffered]
+	dedup  map[key128]struct{}
+	dedupQ []dedupEntry // in acceptance order; head at dedupH
+	dedupH int
+
+	agents  map[string]*agent
+	working int // agents whose state is neither none nor logged_out
+
+	started  bool  // winStart is set
+	winStart int64 // start of the current (only open) window
+	acc      map[scopeKey]*events.Counters
+	center   *events.Counters
+
+	alerts minHeap[alertEntry]
+	stats  Stats
+	closed bool
+
+	// scratch, reused to avoid allocation
+	scratchEv events.Event
+	seg       events.Segment
+	alert     events.Alert
+	interval  events.Interval
+}
+
+// New returns an empty engine. cfg must pass Validate.
+func New(cfg Config, out Emitter) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	return &Engine{
+		cfg:       cfg,
+		out:       out,
+		windowMS:  cfg.Window.Milliseconds(),
+		oooMS:     cfg.MaxOutOfOrder.Milliseconds(),
+		horizonMS: cfg.DedupHorizon.Milliseconds(),
+		dedup:     make(map[key128]struct{}),
+		agents:    make(map[string]*agent),
+		acc:       make(map[scopeKey]*events.Counters),
+		buf:       minHeap[*buffered]{less: bufferedLess},
+		alerts:    minHeap[alertEntry]{less: alertLess},
+	}, nil
+}
+
+// Watermark is W: the largest accepted ts minus MaxOutOfOrder (Unix ms), or
+// NoWatermark before the first accepted event. Events with ts < W are late;
+// all accepted events with ts < W have been applied.
+func (e *Engine) Watermark() int64 {
+	if !e.hasMax {
+		return NoWatermark
+	}
+	return e.maxTS - e.oooMS
+}
+
+// MaxTS is the largest accepted ts (Unix ms); ok is false before any.
+func (e *Engine) MaxTS() (ts int64, ok bool) { return e.maxTS, e.hasMax }
+
+// Stats returns the engine's counters.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Buffered is the number of accepted events not yet applied.
+func (e *Engine) Buffered() int { return e.buf.len() }
+
+// dedupKey is event_id when present, else agent_id+ts+state+call_id;
+// always scoped to the agent.
+func dedupKey(ev *events.Event) key128 {
+	h := newHasher()
+	h.str(ev.AgentID)
+	if ev.EventID != "" {
+		h.word(1)
+		h.str(ev.EventID)
+	} else {
+		h.word(2)
+		h.word(uint64(ev.TS))
+		h.word(uint64(ev.State))
+		h.str(ev.CallID)
+	}
+	return h.sum()
+}
+
+// Apply offers one valid event (it must pass ev.Validate) to the engine in
+// arrival order. It returns Duplicate or Late without changing any
+// aggregate; otherwise the event is buffered and applied, with any records
+// it makes due, when the watermark passes it. Apply must not be called
+// after Close.
+func (e *Engine) Apply(ev *events.Event) Outcome {
+	k := dedupKey(ev)
+	if _, dup := e.dedup[k]; dup {
+		e.stats.Duplicates++
+		return Duplicate
+	}
+	if e.hasMax && ev.TS < e.maxTS-e.oooMS {
+		e.stats.Late++
+		return Late
+	}
+	e.stats.Accepted++
+	e.dedup[k] = struct{}{}
+	e.dedupQ = append(e.dedupQ, dedupEntry{k: k, ts: ev.TS})
+	e.seq++
+	e.buf.push(&buffered{ev: *ev, seq: e.seq})
+	if !e.hasMax || ev.TS > e.maxTS {
+		e.hasMax = true
+		e.maxTS = ev.TS
+		w := e.maxTS - e.oooMS
+		e.advance(w-1, w, w)
+		e.evictDedup(w - e.horizonMS)
+	}
+	return Accepted
+}
+
+func (e *Engine) evictDedup(cutoff int64) {
+	for e.dedupH < len(e.dedupQ) && e.dedupQ[e.dedupH].ts < cutoff {
+		delete(e.dedup, e.dedupQ[e.dedupH].k)
+		e.dedupQ[e.dedupH] = dedupEntry{}
+		e.dedupH++
+	}
+	if e.dedupH > 1024 && e.dedupH*2 > len(e.dedupQ) {
+		n := copy(e.dedupQ, e.dedupQ[e.dedupH:])
+		e.dedupQ = e.dedupQ[:n]
+		e.dedupH = 0
+	}
+}
+
+// advance runs the timeline in time order: interval boundaries B ≤ bLimit,
+// buffered events with ts ≤ evLimit, and overrun deadlines at < aLimit. At
+// one instant a boundary goes first (the interval [.., B) is complete),
+// then events, then deadlines (an event exactly at the deadline closes the
+// wrap-up at the threshold, which is not an overrun).
+func (e *Engine) advance(evLimit, bLimit, aLimit int64) {
+	for {
+		const none = math.MaxInt64
+		evT, bT, aT := int64(none), int64(none), int64(none)
+		if e.buf.len() > 0 && e.buf.min().ev.TS <= evLimit {
+			evT = e.buf.min().ev.TS
+		}
+		if e.started && e.winStart+e.windowMS <= bLimit {
+			bT = e.winStart + e.windowMS
+		}
+		if e.alerts.len() > 0 && e.alerts.min().at < aLimit {
+			aT = e.alerts.min().at
+		}
+		switch {
+		case bT != none && bT <= evT && bT <= aT:
+			e.fireBoundary(bT, min(bLimit, evT))
+		case evT != none && evT <= aT:
+			e.apply(&e.buf.pop().ev)
+		case aT != none:
+			e.fireAlert(e.alerts.pop())
+		default:
+			return
+		}
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// fireBoundary closes the current window at b = winStart+window. When no
+// agent is working and nothing was counted, it skips straight to the window
+// containing next (the next thing on the timeline).
+func (e *Engine) fireBoundary(b, next int64) {
+	if e.working == 0 && len(e.acc) == 0 {
+		e.winStart = max(b, floorDiv(next, e.windowMS)*e.windowMS)
+		return
+	}
+	if e.working > 0 {
+		for _, a := range e.agents {
+			if working(a.state) {
+				e.accrue(a, b)
+			}
+		}
+	}
+	e.emitWindow()
+	e.winStart = b
+}
+
+func (e *Engine) emitWindow() {
+	if len(e.acc) == 0 {
+		return
+	}
+	keys := make([]scopeKey, 0, len(e.acc))
+	for k := range e.acc {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y scopeKey) int {
+		if x.scope != y.scope {
+			return int(x.scope) - int(y.scope)
+		}
+		return strings.Compare(x.key, y.key)
+	})
+	iv := &e.interval
+	for _, k := range keys {
+		c := e.acc[k]
+		if c.IsZero() {
+			continue
+		}
+		*iv = events.Interval{Scope: k.scope, Key: k.key, Window: e.cfg.Window, Start: e.winStart, End: e.winStart + e.windowMS, Counters: *c}
+		e.out.Interval(iv)
+	}
+	clear(e.acc)
+	e.center = nil
+}
+
+func (e *Engine) counters(scope events.Scope, key string) *events.Counters {
+	k := scopeKey{scope, key}
+	c := e.acc[k]
+	if c == nil {
+		c = new(events.Counters)
+		e.acc[k] = c
+	}
+	return c
+}
+
+func (e *Engine) agentCounters(a *agent) *events.Counters {
+	if a.acc == nil || a.accWin != e.winStart {
+		a.acc = e.counters(events.ScopeAgent, a.id)
+		a.accWin = e.winStart
+	}
+	return a.acc
+}
+
+func (e *Engine) centerCounters() *events.Counters {
+	if e.center == nil {
+		e.center = e.counters(events.ScopeCenter, events.CenterKey)
+	}
+	return e.center
+}
+
+// accrue adds the agent's current state from a.accrued up to `to` into the
+// current window. Callers guarantee [a.accrued, to) lies in that window.
+func (e *Engine) accrue(a *agent, to int64) {
+	d := to - a.accrued
+	if d <= 0 {
+		return
+	}
+	a.accrued = to
+	if !working(a.state) {
+		return
+	}
+	add := func(c *events.Counters) {
+		c.WorkMS += d
+		switch a.state {
+		case events.StateTalking:
+			c.TalkMS += d
+		case events.StateHold:
+			c.HoldMS += d
+		case events.StateACW:
+			c.ACWStateMS += d
+		}
+	}
+	add(e.agentCounters(a))
+	if a.team != "" {
+		add(e.counters(events.ScopeTeam, a.team))
+	}
+	add(e.centerCounters())
+}
+
+func (e *Engine) agentFor(id string) *agent {
+	a := e.agents[id]
+	if a == nil {
+		a = &agent{id: id}
+		e.agents[id] = a
+	}
+	return a
+}
+
+// apply changes state for one event; events reach it in nondecreasing ts.
+func (e *Engine) apply(ev *events.Event) {
+	t := ev.TS
+	if !e.started {
+		e.started = true
+		e.winStart = floorDiv(t, e.windowMS) * e.windowMS
+	}
+	e.stats.Applied++
+	a := e.agentFor(ev.AgentID)
+	e.accrue(a, t)
+	a.accrued = t
+	if ev.Team != "" {
+		a.team = ev.Team
+	}
+	if ev.CallID != "" && ev.Queue != "" {
+		a.setQueue(ev.CallID, ev.Queue)
+	}
+	if a.seg.open {
+		if ev.Disposition != "" && (ev.CallID == "" || ev.CallID == a.seg.call) {
+			a.seg.disposition = ev.Disposition
+		}
+		if ev.State != events.StateACW || ev.CallID != a.seg.call {
+			e.closeSegment(a, t, ev.State)
+		}
+	}
+	inCall := ev.State == events.StateTalking || ev.State == events.StateHold
+	if a.talking && !(inCall && ev.CallID == a.talkCall) {
+		e.countHandled(a, t)
+		a.talking = false
+	}
+	if inCall {
+		a.talking = true
+		a.talkCall = ev.CallID
+	}
+	if ev.State == events.StateACW && !a.seg.open {
+		e.openSegment(a, ev)
+	}
+	if working(a.state) != working(ev.State) {
+		if working(ev.State) {
+			e.working++
+		} else {
+			e.working--
+		}
+	}
+	a.state = ev.State
+	a.call = ev.CallID
+	a.since = t
+}
+
+func (e *Engine) countHandled(a *agent, t int64) {
+	e.agentCounters(a).CallsHandled++
+	if a.team != "" {
+		e.counters(events.ScopeTeam, a.team).CallsHandled++
+	}
+	if q := a.queueOf(a.talkCall); q != "" {
+		e.counters(events.ScopeQueue, q).CallsHandled++
+	}
+	e.centerCounters().CallsHandled++
+}
+
+func (e *Engine) openSegment(a *agent, ev *events.Event) {
+	t := ev.TS
+	if a.lastSegStart == t {
+		a.segN++
+	} else {
+		a.lastSegStart, a.segN = t, 0
+	}
+	h := newHasher()
+	h.str(a.id)
+	h.str(ev.CallID)
+	h.word(uint64(t))
+	h.word(uint64(a.segN))
+	warn, overrun := e.cfg.thresholdsFor(a.team, a.queueOf(ev.CallID))
+	a.seg = openSeg{
+		open:        true,
+		serial:      a.seg.serial + 1,
+		id:          h.sum().hex(),
+		call:        ev.CallID,
+		disposition: ev.Disposition,
+		start:       t,
+		warnMS:      warn,
+		overrunMS:   overrun,
+	}
+	e.alerts.push(alertEntry{at: t + overrun, agent: a, serial: a.seg.serial})
+}
+
+func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
+	s := &a.seg
+	d := end - s.start
+	queue := a.queueOf(s.call)
+	e.seg = events.Segment{
+		SegmentID:   s.id,
+		AgentID:     a.id,
+		CallID:      s.call,
+		Team:        a.team,
+		Queue:       queue,
+		Start:       s.start,
+		End:         end,
+		DurationMS:  d,
+		ThresholdMS: s.overrunMS,
+		Warn:        d > s.warnMS,
+		Overrun:     d > s.overrunMS,
+		Disposition: s.disposition,
+		EndState:    endState,
+	}
+	e.stats.Segments++
+	e.out.Segment(&e.seg)
+	add := func(c *events.Counters) {
+		c.ACWCount++
+		c.ACWTotalMS += d
+		c.ACWMaxMS = max(c.ACWMaxMS, d)
+		if e.seg.Warn {
+			c.WarnCount++
+		}
+		if e.seg.Overrun {
+			c.OverrunCount++
+		}
+	}
+	add(e.agentCounters(a))
+	if a.team != "" {
+		add(e.counters(events.ScopeTeam, a.team))
+	}
+	if queue != "" {
+		add(e.counters(events.ScopeQueue, queue))
+	}
+	add(e.centerCounters())
+	if s.alerted {
+		e.emitAlert(a, events.AlertResolved, end)
+	}
+	s.open = false
+	s.alerted = false
+}
+
+func (e *Engine) fireAlert(en alertEntry) {
+	a := en.agent
+	if !a.seg.open || a.seg.alerted || a.seg.serial != en.serial {
+		return // stale: the wrap-up closed before its deadline
+	}
+	a.seg.alerted = true
+	e.emitAlert(a, events.AlertOverrun, en.at)
+}
+
+func (e *Engine) emitAlert(a *agent, kind string, at int64) {
+	e.alert = events.Alert{
+		Kind:        kind,
+		SegmentID:   a.seg.id,
+		AgentID:     a.id,
+		CallID:      a.seg.call,
+		Team:        a.team,
+		Queue:       a.queueOf(a.seg.call),
+		Start:       a.seg.start,
+		At:          at,
+		ThresholdMS: a.seg.overrunMS,
+	}
+	e.stats.Alerts++
+	e.out.Alert(&e.alert)
+}
+
+// Close ends the input: every buffered event is applied, overrun alerts are
+// raised for open wrap-ups older than their threshold at the largest
+// accepted ts, states last until that ts, the remaining interval is
+// emitted, and then one Open record per wrap-up still open, by agent id.
+// The engine must not be used after Close.
+func (e *Engine) Close() {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	if !e.hasMax {
+		return
+	}
+	m := e.maxTS
+	e.advance(m, m, m)
+	for _, a := range e.agents {
+		if working(a.state) {
+			e.accrue(a, m)
+		}
+	}
+	e.emitWindow()
+	ids := make([]string, 0)
+	for id, a := range e.agents {
+		if a.seg.open {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		a := e.agents[id]
+		e.out.Open(&events.OpenSegment{AgentID: a.id, CallID: a.seg.call, Team: a.team, Queue: a.queueOf(a.seg.call), Start: a.seg.start})
+	}
+}

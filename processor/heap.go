@@ -1,0 +1,93 @@
+package processor
+
+import (
+	"strings"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// minHeap is a binary min-heap ordered by less.
+type minHeap[T any] struct {
+	s    []T
+	less func(a, b T) bool
+}
+
+func (h *minHeap[T]) len() int { return len(h.s) }
+func (h *minHeap[T]) min() T   { return h.s[0] }
+
+func (h *minHeap[T]) push(v T) {
+	h.s = append(h.s, v)
+	s := h.s
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(s[i], s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *minHeap[T]) pop() T {
+	s := h.s
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	var zero T
+	s[n] = zero
+	s = s[:n]
+	h.s = s
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && h.less(s[r], s[l]) {
+			m = r
+		}
+		if !h.less(s[m], s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	return top
+}
+
+// buffered is an accepted event waiting for the watermark.
+type buffered struct {
+	ev  events.Event
+	seq uint64 // arrival order
+}
+
+// bufferedLess orders buffered events by (ts, agent_id, arrival). Per agent
+// this is the contract's (ts, arrival) order; across agents the agent_id
+// tie-break makes output independent of how arrival interleaved agents.
+func bufferedLess(a, b *buffered) bool {
+	if a.ev.TS != b.ev.TS {
+		return a.ev.TS < b.ev.TS
+	}
+	if c := strings.Compare(a.ev.AgentID, b.ev.AgentID); c != 0 {
+		return c < 0
+	}
+	return a.seq < b.seq
+}
+
+// alertEntry is an overrun deadline of an open wrap-up. Entries go stale
+// when the wrap-up closes first; fireAlert skips those.
+type alertEntry struct {
+	at     int64
+	agent  *agent
+	serial uint32
+}
+
+func alertLess(a, b alertEntry) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	if c := strings.Compare(a.agent.id, b.agent.id); c != 0 {
+		return c < 0
+	}
+	return a.serial < b.serial
+}

@@ -1,0 +1,72 @@
+package processor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// Rejected is the Outcome of Ingest for input that was not accepted because
+// it is malformed, invalid or late; the returned error says which.
+const Rejected Outcome = 3
+
+// LateError is the error for a late event. It names the field ts.
+type LateError struct {
+	TS            int64         // the event's ts, Unix ms
+	Watermark     int64         // W when it arrived, Unix ms
+	MaxOutOfOrder time.Duration // the configured bound
+}
+
+func (e *LateError) Error() string {
+	return fmt.Sprintf("field \"ts\": %s is late: it is %s behind the watermark %s (largest ts seen minus max_out_of_order %s)",
+		events.FormatTime(e.TS), time.Duration(e.Watermark-e.TS)*time.Millisecond, events.FormatTime(e.Watermark), e.MaxOutOfOrder)
+}
+
+// Reason returns events.ReasonLate.
+func (e *LateError) Reason() string { return events.ReasonLate }
+
+// RejectReason maps an error returned by Ingest to its rejection reason
+// (malformed, invalid or late).
+func RejectReason(err error) string {
+	if _, ok := err.(*LateError); ok {
+		return events.ReasonLate
+	}
+	return events.Reason(err)
+}
+
+// Ingest decodes one raw input (a line or a message value) with dec and
+// applies it. It returns Accepted or Duplicate with a nil error, or Rejected
+// with an error naming the field; RejectReason classifies that error.
+// Rejections are counted in Stats. The decoder must belong to the same
+// goroutine as the engine; raw is not retained.
+func (e *Engine) Ingest(dec *events.Decoder, raw []byte) (Outcome, error) {
+	if err := dec.Decode(raw, &e.scratchEv); err != nil {
+		if events.Reason(err) == events.ReasonMalformed {
+			e.stats.Malformed++
+		} else {
+			e.stats.Invalid++
+		}
+		return Rejected, err
+	}
+	w := e.Watermark()
+	switch o := e.Apply(&e.scratchEv); o {
+	case Late:
+		return Rejected, &LateError{TS: e.scratchEv.TS, Watermark: w, MaxOutOfOrder: e.cfg.MaxOutOfOrder}
+	default:
+		return o, nil
+	}
+}
+
+// Summary returns the run's counts; read is the number of inputs offered
+// (blank lines excluded).
+func (e *Engine) Summary(read int64) events.Summary {
+	return events.Summary{
+		Read:       read,
+		Applied:    e.stats.Applied,
+		Duplicates: e.stats.Duplicates,
+		Malformed:  e.stats.Malformed,
+		Invalid:    e.stats.Invalid,
+		Late:       e.stats.Late,
+	}
+}
