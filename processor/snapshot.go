@@ -1,0 +1,346 @@
+package processor
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// snapshotVersion is the first byte of every snapshot. Bump it on any
+// change of layout; Restore refuses versions it does not know.
+const snapshotVersion = 1
+
+// ErrSnapshot is returned (wrapped) by Restore for bytes that are not a
+// snapshot this version can read.
+var ErrSnapshot = errors.New("bad snapshot")
+
+type snapWriter struct{ b []byte }
+
+func (w *snapWriter) u(v uint64)   { w.b = binary.AppendUvarint(w.b, v) }
+func (w *snapWriter) i(v int64)    { w.b = binary.AppendVarint(w.b, v) }
+func (w *snapWriter) s(v string)   { w.u(uint64(len(v))); w.b = append(w.b, v...) }
+func (w *snapWriter) f64(v uint64) { w.b = binary.LittleEndian.AppendUint64(w.b, v) }
+func (w *snapWriter) bool(v bool) {
+	if v {
+		w.b = append(w.b, 1)
+	} else {
+		w.b = append(w.b, 0)
+	}
+}
+
+type snapReader struct {
+	b   []byte
+	err error
+}
+
+func (r *snapReader) fail(what string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: truncated or corrupt at %s", ErrSnapshot, what)
+	}
+}
+
+func (r *snapReader) u() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail("uvarint")
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *snapReader) i() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail("varint")
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *snapReader) s() string {
+	n := r.u()
+	if n > uint64(len(r.b)) {
+		r.fail("string")
+		r.b = nil
+		return ""
+	}
+	v := string(r.b[:n])
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *snapReader) f64() uint64 {
+	if len(r.b) < 8 {
+		r.fail("word")
+		r.b = nil
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *snapReader) bool() bool {
+	if len(r.b) < 1 || r.b[0] > 1 {
+		r.fail("bool")
+		r.b = nil
+		return false
+	}
+	v := r.b[0] == 1
+	r.b = r.b[1:]
+	return v
+}
+
+// count reads a collection length and checks it against the bytes left
+// (each element takes at least minSize bytes), so corrupt input cannot make
+// Restore allocate without bound.
+func (r *snapReader) count(minSize int) int {
+	n := r.u()
+	if n > uint64(len(r.b)/minSize) {
+		r.fail("count")
+		r.b = nil
+		return 0
+	}
+	return int(n)
+}
+
+func (w *snapWriter) event(ev *events.Event) {
+	w.s(ev.AgentID)
+	w.u(uint64(ev.State))
+	w.i(ev.TS)
+	w.s(ev.CallID)
+	w.s(ev.EventID)
+	w.s(ev.Team)
+	w.s(ev.Queue)
+	w.s(ev.Channel)
+	w.s(ev.Disposition)
+	w.s(ev.Reason)
+}
+
+func (r *snapReader) event(ev *events.Event) {
+	ev.AgentID = r.s()
+	ev.State = events.State(r.u())
+	ev.TS = r.i()
+	ev.CallID = r.s()
+	ev.EventID = r.s()
+	ev.Team = r.s()
+	ev.Queue = r.s()
+	ev.Channel = r.s()
+	ev.Disposition = r.s()
+	ev.Reason = r.s()
+	if r.err == nil && ev.Validate() != nil {
+		r.fail("buffered event")
+	}
+}
+
+func (w *snapWriter) counters(c *events.Counters) {
+	for _, v := range [...]int64{c.ACWCount, c.ACWTotalMS, c.ACWMaxMS, c.WarnCount, c.OverrunCount, c.CallsHandled, c.TalkMS, c.HoldMS, c.ACWStateMS, c.WorkMS} {
+		w.i(v)
+	}
+}
+
+func (r *snapReader) counters(c *events.Counters) {
+	for _, p := range [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount, &c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS} {
+		*p = r.i()
+	}
+}
+
+func statFields(s *Stats) []*int64 {
+	return []*int64{&s.Accepted, &s.Applied, &s.Duplicates, &s.Late, &s.Malformed, &s.Invalid, &s.Segments, &s.Alerts}
+}
+
+// AppendSnapshot appends the engine's whole state (watermark, buffered
+// events, dedup memory, agents, open wrap-ups, the partial interval, pending
+// alerts and counters) to b. The encoding is deterministic: two engines in
+// the same state give the same bytes. Restore reads it back.
+func (e *Engine) AppendSnapshot(b []byte) []byte {
+	w := snapWriter{b: b}
+	w.b = append(w.b, snapshotVersion)
+	w.i(e.windowMS)
+	w.bool(e.hasMax)
+	w.i(e.maxTS)
+	w.u(e.seq)
+	for _, p := range statFields(&e.stats) {
+		w.i(*p)
+	}
+
+	buf := slices.Clone(e.buf.s)
+	slices.SortFunc(buf, func(a, b *buffered) int {
+		if bufferedLess(a, b) {
+			return -1
+		}
+		return 1
+	})
+	w.u(uint64(len(buf)))
+	for _, x := range buf {
+		w.u(x.seq)
+		w.event(&x.ev)
+	}
+
+	q := e.dedupQ[e.dedupH:]
+	w.u(uint64(len(q)))
+	for _, d := range q {
+		w.f64(d.k.a)
+		w.f64(d.k.b)
+		w.i(d.ts)
+	}
+
+	ids := make([]string, 0, len(e.agents))
+	for id := range e.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	w.u(uint64(len(ids)))
+	for _, id := range ids {
+		a := e.agents[id]
+		w.s(a.id)
+		w.s(a.team)
+		w.u(uint64(a.state))
+		w.s(a.call)
+		w.i(a.since)
+		w.i(a.accrued)
+		w.bool(a.talking)
+		w.s(a.talkCall)
+		s := &a.seg
+		w.bool(s.open)
+		w.bool(s.alerted)
+		w.u(uint64(s.serial))
+		w.s(s.id)
+		w.s(s.call)
+		w.s(s.disposition)
+		w.i(s.start)
+		w.i(s.warnMS)
+		w.i(s.overrunMS)
+		for _, c := range a.calls {
+			w.s(c.id)
+			w.s(c.queue)
+		}
+		w.u(uint64(a.callNext))
+		w.i(a.lastSegStart)
+		w.u(uint64(a.segN))
+	}
+
+	w.bool(e.started)
+	w.i(e.winStart)
+	keys := make([]scopeKey, 0, len(e.acc))
+	for k := range e.acc {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(x, y scopeKey) int {
+		if x.scope != y.scope {
+			return int(x.scope) - int(y.scope)
+		}
+		return strings.Compare(x.key, y.key)
+	})
+	w.u(uint64(len(keys)))
+	for _, k := range keys {
+		w.u(uint64(k.scope))
+		w.s(k.key)
+		w.counters(e.acc[k])
+	}
+	return w.b
+}
+
+// Snapshot returns AppendSnapshot(nil).
+func (e *Engine) Snapshot() []byte { return e.AppendSnapshot(nil) }
+
+// Restore builds an engine from a snapshot taken by AppendSnapshot. Fed the
+// same input from that point on, it emits exactly what the original engine
+// would have. cfg must use the same Window as the snapshot's engine;
+// thresholds may differ (they apply to wrap-ups opened after the restore).
+// Corrupt input gives an error wrapping ErrSnapshot, never a panic.
+func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
+	e, err := New(cfg, out)
+	if err != nil {
+		return nil, err
+	}
+	if len(snap) == 0 || snap[0] != snapshotVersion {
+		return nil, fmt.Errorf("%w: unknown version", ErrSnapshot)
+	}
+	r := snapReader{b: snap[1:]}
+	if win := r.i(); r.err == nil && win != e.windowMS {
+		return nil, fmt.Errorf("%w: taken with window %dms, configured %dms", ErrSnapshot, win, e.windowMS)
+	}
+	e.hasMax = r.bool()
+	e.maxTS = r.i()
+	e.seq = r.u()
+	for _, p := range statFields(&e.stats) {
+		*p = r.i()
+	}
+
+	for n := r.count(12); n > 0 && r.err == nil; n-- {
+		x := &buffered{seq: r.u()}
+		r.event(&x.ev)
+		e.buf.push(x)
+	}
+
+	for n := r.count(17); n > 0 && r.err == nil; n-- {
+		d := dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()}
+		e.dedupQ = append(e.dedupQ, d)
+		e.dedup[d.k] = struct{}{}
+	}
+
+	for n := r.count(20); n > 0 && r.err == nil; n-- {
+		a := &agent{id: r.s(), team: r.s(), state: events.State(r.u()), call: r.s(), since: r.i(), accrued: r.i(), talking: r.bool(), talkCall: r.s()}
+		s := &a.seg
+		s.open = r.bool()
+		s.alerted = r.bool()
+		s.serial = uint32(r.u())
+		s.id = r.s()
+		s.call = r.s()
+		s.disposition = r.s()
+		s.start = r.i()
+		s.warnMS = r.i()
+		s.overrunMS = r.i()
+		for i := range a.calls {
+			a.calls[i] = callMemo{id: r.s(), queue: r.s()}
+		}
+		a.callNext = uint8(r.u() % recentCalls)
+		a.lastSegStart = r.i()
+		a.segN = uint32(r.u())
+		if a.state > events.StateACW {
+			r.fail("agent state")
+		}
+		if r.err != nil {
+			break
+		}
+		if _, dup := e.agents[a.id]; dup || a.id == "" {
+			r.fail("agent id")
+			break
+		}
+		e.agents[a.id] = a
+		if working(a.state) {
+			e.working++
+		}
+		if s.open && !s.alerted {
+			e.alerts.push(alertEntry{at: s.start + s.overrunMS, agent: a, serial: s.serial})
+		}
+	}
+
+	e.started = r.bool()
+	e.winStart = r.i()
+	for n := r.count(12); n > 0 && r.err == nil; n-- {
+		k := scopeKey{scope: events.Scope(r.u()), key: r.s()}
+		c := new(events.Counters)
+		r.counters(c)
+		if k.scope >= events.NumScopes {
+			r.fail("scope")
+		}
+		e.acc[k] = c
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("end (trailing bytes)")
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return e, nil
+}
