@@ -316,7 +316,7 @@ func TestCallsHandled(t *testing.T) {
 		"a ready +70s",
 		"a ringing +80s c2", // only rang: not handled
 		"a ready +85s",
-		"a talking +90s c3", // no wrap-up
+		"a talking +90s c3",  // no wrap-up
 		"a ringing +100s c4", // call 3 handled
 		"a talking +101s c4",
 		"a talking +102s c5", // call 4 handled at c5's event
