@@ -1,0 +1,182 @@
+package events
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDecodeAcceptsTheCanonicalForms(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		want Event
+	}{
+		{"RFC 3339 with Z", `{"agent_id":"a1","state":"ready","ts":"2026-11-22T10:00:00Z"}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600000}},
+		{"fractions beyond milliseconds are truncated", `{"agent_id":"a1","state":"ready","ts":"2026-11-22T10:00:00.123999999Z"}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600123}},
+		{"one fractional digit", `{"agent_id":"a1","state":"ready","ts":"2026-11-22T10:00:00.5Z"}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600500}},
+		{"a numeric offset", `{"agent_id":"a1","state":"ready","ts":"2026-11-22T11:30:00+01:30"}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600000}},
+		{"a negative offset", `{"agent_id":"a1","state":"ready","ts":"2026-11-22T05:00:00-05:00"}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600000}},
+		{"integer Unix milliseconds", `{"agent_id":"a1","state":"ready","ts":1795341600123}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600123}},
+		{"all fields, unknown ones ignored", ` { "agent_id" : "a1", "state":"acw", "ts":1795341600000, "call_id":"c1", "event_id":"e1",
+			"team":"t","queue":"q","channel":"voice","disposition":"sale","reason":"r","extra":{"x":[1,2,{"y":null}]},"n":-1.5e3 } `,
+			Event{AgentID: "a1", State: StateACW, TS: 1795341600000, CallID: "c1", EventID: "e1", Team: "t", Queue: "q", Channel: "voice", Disposition: "sale", Reason: "r"}},
+		{"null counts as absent", `{"agent_id":"a1","state":"ready","ts":1795341600000,"team":null,"call_id":null}`,
+			Event{AgentID: "a1", State: StateReady, TS: 1795341600000}},
+		{"escapes are decoded", `{"agent_id":"a\u00e9\"\\\/\n\ud83d\ude00","state":"ready","ts":1795341600000}`,
+			Event{AgentID: "aé\"\\/\n😀", State: StateReady, TS: 1795341600000}},
+		{"the last duplicate key wins", `{"agent_id":"a1","agent_id":"a2","state":"ready","ts":1795341600000}`,
+			Event{AgentID: "a2", State: StateReady, TS: 1795341600000}},
+	}
+	var d Decoder
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Event
+			if err := d.Decode([]byte(tc.in), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v\nwant %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsWithAClearReason(t *testing.T) {
+	cases := []struct {
+		name, in, reason, msg string
+	}{
+		{"not JSON", `hello`, ReasonMalformed, "not a JSON object"},
+		{"a JSON array", `[1,2]`, ReasonMalformed, "found array"},
+		{"a JSON string", `"x"`, ReasonMalformed, "found string"},
+		{"truncated", `{"agent_id":"a1","state":`, ReasonMalformed, "unexpected end"},
+		{"trailing data", `{"agent_id":"a1","state":"ready","ts":1795341600000} x`, ReasonMalformed, "after the object"},
+		{"two objects", `{} {}`, ReasonMalformed, "after the object"},
+		{"a raw control character", "{\"agent_id\":\"a\x01\"}", ReasonMalformed, "control character"},
+		{"a syntax error after a field error wins", `{"state":"bogus",}`, ReasonMalformed, "expected object key"},
+		{"missing agent_id", `{"state":"ready","ts":1795341600000}`, ReasonInvalid, `field "agent_id": missing`},
+		{"empty agent_id", `{"agent_id":"","state":"ready","ts":1795341600000}`, ReasonInvalid, `field "agent_id": missing`},
+		{"agent_id too long", `{"agent_id":"` + strings.Repeat("x", 129) + `","state":"ready","ts":1795341600000}`, ReasonInvalid, `field "agent_id": is 129 bytes long`},
+		{"agent_id not a string", `{"agent_id":7,"state":"ready","ts":1795341600000}`, ReasonInvalid, `field "agent_id": want a string, got number`},
+		{"missing state", `{"agent_id":"a","ts":1795341600000}`, ReasonInvalid, `field "state": missing`},
+		{"unknown state", `{"agent_id":"a","state":"Ready","ts":1795341600000}`, ReasonInvalid, `field "state": unknown state "Ready"`},
+		{"missing ts", `{"agent_id":"a","state":"ready"}`, ReasonInvalid, `field "ts": missing`},
+		{"ts not a time", `{"agent_id":"a","state":"ready","ts":"yesterday"}`, ReasonInvalid, `field "ts": "yesterday" is not an RFC 3339 time`},
+		{"ts with a bad day", `{"agent_id":"a","state":"ready","ts":"2026-02-29T10:00:00Z"}`, ReasonInvalid, `field "ts"`},
+		{"ts without zone", `{"agent_id":"a","state":"ready","ts":"2026-11-22T10:00:00"}`, ReasonInvalid, `field "ts"`},
+		{"ts before 2000", `{"agent_id":"a","state":"ready","ts":"1999-12-31T23:59:59.999Z"}`, ReasonInvalid, `outside years 2000-2099`},
+		{"ts after 2099", `{"agent_id":"a","state":"ready","ts":4102444800000}`, ReasonInvalid, `outside years 2000-2099`},
+		{"ts in seconds", `{"agent_id":"a","state":"ready","ts":1795341600}`, ReasonInvalid, `outside years 2000-2099`},
+		{"fractional ts", `{"agent_id":"a","state":"ready","ts":1795341600000.5}`, ReasonInvalid, `not an integer`},
+		{"ts a boolean", `{"agent_id":"a","state":"ready","ts":true}`, ReasonInvalid, `got boolean`},
+		{"call state without call_id", `{"agent_id":"a","state":"talking","ts":1795341600000}`, ReasonInvalid, `field "call_id": required for state "talking"`},
+		{"team an object", `{"agent_id":"a","state":"ready","ts":1795341600000,"team":{}}`, ReasonInvalid, `field "team": want a string, got object`},
+		{"invalid UTF-8", "{\"agent_id\":\"a\xff\",\"state\":\"ready\",\"ts\":1795341600000}", ReasonInvalid, `field "agent_id": is not valid UTF-8`},
+	}
+	var d Decoder
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev Event
+			err := d.Decode([]byte(tc.in), &ev)
+			if err == nil {
+				t.Fatalf("accepted: %+v", ev)
+			}
+			if Reason(err) != tc.reason || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("got %s: %v; want %s containing %q", Reason(err), err, tc.reason, tc.msg)
+			}
+		})
+	}
+}
+
+func TestTimeRoundTrip(t *testing.T) {
+	for _, ms := range []int64{MinTS, MaxTS - 1, 951782400000 /* 2000-02-29 */, 1795341600123} {
+		s := FormatTime(ms)
+		got, err := ParseRFC3339Millis([]byte(s))
+		if err != nil || got != ms {
+			t.Errorf("%d → %s → %d, %v", ms, s, got, err)
+		}
+		if want := time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z"); s != want {
+			t.Errorf("format %d = %s, want %s", ms, s, want)
+		}
+	}
+}
+
+func TestAppendStringIsValidJSON(t *testing.T) {
+	for _, s := range []string{"plain", "quote\"back\\slash", "ctl\x00\x1f\t\n", "bad\xffutf8\xc3", "é😀"} {
+		b := AppendString(nil, s)
+		var back string
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatalf("%q → %s: %v", s, b, err)
+		}
+		if strings.ToValidUTF8(s, "\ufffd") != back {
+			t.Errorf("%q → %s → %q", s, b, back)
+		}
+	}
+}
+
+// FuzzDecode checks that any input is either accepted as an event that
+// encoding/json agrees on, or rejected with a classified error, and never
+// panics.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{
+		`{"agent_id":"a1","state":"ready","ts":"2026-11-22T10:00:00Z"}`,
+		`{"agent_id":"a1","state":"acw","ts":1795341600123,"call_id":"c","x":[{"y":[]}]}`,
+		`{"agent_id":"a\u00e9","state":"hold","ts":"2026-11-22T10:00:00.1+01:00","call_id":"c","team":null}`,
+		`{`, `[]`, `null`, ``, `{"ts":1e3}`, "{\"agent_id\":\"\xff\"}",
+	} {
+		f.Add([]byte(s))
+	}
+	var d Decoder
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev Event
+		err := d.Decode(b, &ev)
+		if err != nil {
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalid) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			if errors.Is(err, ErrMalformed) && json.Valid(b) {
+				var v any
+				if json.Unmarshal(b, &v) == nil {
+					if _, isObj := v.(map[string]any); isObj {
+						t.Fatalf("valid JSON object rejected as malformed: %v", err)
+					}
+				}
+			}
+			return
+		}
+		if !json.Valid(b) {
+			t.Fatalf("accepted invalid JSON %q", b)
+		}
+		if ev.Validate() != nil {
+			t.Fatalf("accepted an event that fails Validate: %+v", ev)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("encoding/json disagrees: %v", err)
+		}
+		if m["agent_id"] != ev.AgentID || m["state"] != ev.State.String() {
+			t.Fatalf("fields differ: %v vs %+v", m, ev)
+		}
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	line := []byte(`{"agent_id":"agent-17","state":"acw","ts":"2026-11-22T10:00:00.123Z","call_id":"call-123456","event_id":"agent-17-9ix","team":"team-2","queue":"support","disposition":"resolved"}`)
+	var d Decoder
+	var ev Event
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := d.Decode(line, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,183 @@
+package processor
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/sim"
+)
+
+// simEvents decodes a simulated log (in ts order, with duplicates).
+func simEvents(t testing.TB, cfg sim.Config) []events.Event {
+	t.Helper()
+	g, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d events.Decoder
+	var out []events.Event
+	for line := g.Next(); line != nil; line = g.Next() {
+		var ev events.Event
+		if err := d.Decode(line, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func feed(t testing.TB, cfg Config, evs []events.Event) (*collector, Stats) {
+	t.Helper()
+	c := &collector{}
+	e, err := New(cfg, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		e.Apply(&evs[i])
+	}
+	e.Close()
+	return c, e.Stats()
+}
+
+// jitter reorders arrival: each event is delayed by up to bound behind its
+// ts, which keeps every event on time for max_out_of_order ≥ bound. Events of
+// one agent with equal ts keep their relative order (the contract's ties).
+func jitter(evs []events.Event, bound time.Duration, seed uint64) []events.Event {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	type keyed struct {
+		arrival int64
+		i       int
+	}
+	ks := make([]keyed, len(evs))
+	for i := range evs {
+		ks[i] = keyed{evs[i].TS + rng.Int64N(bound.Milliseconds()+1), i}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int {
+		x, y := &evs[a.i], &evs[b.i]
+		if x.AgentID == y.AgentID && x.TS == y.TS {
+			return a.i - b.i
+		}
+		return int(a.arrival - b.arrival)
+	})
+	out := make([]events.Event, len(evs))
+	for j, k := range ks {
+		out[j] = evs[k.i]
+	}
+	return out
+}
+
+func TestShufflingWithinTheBoundDoesNotChangeTheOutput(t *testing.T) {
+	evs := simEvents(t, sim.Config{Seed: 3, Agents: 40, Duration: 3 * time.Hour, DuplicateRate: 0.01})
+	want, wantStats := feed(t, Config{}, evs)
+	if wantStats.Segments < 100 || wantStats.Alerts == 0 || wantStats.Duplicates == 0 {
+		t.Fatalf("the simulated log is too thin to prove anything: %+v", wantStats)
+	}
+	for seed := uint64(1); seed <= 5; seed++ {
+		got, stats := feed(t, Config{}, jitter(evs, DefaultMaxOutOfOrder, seed))
+		if stats.Late != 0 {
+			t.Fatalf("seed %d: %d events became late", seed, stats.Late)
+		}
+		if a, b := strings.Join(want.lines, "\n"), strings.Join(got.lines, "\n"); a != b {
+			i := 0
+			for i < len(want.lines) && i < len(got.lines) && want.lines[i] == got.lines[i] {
+				i++
+			}
+			t.Fatalf("seed %d: output differs at record %d:\nwant %s\n got %s", seed, i, at(want.lines, i), at(got.lines, i))
+		}
+	}
+}
+
+func at(lines []string, i int) string {
+	if i < len(lines) {
+		return lines[i]
+	}
+	return "<end>"
+}
+
+// checkRestore feeds evs[:split] to one engine, snapshots it, restores a
+// second engine and feeds it the rest; the combined output and the final
+// snapshot must equal those of an uninterrupted run.
+func checkRestore(t *testing.T, cfg Config, evs []events.Event, split int) {
+	t.Helper()
+	whole := &collector{}
+	e1, _ := New(cfg, whole)
+	for i := range evs {
+		e1.Apply(&evs[i])
+	}
+	final1 := e1.Snapshot()
+	e1.Close()
+
+	parts := &collector{}
+	e2, _ := New(cfg, parts)
+	for i := range evs[:split] {
+		e2.Apply(&evs[i])
+	}
+	snap := e2.Snapshot()
+	e3, err := Restore(cfg, parts, snap)
+	if err != nil {
+		t.Fatalf("restore at %d: %v", split, err)
+	}
+	if again := e3.Snapshot(); !bytes.Equal(again, snap) {
+		t.Fatalf("restore at %d: a restored engine snapshots differently", split)
+	}
+	for i := range evs[split:] {
+		e3.Apply(&evs[split+i])
+	}
+	if final3 := e3.Snapshot(); !bytes.Equal(final1, final3) {
+		t.Fatalf("restore at %d: final state differs", split)
+	}
+	e3.Close()
+	if e1.Stats() != e3.Stats() {
+		t.Fatalf("restore at %d: stats %+v vs %+v", split, e1.Stats(), e3.Stats())
+	}
+	if a, b := strings.Join(whole.lines, "\n"), strings.Join(parts.lines, "\n"); a != b {
+		t.Fatalf("restore at %d: output differs", split)
+	}
+}
+
+func TestARestoredEngineContinuesExactly(t *testing.T) {
+	evs := jitter(simEvents(t, sim.Config{Seed: 9, Agents: 15, Duration: 2 * time.Hour, DuplicateRate: 0.02}), time.Second, 1)
+	cfg := Config{ByQueue: map[string]Thresholds{"vip": {Overrun: 15 * time.Second}}}
+	for _, split := range []int{0, 1, 7, len(evs) / 3, len(evs) / 2, len(evs) - 1, len(evs)} {
+		checkRestore(t, cfg, evs, split)
+	}
+}
+
+func TestRestoreRejectsGarbage(t *testing.T) {
+	e, _ := New(Config{}, &collector{})
+	x := ev("a acw +0s c1")
+	e.Apply(&x)
+	snap := e.Snapshot()
+	for i := 0; i < len(snap); i++ {
+		if _, err := Restore(Config{}, &collector{}, snap[:i]); err == nil {
+			t.Fatalf("a snapshot cut at %d of %d bytes was accepted", i, len(snap))
+		}
+	}
+	if _, err := Restore(Config{Window: time.Hour}, &collector{}, snap); err == nil {
+		t.Fatal("a snapshot taken with another window was accepted")
+	}
+}
+
+// FuzzSnapshotRestore restores at an arbitrary point of an arbitrary
+// simulated log and demands identical output; arbitrary bytes given to
+// Restore must give an error or an engine, never a panic.
+func FuzzSnapshotRestore(f *testing.F) {
+	f.Add(uint64(1), uint16(10), uint16(100), []byte{1})
+	f.Add(uint64(2), uint16(5000), uint16(3), []byte("garbage"))
+	f.Fuzz(func(t *testing.T, seed uint64, split uint16, jitterSeed uint16, garbage []byte) {
+		evs := simEvents(t, sim.Config{Seed: seed, Agents: 6, Duration: 40 * time.Minute, DuplicateRate: 0.02})
+		evs = jitter(evs, 2*time.Second, uint64(jitterSeed))
+		checkRestore(t, Config{}, evs, int(split)%(len(evs)+1))
+		if e, err := Restore(Config{}, &collector{}, garbage); err == nil {
+			x := ev("zz ready +0s")
+			e.Apply(&x)
+			e.Close()
+		}
+	})
+}
