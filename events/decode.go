@@ -1,6 +1,7 @@
 package events
 
 import (
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -318,7 +319,7 @@ func (p *parser) skip(depth int) {
 	case c == 'n':
 		p.literal("null")
 	default:
-		p.fail("unexpected character " + quote(string(c)))
+		p.fail("unexpected " + charName(c))
 	}
 }
 
@@ -354,8 +355,15 @@ func kindOf(c byte) string {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return "number"
 	default:
-		return "character " + quote(string(rune(c)))
+		return charName(c)
 	}
+}
+
+func charName(c byte) string {
+	if c >= 0x20 && c < 0x7f {
+		return "'" + string(rune(c)) + "'"
+	}
+	return fmt.Sprintf("byte 0x%02x", c)
 }
 
 // Decode parses one canonical event from b into ev (which it overwrites).
@@ -378,7 +386,14 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 		if p.i >= len(b) {
 			p.fail("empty input")
 		} else {
-			p.fail("expected '{', found " + kindOf(b[p.i]))
+			// Name what is there when it is some other JSON value.
+			q := parser{b: b, i: p.i, d: d}
+			q.skip(0)
+			if q.err == nil {
+				p.fail("expected '{', found " + kindOf(b[p.i]))
+			} else {
+				p.fail("expected '{', found " + charName(b[p.i]))
+			}
 		}
 		return p.err
 	}
