@@ -327,17 +327,32 @@ func (d *Decoder) intern(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	h := uint32(2166136261)
-	for _, c := range b {
-		h = (h ^ uint32(c)) * 16777619
+	// A constant-time hash of the length and the first and last 8 bytes is
+	// enough to spread ids like "agent-17" or "call-123456" over the slots;
+	// a collision only costs an allocation.
+	h := uint64(len(b)) * 0x9E3779B97F4A7C15
+	if len(b) >= 8 {
+		h ^= load64(b) ^ load64(b[len(b)-8:])*0xC2B2AE3D27D4EB4F
+	} else {
+		for _, c := range b {
+			h = (h ^ uint64(c)) * 0x100000001b3
+		}
 	}
-	slot := &d.cache[h&(internSlots-1)]
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	slot := &d.cache[(h>>40)&(internSlots-1)]
 	if *slot == string(b) {
 		return *slot
 	}
 	s := string(b)
 	*slot = s
 	return s
+}
+
+func load64(b []byte) uint64 {
+	_ = b[7]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 func kindOf(c byte) string {

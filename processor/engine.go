@@ -85,6 +85,10 @@ type agent struct {
 
 	acc    *events.Counters // agent-scope counters of window accWin
 	accWin int64
+	// team-scope counters of window teamWin for team teamKey (a cache)
+	teamAcc *events.Counters
+	teamKey string
+	teamWin int64
 }
 
 func (a *agent) queueOf(call string) string {
@@ -132,7 +136,7 @@ type Engine struct {
 	maxTS  int64
 	seq    uint64
 
-	buf    minHeap[*buffered]
+	buf    *eventBuffer
 	dedup  map[key128]struct{}
 	dedupQ []dedupEntry // in acceptance order; head at dedupH
 	dedupH int
@@ -151,6 +155,7 @@ type Engine struct {
 
 	// scratch, reused to avoid allocation
 	scratchEv events.Event
+	applying  events.Event
 	seg       events.Segment
 	alert     events.Alert
 	interval  events.Interval
@@ -171,7 +176,7 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 		dedup:     make(map[key128]struct{}),
 		agents:    make(map[string]*agent),
 		acc:       make(map[scopeKey]*events.Counters),
-		buf:       minHeap[*buffered]{less: bufferedLess},
+		buf:       newEventBuffer(),
 		alerts:    minHeap[alertEntry]{less: alertLess},
 	}, nil
 }
@@ -219,19 +224,22 @@ func dedupKey(ev *events.Event) key128 {
 // after Close.
 func (e *Engine) Apply(ev *events.Event) Outcome {
 	k := dedupKey(ev)
-	if _, dup := e.dedup[k]; dup {
+	// One map operation on the hot path: insert, and see whether it grew.
+	n := len(e.dedup)
+	e.dedup[k] = struct{}{}
+	if len(e.dedup) == n {
 		e.stats.Duplicates++
 		return Duplicate
 	}
 	if e.hasMax && ev.TS < e.maxTS-e.oooMS {
+		delete(e.dedup, k) // late events are never remembered
 		e.stats.Late++
 		return Late
 	}
 	e.stats.Accepted++
-	e.dedup[k] = struct{}{}
 	e.dedupQ = append(e.dedupQ, dedupEntry{k: k, ts: ev.TS})
 	e.seq++
-	e.buf.push(&buffered{ev: *ev, seq: e.seq})
+	e.buf.push(ev, e.seq)
 	if !e.hasMax || ev.TS > e.maxTS {
 		e.hasMax = true
 		e.maxTS = ev.TS
@@ -264,8 +272,8 @@ func (e *Engine) advance(evLimit, bLimit, aLimit int64) {
 	for {
 		const none = math.MaxInt64
 		evT, bT, aT := int64(none), int64(none), int64(none)
-		if e.buf.len() > 0 && e.buf.min().ev.TS <= evLimit {
-			evT = e.buf.min().ev.TS
+		if e.buf.len() > 0 && e.buf.minTS() <= evLimit {
+			evT = e.buf.minTS()
 		}
 		if e.started && e.winStart+e.windowMS <= bLimit {
 			bT = e.winStart + e.windowMS
@@ -277,7 +285,8 @@ func (e *Engine) advance(evLimit, bLimit, aLimit int64) {
 		case bT != none && bT <= evT && bT <= aT:
 			e.fireBoundary(bT, min(bLimit, evT))
 		case evT != none && evT <= aT:
-			e.apply(&e.buf.pop().ev)
+			e.buf.pop(&e.applying)
+			e.apply(&e.applying)
 		case aT != none:
 			e.fireAlert(e.alerts.pop())
 		default:
@@ -358,6 +367,18 @@ func (e *Engine) agentCounters(a *agent) *events.Counters {
 	return a.acc
 }
 
+// teamCounters returns the counters of the agent's team, nil without one.
+func (e *Engine) teamCounters(a *agent) *events.Counters {
+	if a.team == "" {
+		return nil
+	}
+	if a.teamAcc == nil || a.teamWin != e.winStart || a.teamKey != a.team {
+		a.teamAcc = e.counters(events.ScopeTeam, a.team)
+		a.teamKey, a.teamWin = a.team, e.winStart
+	}
+	return a.teamAcc
+}
+
 func (e *Engine) centerCounters() *events.Counters {
 	if e.center == nil {
 		e.center = e.counters(events.ScopeCenter, events.CenterKey)
@@ -388,8 +409,8 @@ func (e *Engine) accrue(a *agent, to int64) {
 		}
 	}
 	add(e.agentCounters(a))
-	if a.team != "" {
-		add(e.counters(events.ScopeTeam, a.team))
+	if c := e.teamCounters(a); c != nil {
+		add(c)
 	}
 	add(e.centerCounters())
 }
@@ -454,8 +475,8 @@ func (e *Engine) apply(ev *events.Event) {
 
 func (e *Engine) countHandled(a *agent, t int64) {
 	e.agentCounters(a).CallsHandled++
-	if a.team != "" {
-		e.counters(events.ScopeTeam, a.team).CallsHandled++
+	if c := e.teamCounters(a); c != nil {
+		c.CallsHandled++
 	}
 	if q := a.queueOf(a.talkCall); q != "" {
 		e.counters(events.ScopeQueue, q).CallsHandled++
@@ -522,8 +543,8 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		}
 	}
 	add(e.agentCounters(a))
-	if a.team != "" {
-		add(e.counters(events.ScopeTeam, a.team))
+	if c := e.teamCounters(a); c != nil {
+		add(c)
 	}
 	if queue != "" {
 		add(e.counters(events.ScopeQueue, queue))

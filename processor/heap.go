@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/acwstream/acwstream/events"
@@ -90,4 +91,60 @@ func alertLess(a, b alertEntry) bool {
 		return c < 0
 	}
 	return a.serial < b.serial
+}
+
+// eventBuffer holds accepted events until the watermark passes them. Events
+// live in a slab reused through a free list, so buffering allocates nothing
+// once the slab has grown to the disorder window.
+type eventBuffer struct {
+	slab []buffered
+	free []int32
+	heap minHeap[int32]
+}
+
+func newEventBuffer() *eventBuffer {
+	b := &eventBuffer{}
+	b.heap.less = func(i, j int32) bool { return bufferedLess(&b.slab[i], &b.slab[j]) }
+	return b
+}
+
+func (b *eventBuffer) len() int { return b.heap.len() }
+
+// minTS is the ts of the earliest buffered event; len must be > 0.
+func (b *eventBuffer) minTS() int64 { return b.slab[b.heap.min()].ev.TS }
+
+func (b *eventBuffer) push(ev *events.Event, seq uint64) {
+	var i int32
+	if n := len(b.free); n > 0 {
+		i = b.free[n-1]
+		b.free = b.free[:n-1]
+	} else {
+		b.slab = append(b.slab, buffered{})
+		i = int32(len(b.slab) - 1)
+	}
+	b.slab[i] = buffered{ev: *ev, seq: seq}
+	b.heap.push(i)
+}
+
+// pop copies the earliest event into ev and releases its slot.
+func (b *eventBuffer) pop(ev *events.Event) {
+	i := b.heap.pop()
+	*ev = b.slab[i].ev
+	b.slab[i] = buffered{}
+	b.free = append(b.free, i)
+}
+
+// sorted returns the buffered events in application order.
+func (b *eventBuffer) sorted() []*buffered {
+	out := make([]*buffered, 0, b.len())
+	for _, i := range b.heap.s {
+		out = append(out, &b.slab[i])
+	}
+	slices.SortFunc(out, func(x, y *buffered) int {
+		if bufferedLess(x, y) {
+			return -1
+		}
+		return 1
+	})
+	return out
 }

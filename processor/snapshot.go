@@ -172,13 +172,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		w.i(*p)
 	}
 
-	buf := slices.Clone(e.buf.s)
-	slices.SortFunc(buf, func(a, b *buffered) int {
-		if bufferedLess(a, b) {
-			return -1
-		}
-		return 1
-	})
+	buf := e.buf.sorted()
 	w.u(uint64(len(buf)))
 	for _, x := range buf {
 		w.u(x.seq)
@@ -277,9 +271,10 @@ func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
 	}
 
 	for n := r.count(12); n > 0 && r.err == nil; n-- {
-		x := &buffered{seq: r.u()}
-		r.event(&x.ev)
-		e.buf.push(x)
+		seq := r.u()
+		var ev events.Event
+		r.event(&ev)
+		e.buf.push(&ev, seq)
 	}
 
 	for n := r.count(17); n > 0 && r.err == nil; n-- {
