@@ -3,6 +3,7 @@ package events
 import (
 	"fmt"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // internSlots is the size of the Decoder's string cache. Low-cardinality
@@ -17,6 +18,13 @@ const MaxNesting = 64
 // Decoder decodes canonical JSON events. It is not safe for concurrent use;
 // give each goroutine (partition) its own. The zero value is ready to use.
 type Decoder struct {
+	// BorrowEventID makes Decode set Event.EventID to a string that shares
+	// memory with the input instead of a copy: it saves an allocation per
+	// event, but the id is only valid while the input bytes are unchanged.
+	// Set it only when the id is used before the input is reused (the
+	// engine's Ingest hashes it at once and never keeps it).
+	BorrowEventID bool
+
 	cache   [internSlots]string
 	scratch []byte
 }
@@ -65,10 +73,11 @@ func fieldOf(k []byte) int {
 var fieldNames = [...]string{"", "agent_id", "state", "ts", "call_id", "event_id", "team", "queue", "channel", "disposition", "reason"}
 
 type parser struct {
-	b   []byte
-	i   int
-	d   *Decoder
-	err error // first syntax error
+	b       []byte
+	i       int
+	d       *Decoder
+	err     error // first syntax error
+	escaped bool  // the last string had escapes (its bytes are in scratch)
 }
 
 func (p *parser) fail(msg string) {
@@ -92,6 +101,7 @@ func (p *parser) ws() {
 // decoded bytes; the slice aliases the input or the decoder's scratch.
 func (p *parser) str() []byte {
 	p.i++ // opening quote
+	p.escaped = false
 	start := p.i
 	for p.i < len(p.b) {
 		c := p.b[p.i]
@@ -114,6 +124,7 @@ func (p *parser) str() []byte {
 }
 
 func (p *parser) strEscaped(start int) []byte {
+	p.escaped = true
 	out := append(p.d.scratch[:0], p.b[start:p.i]...)
 	for p.i < len(p.b) {
 		c := p.b[p.i]
@@ -482,7 +493,7 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 					fieldErr(invalidf(fieldNames[f], "is not valid UTF-8"))
 					break
 				}
-				d.set(ev, f, s, fieldErr)
+				d.set(ev, f, s, p.escaped, fieldErr)
 			}
 			if p.err != nil {
 				break
@@ -548,7 +559,7 @@ func (d *Decoder) clear(ev *Event, f int) {
 	}
 }
 
-func (d *Decoder) set(ev *Event, f int, s []byte, fieldErr func(error)) {
+func (d *Decoder) set(ev *Event, f int, s []byte, escaped bool, fieldErr func(error)) {
 	switch f {
 	case fAgentID:
 		if len(s) > MaxAgentIDLen {
@@ -566,7 +577,11 @@ func (d *Decoder) set(ev *Event, f int, s []byte, fieldErr func(error)) {
 	case fCallID:
 		ev.CallID = d.intern(s)
 	case fEventID:
-		ev.EventID = string(s)
+		if d.BorrowEventID && !escaped && len(s) > 0 {
+			ev.EventID = unsafe.String(&s[0], len(s))
+		} else {
+			ev.EventID = string(s)
+		}
 	case fTeam:
 		ev.Team = d.intern(s)
 	case fQueue:

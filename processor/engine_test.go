@@ -446,3 +446,26 @@ func TestSegmentIDsAreStableAndDistinct(t *testing.T) {
 		t.Fatal("segment ids differ across runs")
 	}
 }
+
+func TestDedupMemoryIsBoundedByTheHorizon(t *testing.T) {
+	e, _ := New(Config{DedupHorizon: time.Minute}, &collector{})
+	first := ev("a ready +0s id=first")
+	e.Apply(&first)
+	for i := 1; i <= 3600; i++ { // one event a second for an hour
+		x := ev(fmt.Sprintf("a ready +%ds id=e%d", i, i))
+		if o := e.Apply(&x); o != Accepted {
+			t.Fatalf("event %d: %v", i, o)
+		}
+	}
+	// W = 3598s; keys older than W − 1m are forgotten.
+	if n := len(e.dedup); n > 65 {
+		t.Fatalf("dedup memory holds %d keys, want about 62", n)
+	}
+	recent := ev("a ready +3590s id=e3590")
+	if o := e.Apply(&recent); o != Duplicate {
+		t.Fatalf("a recent repeat: %v, want Duplicate", o)
+	}
+	if o := e.Apply(&first); o != Late {
+		t.Fatalf("a repeat older than the horizon: %v, want Late", o)
+	}
+}

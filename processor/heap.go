@@ -123,6 +123,10 @@ func (b *eventBuffer) push(ev *events.Event, seq uint64) {
 		i = int32(len(b.slab) - 1)
 	}
 	b.slab[i] = buffered{ev: *ev, seq: seq}
+	// The id has been hashed into the dedup key and is never needed again;
+	// dropping it keeps borrowed input memory out of the buffer and
+	// snapshots small.
+	b.slab[i].ev.EventID = ""
 	b.heap.push(i)
 }
 

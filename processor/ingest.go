@@ -41,6 +41,7 @@ func RejectReason(err error) string {
 // Rejections are counted in Stats. The decoder must belong to the same
 // goroutine as the engine; raw is not retained.
 func (e *Engine) Ingest(dec *events.Decoder, raw []byte) (Outcome, error) {
+	dec.BorrowEventID = true // Apply hashes the id at once and never keeps it
 	if err := dec.Decode(raw, &e.scratchEv); err != nil {
 		if events.Reason(err) == events.ReasonMalformed {
 			e.stats.Malformed++

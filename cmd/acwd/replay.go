@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor"
@@ -27,9 +28,21 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs := newFlagSet("replay", stderr)
 	var ef engineFlags
 	ef.register(fs)
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	cfg, err := ef.build(fs)
 	if err != nil {
