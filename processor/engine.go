@@ -326,6 +326,21 @@ func (e *Engine) emitWindow() {
 	if len(e.acc) == 0 {
 		return
 	}
+	iv := &e.interval
+	for _, k := range e.sortedKeys() {
+		c := e.acc[k]
+		if c.IsZero() {
+			continue
+		}
+		*iv = events.Interval{Scope: k.scope, Key: k.key, Window: e.cfg.Window, Start: e.winStart, End: e.winStart + e.windowMS, Counters: *c}
+		e.out.Interval(iv)
+	}
+	clear(e.acc)
+	e.center = nil
+}
+
+// sortedKeys lists the current window's scope keys by scope, then key.
+func (e *Engine) sortedKeys() []scopeKey {
 	keys := make([]scopeKey, 0, len(e.acc))
 	for k := range e.acc {
 		keys = append(keys, k)
@@ -336,17 +351,7 @@ func (e *Engine) emitWindow() {
 		}
 		return strings.Compare(x.key, y.key)
 	})
-	iv := &e.interval
-	for _, k := range keys {
-		c := e.acc[k]
-		if c.IsZero() {
-			continue
-		}
-		*iv = events.Interval{Scope: k.scope, Key: k.key, Window: e.cfg.Window, Start: e.winStart, End: e.winStart + e.windowMS, Counters: *c}
-		e.out.Interval(iv)
-	}
-	clear(e.acc)
-	e.center = nil
+	return keys
 }
 
 func (e *Engine) counters(scope events.Scope, key string) *events.Counters {

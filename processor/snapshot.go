@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/acwstream/acwstream/events"
 )
@@ -224,16 +223,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 
 	w.bool(e.started)
 	w.i(e.winStart)
-	keys := make([]scopeKey, 0, len(e.acc))
-	for k := range e.acc {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(x, y scopeKey) int {
-		if x.scope != y.scope {
-			return int(x.scope) - int(y.scope)
-		}
-		return strings.Compare(x.key, y.key)
-	})
+	keys := e.sortedKeys()
 	w.u(uint64(len(keys)))
 	for _, k := range keys {
 		w.u(uint64(k.scope))
