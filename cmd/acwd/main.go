@@ -2,6 +2,7 @@
 //
 //	acwd demo [flags]                watch the engine on live simulated traffic
 //	acwd replay [flags] [FILE ...]   run the engine over JSON Lines files
+//	acwd devbroker [flags]           embedded Kafka-protocol broker for development
 //	acwd sim [flags]                 write a realistic, seeded event log
 //	acwd version                     print the version
 //
@@ -32,6 +33,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"demo", "watch the engine on live simulated traffic (no Kafka or Redis needed)", runDemo},
+		{"devbroker", "embedded Kafka-protocol broker for development and tests (not production)", runDevbroker},
 		{"replay", "run the engine in pure event time over JSON Lines (files or stdin)", runReplay},
 		{"sim", "write a realistic, seeded canonical event log", runSim},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
