@@ -439,7 +439,6 @@ func (e *Engine) apply(ev *events.Event) {
 	e.stats.Applied++
 	a := e.agentFor(ev.AgentID)
 	e.accrue(a, t)
-	a.accrued = t
 	if ev.Team != "" {
 		a.team = ev.Team
 	}

@@ -134,7 +134,6 @@ func eachLine(r io.Reader, fn func([]byte) error) error {
 				return ferr
 			}
 		}
-		long = long[:0:0]
 		long = nil
 		if err == io.EOF {
 			return nil
