@@ -318,3 +318,17 @@ func (s *Summary) AppendJSON(b []byte) []byte {
 	o.b = append(r.b, '}')
 	return o.close()
 }
+
+// AgentState is an agent's live state after an applied event: what a
+// wallboard shows per agent. Times are Unix ms (event time).
+type AgentState struct {
+	AgentID        AgentID
+	State          State
+	Since          int64  // when the current state began
+	CallID         string // the call of the current state ("" for agent-level states)
+	Team           string
+	Queue          string // the current call's queue
+	ACWStart       int64  // start of the open wrap-up; 0 when not in wrap-up
+	LastACWMS      int64  // duration of the agent's last closed wrap-up; 0 before any
+	LastACWOverrun bool   // whether that wrap-up overran
+}

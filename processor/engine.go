@@ -18,6 +18,13 @@ type Emitter interface {
 	Open(*events.OpenSegment)
 }
 
+// StateEmitter is an optional extension of Emitter: an Emitter that also
+// implements it receives every agent's live state after each applied event
+// (the live pipeline writes these to Redis; replay ignores them).
+type StateEmitter interface {
+	AgentState(*events.AgentState)
+}
+
 // Outcome is what Apply did with an event.
 type Outcome uint8
 
@@ -82,6 +89,8 @@ type agent struct {
 
 	lastSegStart int64  // start of the agent's latest segment
 	segN         uint32 // segments that started at lastSegStart before it
+	lastACWMS    int64  // duration of the last closed segment
+	lastOverrun  bool   // whether it overran
 
 	acc    *events.Counters // agent-scope counters of window accWin
 	accWin int64
@@ -128,6 +137,7 @@ type dedupEntry struct {
 type Engine struct {
 	cfg       Config
 	out       Emitter
+	stateOut  StateEmitter // out, when it implements StateEmitter
 	windowMS  int64
 	oooMS     int64
 	horizonMS int64
@@ -154,11 +164,12 @@ type Engine struct {
 	closed bool
 
 	// scratch, reused to avoid allocation
-	scratchEv events.Event
-	applying  events.Event
-	seg       events.Segment
-	alert     events.Alert
-	interval  events.Interval
+	scratchEv  events.Event
+	applying   events.Event
+	seg        events.Segment
+	alert      events.Alert
+	interval   events.Interval
+	agentState events.AgentState
 }
 
 // New returns an empty engine. cfg must pass Validate.
@@ -167,9 +178,11 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	stateOut, _ := out.(StateEmitter)
 	return &Engine{
 		cfg:       cfg,
 		out:       out,
+		stateOut:  stateOut,
 		windowMS:  cfg.Window.Milliseconds(),
 		oooMS:     cfg.MaxOutOfOrder.Milliseconds(),
 		horizonMS: cfg.DedupHorizon.Milliseconds(),
@@ -475,6 +488,19 @@ func (e *Engine) apply(ev *events.Event) {
 	a.state = ev.State
 	a.call = ev.CallID
 	a.since = t
+	if e.stateOut != nil {
+		e.agentState = events.AgentState{
+			AgentID: a.id, State: a.state, Since: t, CallID: a.call, Team: a.team,
+			LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun,
+		}
+		if a.call != "" {
+			e.agentState.Queue = a.queueOf(a.call)
+		}
+		if a.seg.open {
+			e.agentState.ACWStart = a.seg.start
+		}
+		e.stateOut.AgentState(&e.agentState)
+	}
 }
 
 func (e *Engine) countHandled(a *agent, t int64) {
@@ -534,6 +560,7 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		EndState:    endState,
 	}
 	e.stats.Segments++
+	a.lastACWMS, a.lastOverrun = d, e.seg.Overrun
 	e.out.Segment(&e.seg)
 	add := func(c *events.Counters) {
 		c.ACWCount++

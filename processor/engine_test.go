@@ -469,3 +469,34 @@ func TestDedupMemoryIsBoundedByTheHorizon(t *testing.T) {
 		t.Fatalf("a repeat older than the horizon: %v, want Late", o)
 	}
 }
+
+type stateCollector struct {
+	collector
+	states []events.AgentState
+}
+
+func (s *stateCollector) AgentState(a *events.AgentState) { s.states = append(s.states, *a) }
+
+func TestLiveAgentStateFollowsEveryAppliedEvent(t *testing.T) {
+	c := &stateCollector{}
+	e, _ := New(Config{}, c)
+	for _, s := range []string{
+		"a talking +0s c1 team=t queue=q",
+		"a acw +10s c1",
+		"a ready +45s",
+	} {
+		x := ev(s)
+		e.Apply(&x)
+	}
+	e.Close()
+	if len(c.states) != 3 {
+		t.Fatalf("got %d states, want one per applied event", len(c.states))
+	}
+	inACW, ready := c.states[1], c.states[2]
+	if inACW.State != events.StateACW || inACW.ACWStart != base+10000 || inACW.Queue != "q" || inACW.Team != "t" {
+		t.Errorf("in wrap-up: %+v", inACW)
+	}
+	if ready.ACWStart != 0 || ready.LastACWMS != 35000 || !ready.LastACWOverrun || ready.Since != base+45000 || ready.CallID != "" {
+		t.Errorf("after wrap-up: %+v", ready)
+	}
+}

@@ -219,6 +219,8 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		w.u(uint64(a.callNext))
 		w.i(a.lastSegStart)
 		w.u(uint64(a.segN))
+		w.i(a.lastACWMS)
+		w.bool(a.lastOverrun)
 	}
 
 	w.bool(e.started)
@@ -291,6 +293,8 @@ func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
 		a.callNext = uint8(r.u() % recentCalls)
 		a.lastSegStart = r.i()
 		a.segN = uint32(r.u())
+		a.lastACWMS = r.i()
+		a.lastOverrun = r.bool()
 		if a.state > events.StateACW {
 			r.fail("agent state")
 		}
