@@ -352,6 +352,21 @@ func (e *Engine) emitWindow() {
 	e.center = nil
 }
 
+// OpenWindow reports the start (Unix ms) of the interval still being
+// filled, whose counters EachOpenCounter visits; ok is false before the
+// first applied event.
+func (e *Engine) OpenWindow() (start int64, ok bool) { return e.winStart, e.started }
+
+// EachOpenCounter calls fn for every scope/key of the open interval with its
+// counters so far, in scope then key order. The live pipeline diffs these
+// between flushes to update Redis "as events are applied". fn must not keep
+// c or call back into the engine.
+func (e *Engine) EachOpenCounter(fn func(scope events.Scope, key string, c *events.Counters)) {
+	for _, k := range e.sortedKeys() {
+		fn(k.scope, k.key, e.acc[k])
+	}
+}
+
 // sortedKeys lists the current window's scope keys by scope, then key.
 func (e *Engine) sortedKeys() []scopeKey {
 	keys := make([]scopeKey, 0, len(e.acc))

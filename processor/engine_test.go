@@ -500,3 +500,26 @@ func TestLiveAgentStateFollowsEveryAppliedEvent(t *testing.T) {
 		t.Errorf("after wrap-up: %+v", ready)
 	}
 }
+
+func TestTheOpenIntervalCanBeReadBeforeItCloses(t *testing.T) {
+	e, _ := New(Config{}, &collector{})
+	if _, ok := e.OpenWindow(); ok {
+		t.Fatal("an empty engine has no open interval")
+	}
+	for _, s := range []string{"a acw +1m c1 team=t queue=q", "a ready +1m40s", "b ready +2m"} {
+		x := ev(s)
+		e.Apply(&x)
+	}
+	start, ok := e.OpenWindow()
+	if !ok || start != base {
+		t.Fatalf("open window %d %v", start, ok)
+	}
+	got := map[string]events.Counters{}
+	e.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters) { got[scope.String()+":"+key] = *c })
+	if c := got["queue:q"]; c.ACWCount != 1 || c.ACWTotalMS != 40000 || c.OverrunCount != 1 {
+		t.Errorf("queue counters so far: %+v", c)
+	}
+	if c := got["agent:a"]; c.ACWStateMS != 40000 {
+		t.Errorf("agent counters so far: %+v", c)
+	}
+}
