@@ -263,6 +263,28 @@ func (e *Engine) Apply(ev *events.Event) Outcome {
 	return Accepted
 }
 
+// AdvanceWatermark raises the watermark to at least w (Unix ms) without an
+// event, exactly as if an event with ts = w + MaxOutOfOrder had been
+// accepted: everything the new watermark passes is applied, closed intervals
+// are emitted and due overrun alerts fire, and later events with ts < w are
+// late. The live pipeline calls it for a caught-up, idle partition as wall
+// clock time passes; replay never does. A w at or below the current
+// watermark does nothing.
+func (e *Engine) AdvanceWatermark(w int64) {
+	if e.hasMax && w+e.oooMS <= e.maxTS {
+		return
+	}
+	if !e.started && e.buf.len() == 0 {
+		// Nothing has happened yet: there is nothing to advance, and no
+		// reason to reject the first events as late.
+		return
+	}
+	e.hasMax = true
+	e.maxTS = w + e.oooMS
+	e.advance(w-1, w, w)
+	e.evictDedup(w - e.horizonMS)
+}
+
 func (e *Engine) evictDedup(cutoff int64) {
 	for e.dedupH < len(e.dedupQ) && e.dedupQ[e.dedupH].ts < cutoff {
 		delete(e.dedup, e.dedupQ[e.dedupH].k)

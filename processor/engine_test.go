@@ -523,3 +523,29 @@ func TestTheOpenIntervalCanBeReadBeforeItCloses(t *testing.T) {
 		t.Errorf("agent counters so far: %+v", c)
 	}
 }
+
+func TestAdvancingTheWatermarkWithoutEvents(t *testing.T) {
+	c := &collector{}
+	e, _ := New(Config{}, c)
+	e.AdvanceWatermark(base) // before any event: no effect
+	x := ev("a acw +0s c1")
+	if e.Apply(&x) != Accepted {
+		t.Fatal("the first event was rejected after an early tick")
+	}
+	e.AdvanceWatermark(base + 30000)
+	if len(c.alerts) != 0 {
+		t.Fatal("alert at W = deadline; it must wait until W passes it")
+	}
+	e.AdvanceWatermark(base + 30001)
+	if len(c.alerts) != 1 || c.alerts[0].At != base+30000 {
+		t.Fatalf("no overrun alert from an idle tick: %v", c.lines)
+	}
+	e.AdvanceWatermark(base + 15*60000)
+	if iv := c.interval(events.ScopeAgent, "a", base); iv == nil || iv.ACWStateMS != 15*60000 {
+		t.Fatalf("the interval did not close on an idle tick: %v", c.lines)
+	}
+	late := ev("a ready +14m")
+	if e.Apply(&late) != Late {
+		t.Fatal("an event behind the advanced watermark must be late")
+	}
+}
