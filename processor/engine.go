@@ -505,7 +505,7 @@ func (e *Engine) apply(ev *events.Event) {
 	}
 	inCall := ev.State == events.StateTalking || ev.State == events.StateHold
 	if a.talking && !(inCall && ev.CallID == a.talkCall) {
-		e.countHandled(a, t)
+		e.countHandled(a)
 		a.talking = false
 	}
 	if inCall {
@@ -540,7 +540,7 @@ func (e *Engine) apply(ev *events.Event) {
 	}
 }
 
-func (e *Engine) countHandled(a *agent, t int64) {
+func (e *Engine) countHandled(a *agent) {
 	e.agentCounters(a).CallsHandled++
 	if c := e.teamCounters(a); c != nil {
 		c.CallsHandled++
