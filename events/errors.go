@@ -11,6 +11,9 @@ const (
 	ReasonMalformed = "malformed"
 	ReasonInvalid   = "invalid"
 	ReasonLate      = "late"
+	// ReasonOversized: a Kafka message larger than the configured limit
+	// (1 MiB by default); it is not decoded.
+	ReasonOversized = "oversized"
 )
 
 // Sentinel errors for bad data. Bad data is counted, dead-lettered and

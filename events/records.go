@@ -329,6 +329,10 @@ type AgentState struct {
 	Team           string
 	Queue          string // the current call's queue
 	ACWStart       int64  // start of the open wrap-up; 0 when not in wrap-up
+	SegmentID      string // id the open wrap-up's segment will have; "" when not in wrap-up
+	WarnMS         int64  // the open wrap-up's warn threshold (ms); 0 when not in wrap-up
+	OverrunMS      int64  // the open wrap-up's overrun threshold (ms); 0 when not in wrap-up
+	Alerted        bool   // the open wrap-up's overrun alert has been raised
 	LastACWMS      int64  // duration of the agent's last closed wrap-up; 0 before any
 	LastACWOverrun bool   // whether that wrap-up overran
 }

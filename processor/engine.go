@@ -526,17 +526,42 @@ func (e *Engine) apply(ev *events.Event) {
 	a.call = ev.CallID
 	a.since = t
 	if e.stateOut != nil {
-		e.agentState = events.AgentState{
-			AgentID: a.id, State: a.state, Since: t, CallID: a.call, Team: a.team,
-			LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun,
-		}
-		if a.call != "" {
-			e.agentState.Queue = a.queueOf(a.call)
-		}
-		if a.seg.open {
-			e.agentState.ACWStart = a.seg.start
-		}
+		a.fillState(&e.agentState)
 		e.stateOut.AgentState(&e.agentState)
+	}
+}
+
+// fillState sets st to the agent's live state.
+func (a *agent) fillState(st *events.AgentState) {
+	*st = events.AgentState{
+		AgentID: a.id, State: a.state, Since: a.since, CallID: a.call, Team: a.team,
+		LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun,
+	}
+	if a.call != "" {
+		st.Queue = a.queueOf(a.call)
+	}
+	if a.seg.open {
+		st.ACWStart = a.seg.start
+		st.SegmentID = a.seg.id
+		st.WarnMS = a.seg.warnMS
+		st.OverrunMS = a.seg.overrunMS
+		st.Alerted = a.seg.alerted
+	}
+}
+
+// EachAgentState calls fn with the live state of every agent seen so far,
+// in agent id order (what StateEmitter last reported for each). fn must not
+// keep st or call back into the engine.
+func (e *Engine) EachAgentState(fn func(st *events.AgentState)) {
+	ids := make([]string, 0, len(e.agents))
+	for id := range e.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var st events.AgentState
+	for _, id := range ids {
+		e.agents[id].fillState(&st)
+		fn(&st)
 	}
 }
 

@@ -496,7 +496,15 @@ func TestLiveAgentStateFollowsEveryAppliedEvent(t *testing.T) {
 	if inACW.State != events.StateACW || inACW.ACWStart != base+10000 || inACW.Queue != "q" || inACW.Team != "t" {
 		t.Errorf("in wrap-up: %+v", inACW)
 	}
-	if ready.ACWStart != 0 || ready.LastACWMS != 35000 || !ready.LastACWOverrun || ready.Since != base+45000 || ready.CallID != "" {
+	if inACW.SegmentID == "" || inACW.WarnMS != 20000 || inACW.OverrunMS != 30000 {
+		t.Errorf("in wrap-up, the open segment's id and thresholds: %+v", inACW)
+	}
+	var last []events.AgentState
+	e.EachAgentState(func(st *events.AgentState) { last = append(last, *st) })
+	if len(last) != 1 || last[0] != ready {
+		t.Errorf("EachAgentState = %+v, want the last reported state %+v", last, ready)
+	}
+	if ready.ACWStart != 0 || ready.SegmentID != "" || ready.LastACWMS != 35000 || !ready.LastACWOverrun || ready.Since != base+45000 || ready.CallID != "" {
 		t.Errorf("after wrap-up: %+v", ready)
 	}
 }

@@ -1,0 +1,382 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// partition processes one assigned input partition for one generation.
+type partition struct {
+	p   *Pipeline
+	gen *kafka.Generation
+	src Source
+	log zerolog.Logger
+
+	token string
+	eng   *processor.Engine
+	dec   *events.Decoder
+	tr    *tracker
+
+	next        int64 // next offset to read (-1: not known yet)
+	flushedNext int64 // next offset as of the last committed flush
+	ticks       []Tick
+	replay      []Tick // checkpointed ticks still to re-apply
+	effOffset   int64  // suppress store effects below this offset
+	lastSnap    time.Time
+	snapNeeded  bool
+	lastCommit  time.Time
+	hwm         int64 // high watermark of the last fetch; -1 unknown
+	lastMsg     time.Time
+	lastTick    time.Time
+	snapBuf     []byte
+}
+
+const noOffset = -1
+
+func (pt *partition) run(ctx context.Context) {
+	cfg := &pt.p.cfg
+	if o := cfg.Observer; o != nil {
+		o.Assigned(pt.src, true)
+		defer o.Assigned(pt.src, false)
+	}
+	var tok [8]byte
+	_, _ = rand.Read(tok[:])
+	pt.token = pt.p.instance + "/" + strconv.Itoa(int(pt.gen.ID)) + "/" + hex.EncodeToString(tok[:])
+	pt.dec = new(events.Decoder)
+	pt.tr = newTracker(cfg.Derived, cfg.Engine.Window, cfg.Location)
+	pt.hwm = noOffset
+
+	if err := pt.restore(ctx); err != nil {
+		if ctx.Err() == nil {
+			pt.log.Error().Err(err).Msg("cannot restore the partition; leaving it unprocessed in this generation")
+		}
+		return
+	}
+	start := pt.next
+	if start == noOffset {
+		start = cfg.StartOffset
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   cfg.Brokers,
+		Dialer:    cfg.Dialer,
+		Topic:     pt.src.Topic,
+		Partition: pt.src.Partition,
+		MinBytes:  1,
+		MaxBytes:  max(16<<20, 2*cfg.MaxMessageBytes),
+		MaxWait:   100 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(start); err != nil {
+		pt.log.Error().Err(err).Msg("setting the start offset")
+		return
+	}
+	fctx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	msgs := make(chan kafka.Message, 1024)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := r.FetchMessage(fctx)
+			if err != nil {
+				if fctx.Err() != nil {
+					return
+				}
+				pt.log.Warn().Err(err).Msg("fetching; retrying")
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			select {
+			case msgs <- m:
+			case <-fctx.Done():
+				return
+			}
+		}
+	}()
+	pt.log.Info().Int64("offset", pt.next).Int64("effects_from", pt.effOffset).Msg("partition assigned")
+
+	flushT := time.NewTicker(cfg.FlushInterval)
+	defer flushT.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			pt.release(r)
+			return
+		case m, ok := <-msgs:
+			if !ok {
+				pt.release(r)
+				return
+			}
+			pt.handle(&m)
+			// Take what is already fetched before looking at the timer.
+		drain:
+			for i := 0; i < 4096; i++ {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break drain
+					}
+					pt.handle(&m)
+				default:
+					break drain
+				}
+			}
+		case <-flushT.C:
+			pt.wallClock(ctx, r, len(msgs))
+			if err := pt.flush(ctx, false); err != nil {
+				if ctx.Err() == nil {
+					pt.log.Error().Err(err).Msg("partition stopped")
+				}
+				return
+			}
+		}
+	}
+}
+
+// restore claims the partition and rebuilds its engine from the checkpoint.
+func (pt *partition) restore(ctx context.Context) error {
+	cfg := &pt.p.cfg
+	var ck Checkpoint
+	err := pt.retry(ctx, "claiming the checkpoint", func(ctx context.Context) error {
+		var err error
+		ck, err = cfg.Store.Claim(ctx, pt.src, pt.token)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	pt.next, pt.flushedNext = noOffset, noOffset
+	if !ck.Found {
+		pt.eng, err = processor.New(cfg.Engine, pt.tr)
+		pt.snapNeeded = true
+		return err
+	}
+	if pt.eng, err = processor.Restore(cfg.Engine, pt.tr, ck.Snapshot); err != nil {
+		return fmt.Errorf("checkpoint of %s: %w", pt.src, err)
+	}
+	if err := pt.tr.restoreAux(ck.Aux, pt.eng); err != nil {
+		return fmt.Errorf("checkpoint of %s: %w", pt.src, err)
+	}
+	pt.next, pt.flushedNext = ck.SnapOffset, ck.EffOffset
+	pt.effOffset = ck.EffOffset
+	pt.replay = ck.Ticks
+	pt.ticks = append([]Tick(nil), ck.Ticks...)
+	pt.lastSnap = cfg.Now()
+	pt.tr.suppress = true
+	pt.eng.EachAgentState(pt.tr.AgentState)
+	for _, id := range ck.Provisional {
+		pt.tr.prov[id] = true
+	}
+	pt.catchUp()
+	return nil
+}
+
+// catchUp re-applies checkpointed ticks due at pt.next and ends
+// suppression once pt.next reaches the checkpointed effects offset.
+func (pt *partition) catchUp() {
+	for len(pt.replay) > 0 && pt.replay[0].Offset <= pt.next {
+		pt.eng.AdvanceWatermark(pt.replay[0].Watermark)
+		pt.replay = pt.replay[1:]
+	}
+	if pt.tr.suppress && pt.next >= pt.effOffset {
+		for _, t := range pt.replay { // ticks past a gap in the offsets
+			pt.eng.AdvanceWatermark(t.Watermark)
+		}
+		pt.replay = nil
+		pt.tr.resume(pt.eng)
+		pt.log.Info().Int64("offset", pt.next).Msg("caught up with the checkpoint; effects resume")
+	}
+}
+
+// handle applies one input message.
+func (pt *partition) handle(m *kafka.Message) {
+	cfg := &pt.p.cfg
+	if pt.tr.suppress {
+		pt.next = m.Offset
+		pt.catchUp()
+	}
+	outcome := "applied"
+	var reason, errMsg string
+	if len(m.Value) > cfg.MaxMessageBytes {
+		reason = events.ReasonOversized
+		errMsg = fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(m.Value), cfg.MaxMessageBytes)
+	} else {
+		o, err := pt.eng.Ingest(pt.dec, m.Value)
+		switch {
+		case err != nil:
+			reason, errMsg = processor.RejectReason(err), err.Error()
+		case o == processor.Duplicate:
+			outcome = "duplicate"
+		}
+	}
+	if reason != "" {
+		outcome = reason
+		pt.tr.msgs = append(pt.tr.msgs, kafka.Message{
+			Topic: cfg.Derived.DLQ, Key: m.Key, Value: m.Value,
+			Headers: []kafka.Header{
+				{Key: "reason", Value: []byte(reason)},
+				{Key: "error", Value: []byte(errMsg)},
+				{Key: "topic", Value: []byte(m.Topic)},
+				{Key: "partition", Value: []byte(strconv.Itoa(m.Partition))},
+				{Key: "offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
+			},
+		})
+		if pt.log.GetLevel() <= zerolog.DebugLevel {
+			pt.log.Debug().Str("reason", reason).Int64("offset", m.Offset).Msg(errMsg)
+		}
+	}
+	if o := cfg.Observer; o != nil {
+		o.Consumed(pt.src, outcome)
+	}
+	pt.next = m.Offset + 1
+	pt.hwm = m.HighWaterMark
+	pt.lastMsg = cfg.Now()
+	if pt.tr.suppress {
+		pt.catchUp()
+	}
+}
+
+// wallClock advances the watermark of a caught-up, idle partition as wall
+// clock time passes (logging the tick for recovery) and raises
+// provisional overrun alerts.
+func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int) {
+	cfg := &pt.p.cfg
+	now := cfg.Now()
+	if pt.tr.suppress || queued > 0 || now.Sub(pt.lastMsg) < cfg.IdleAfter {
+		return
+	}
+	if pt.hwm == noOffset || pt.next == noOffset || pt.next < pt.hwm {
+		if now.Sub(pt.lastTick) < time.Second {
+			return
+		}
+		// Ask the broker whether we are at the end.
+		pt.lastTick = now
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		lag, err := r.ReadLag(lctx)
+		cancel()
+		if err != nil || lag > 0 {
+			return
+		}
+		if pt.next == noOffset {
+			return // nothing read yet: nothing to advance
+		}
+		pt.hwm = pt.next
+	}
+	if now.Sub(pt.lastTick) < cfg.IdleAfter {
+		return
+	}
+	pt.lastTick = now
+	w := now.UnixMilli() - cfg.Engine.MaxOutOfOrder.Milliseconds()
+	if w <= pt.eng.Watermark() {
+		return
+	}
+	pt.eng.AdvanceWatermark(w)
+	if pt.eng.Watermark() >= w {
+		pt.ticks = append(pt.ticks, Tick{Offset: pt.next, Watermark: w})
+	}
+}
+
+// flush publishes the derived messages and commits the store effects with
+// the checkpoint. final is the flush of a partition being released.
+func (pt *partition) flush(ctx context.Context, final bool) error {
+	cfg := &pt.p.cfg
+	now := cfg.Now()
+	caughtUp := pt.hwm != noOffset && pt.next >= pt.hwm
+	if !pt.tr.suppress && caughtUp {
+		pt.tr.checkOverruns(now.UnixMilli())
+	}
+	msgs := pt.tr.takeMessages()
+	if len(msgs) > 0 {
+		if err := pt.retry(ctx, "publishing derived records", func(ctx context.Context) error {
+			return cfg.Publisher.Publish(ctx, msgs)
+		}); err != nil {
+			return err
+		}
+	}
+	if pt.tr.suppress || pt.next == noOffset {
+		return nil // the store is ahead of us, or nothing was read
+	}
+	b := &Batch{Source: pt.src, Token: pt.token, Offset: pt.next, WallMS: now.UnixMilli()}
+	pt.tr.collect(pt.eng, b)
+	b.Provisional = pt.tr.provisional()
+	snap := final || pt.snapNeeded || now.Sub(pt.lastSnap) >= cfg.SnapshotInterval || len(pt.ticks) > 1000
+	if pt.next == pt.flushedNext && b.Empty() && len(pt.ticks) == 0 && !pt.snapNeeded {
+		return nil // nothing new
+	}
+	if snap {
+		pt.snapBuf = pt.eng.AppendSnapshot(pt.snapBuf[:0])
+		b.Snapshot = pt.snapBuf
+		b.Aux = pt.tr.appendAux(nil)
+		b.SnapOffset = pt.next
+	} else {
+		b.Ticks = pt.ticks
+	}
+	start := time.Now()
+	if err := pt.retry(ctx, "writing to Redis", func(ctx context.Context) error {
+		return cfg.Store.Commit(ctx, b)
+	}); err != nil {
+		return err
+	}
+	if o := cfg.Observer; o != nil {
+		o.Flushed(pt.src, b, time.Since(start))
+	}
+	pt.flushedNext = pt.next
+	if snap {
+		pt.ticks = pt.ticks[:0]
+		pt.lastSnap = now
+		pt.snapNeeded = false
+	}
+	if final || now.Sub(pt.lastCommit) >= time.Second {
+		pt.lastCommit = now
+		if err := pt.p.commitOffset(pt.gen, pt.src, pt.next); err != nil && !final {
+			pt.log.Debug().Err(err).Msg("committing the offset to Kafka (informational; the Redis checkpoint is authoritative)")
+		}
+	}
+	return nil
+}
+
+// release flushes and checkpoints a partition being taken away.
+func (pt *partition) release(r *kafka.Reader) {
+	ctx, cancel := context.WithTimeout(context.Background(), pt.p.cfg.FinalFlushTimeout)
+	defer cancel()
+	if err := pt.flush(ctx, true); err != nil {
+		pt.log.Warn().Err(err).Msg("final flush failed; the next owner resumes from the last checkpoint")
+		return
+	}
+	pt.log.Info().Int64("offset", pt.next).Msg("partition released after its final checkpoint")
+}
+
+// retry calls fn until it succeeds, ctx ends or the partition is fenced,
+// with capped exponential backoff, logging once per failure run.
+func (pt *partition) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+	b := newBackoff(pt.p.cfg.MaxBackoff)
+	failing := false
+	for {
+		err := fn(ctx)
+		if err == nil {
+			if failing {
+				pt.log.Info().Msg(what + ": recovered")
+			}
+			return nil
+		}
+		if errors.Is(err, ErrFenced) {
+			return err
+		}
+		if !failing {
+			failing = true
+			pt.log.Warn().Err(err).Msg(what + " failed; pausing the partition and retrying")
+		}
+		if !b.wait(ctx) {
+			return ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,247 @@
+// Package pipeline is acwstream's live path: a Kafka consumer group whose
+// every assigned partition runs its own processor.Engine, flushes the
+// engine's effects with a checkpoint to a Store, and publishes derived
+// records.
+//
+// # Guarantees
+//
+// Store effects are exactly-once: every flush is one atomic Store commit
+// that carries the effects of the offsets read since the last flush and the
+// new checkpoint (next offset, and every few seconds a full engine
+// snapshot). A partition restored after a crash or rebalance restores the
+// snapshot, re-reads from its offset with store effects suppressed up to
+// the checkpointed offset (the engine is deterministic, so it reaches the
+// same state), and continues; the final store values equal those of an
+// uninterrupted run. A fencing token taken on assignment stops an earlier
+// owner that still runs from writing.
+//
+// Derived topics are at-least-once: messages are published before the
+// flush that covers them, and a restored partition publishes again what it
+// re-reads. Every record carries a stable id (segment_id, the alert id
+// segment_id:kind, the interval id scope:key:window_start), so consumers
+// drop repeats.
+package pipeline
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/acwstream/acwstream/processor"
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+)
+
+// Config configures a Pipeline. Zero durations take their defaults.
+type Config struct {
+	Brokers []string // Kafka bootstrap addresses (required)
+	Topics  []string // input topics, partitioned by agent_id (required)
+	Group   string   // consumer group id (required)
+	// StartOffset is where a partition without a checkpoint starts:
+	// kafka.FirstOffset (default) or kafka.LastOffset.
+	StartOffset int64
+	Engine      processor.Config
+	Derived     Topics
+	// Location is the time zone of the daily views; default UTC.
+	Location *time.Location
+	// FlushInterval is how often a partition flushes; default 100ms.
+	FlushInterval time.Duration
+	// SnapshotInterval is how often a flush carries a full engine snapshot
+	// (the point recovery re-reads from); default 5s.
+	SnapshotInterval time.Duration
+	// MaxMessageBytes: larger input messages go to the DLQ unread;
+	// default 1 MiB.
+	MaxMessageBytes int
+	// IdleAfter is how long a caught-up partition must see no message
+	// before wall-clock time advances its watermark; default 250ms.
+	IdleAfter time.Duration
+	// FinalFlushTimeout bounds the flush and checkpoint of a partition
+	// being released; default 10s.
+	FinalFlushTimeout time.Duration
+	// MaxBackoff caps the retry delay of failed writes; default 5s.
+	MaxBackoff time.Duration
+	// Dialer connects to Kafka (TLS, SASL); nil uses kafka-go's default.
+	Dialer *kafka.Dialer
+	// SessionTimeout, HeartbeatInterval and RebalanceTimeout of the group;
+	// defaults 10s, 1s and 10s.
+	SessionTimeout, HeartbeatInterval, RebalanceTimeout time.Duration
+
+	Store     Store     // required
+	Publisher Publisher // required
+	Log       zerolog.Logger
+	// Now is the wall clock; default time.Now.
+	Now func() time.Time
+	// Observer, when set, is told about the pipeline's progress (metrics).
+	Observer Observer
+}
+
+// Observer receives progress notifications from every partition
+// goroutine; implementations must be safe for concurrent use.
+type Observer interface {
+	// Flushed reports one committed flush.
+	Flushed(src Source, b *Batch, took time.Duration)
+	// Consumed reports one input message and what became of it
+	// ("applied" accepted, "duplicate", or a rejection reason).
+	Consumed(src Source, outcome string)
+	// Assigned reports a partition starting (true) or stopping (false).
+	Assigned(src Source, on bool)
+}
+
+func (c *Config) setDefaults() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("pipeline: no brokers")
+	}
+	if len(c.Topics) == 0 {
+		return errors.New("pipeline: no input topics")
+	}
+	if c.Group == "" {
+		return errors.New("pipeline: no consumer group")
+	}
+	if c.Store == nil || c.Publisher == nil {
+		return errors.New("pipeline: Store and Publisher are required")
+	}
+	if err := c.Engine.Validate(); err != nil {
+		return err
+	}
+	if c.StartOffset == 0 {
+		c.StartOffset = kafka.FirstOffset
+	}
+	if c.StartOffset != kafka.FirstOffset && c.StartOffset != kafka.LastOffset {
+		return fmt.Errorf("pipeline: StartOffset must be kafka.FirstOffset or kafka.LastOffset, got %d", c.StartOffset)
+	}
+	c.Derived = c.Derived.withDefaults()
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.FlushInterval, 100*time.Millisecond)
+	def(&c.SnapshotInterval, 5*time.Second)
+	def(&c.IdleAfter, 250*time.Millisecond)
+	def(&c.FinalFlushTimeout, 10*time.Second)
+	def(&c.MaxBackoff, 5*time.Second)
+	def(&c.SessionTimeout, 10*time.Second)
+	def(&c.HeartbeatInterval, time.Second)
+	def(&c.RebalanceTimeout, 10*time.Second)
+	if c.MaxMessageBytes <= 0 {
+		c.MaxMessageBytes = 1 << 20
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Pipeline consumes the input topics as one member of the consumer group.
+type Pipeline struct {
+	cfg      Config
+	instance string
+
+	commitMu sync.Mutex
+}
+
+// New validates cfg and returns a Pipeline; Run starts it.
+func New(cfg Config) (*Pipeline, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	var id [6]byte
+	_, _ = rand.Read(id[:])
+	return &Pipeline{cfg: cfg, instance: hex.EncodeToString(id[:])}, nil
+}
+
+// Run joins the group and processes assigned partitions until ctx is
+// cancelled; then every partition flushes and checkpoints, the member
+// leaves the group, and Run returns nil. It returns an error only when the
+// group cannot be created.
+func (p *Pipeline) Run(ctx context.Context) error {
+	cfg := &p.cfg
+	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                cfg.Group,
+		Brokers:           cfg.Brokers,
+		Dialer:            cfg.Dialer,
+		Topics:            cfg.Topics,
+		StartOffset:       cfg.StartOffset,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		SessionTimeout:    cfg.SessionTimeout,
+		RebalanceTimeout:  cfg.RebalanceTimeout,
+		JoinGroupBackoff:  500 * time.Millisecond,
+	})
+	if err != nil {
+		return fmt.Errorf("pipeline: consumer group: %w", err)
+	}
+	log := cfg.Log.With().Str("group", cfg.Group).Str("instance", p.instance).Logger()
+	// Closing the group ends the generation: each partition flushes and
+	// checkpoints before Close returns, then the member leaves the group.
+	stop := context.AfterFunc(ctx, func() { g.Close() })
+	defer stop()
+	backoff := newBackoff(cfg.MaxBackoff)
+	for {
+		gen, err := g.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			break
+		}
+		if err != nil {
+			log.Warn().Err(err).Msg("joining the consumer group; retrying")
+			if !backoff.wait(ctx) {
+				break
+			}
+			continue
+		}
+		backoff.reset()
+		n := 0
+		for topic, parts := range gen.Assignments {
+			for _, pa := range parts {
+				n++
+				src := Source{Topic: topic, Partition: pa.ID}
+				gen.Start(func(gctx context.Context) {
+					part := &partition{p: p, gen: gen, src: src,
+						log: log.With().Str("partition", src.String()).Int32("generation", gen.ID).Logger()}
+					part.run(gctx)
+				})
+			}
+		}
+		log.Info().Int32("generation", gen.ID).Int("partitions", n).Msg("joined generation")
+	}
+	return g.Close() // idempotent; waits for the partitions' final flushes
+}
+
+// commitOffset records the next offset of src in Kafka for lag tools.
+func (p *Pipeline) commitOffset(gen *kafka.Generation, src Source, next int64) error {
+	p.commitMu.Lock()
+	defer p.commitMu.Unlock()
+	return gen.CommitOffsets(map[string]map[int]int64{src.Topic: {src.Partition: next}})
+}
+
+// backoff is a capped exponential retry delay.
+type backoff struct {
+	cur, max time.Duration
+}
+
+func newBackoff(max time.Duration) *backoff { return &backoff{max: max} }
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// wait sleeps for the next delay; false if ctx ended first.
+func (b *backoff) wait(ctx context.Context) bool {
+	if b.cur == 0 {
+		b.cur = 50 * time.Millisecond
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	t := time.NewTimer(b.cur)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

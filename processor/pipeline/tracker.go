@@ -1,0 +1,433 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
+	"github.com/segmentio/kafka-go"
+)
+
+// Topics names the derived topics.
+type Topics struct {
+	Segments  string // default acw.segments, key agent_id
+	Alerts    string // default acw.alerts, key agent_id
+	Intervals string // default acw.intervals, key scope:key
+	DLQ       string // default acw.dlq, key the input key
+}
+
+func (t Topics) withDefaults() Topics {
+	if t.Segments == "" {
+		t.Segments = "acw.segments"
+	}
+	if t.Alerts == "" {
+		t.Alerts = "acw.alerts"
+	}
+	if t.Intervals == "" {
+		t.Intervals = "acw.intervals"
+	}
+	if t.DLQ == "" {
+		t.DLQ = "acw.dlq"
+	}
+	return t
+}
+
+// All lists the topic names.
+func (t Topics) All() []string { return []string{t.Segments, t.Alerts, t.Intervals, t.DLQ} }
+
+type scopeKey struct {
+	scope events.Scope
+	key   string
+}
+
+type closedWindow struct {
+	start    int64
+	counters map[scopeKey]events.Counters
+}
+
+// tracker is one partition's processor.Emitter: it turns the engine's
+// records into derived messages and, by diffing the open interval between
+// flushes, into store deltas. Its state is deterministic given the engine's
+// input, which is what lets a recovering partition suppress the effects the
+// store already has and resume exactly where the last flush ended.
+type tracker struct {
+	topics   Topics
+	windowMS int64
+	loc      *time.Location
+
+	// suppress: replaying offsets whose effects the store already has;
+	// only derived messages (at-least-once) are produced.
+	suppress bool
+
+	// base is what the store holds from this partition for window baseWin.
+	base    map[scopeKey]events.Counters
+	baseWin int64
+	// closed are this partition's final counters of the recent closed
+	// windows still inside the last-60-minutes view, oldest first.
+	closed []closedWindow
+
+	counters []CounterDelta
+	last60   []CounterDelta
+	agents   map[string]events.AgentState
+	alerts   []events.Alert
+	msgs     []kafka.Message
+
+	// open holds each agent's open wrap-up (from the engine's live
+	// states); prov the segment ids alerted by wall clock ahead of the
+	// engine.
+	open map[string]events.AgentState
+	prov map[string]bool
+
+	dayCache struct {
+		start    int64
+		day      string
+		from, to int64
+	}
+}
+
+func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracker {
+	return &tracker{
+		topics:   topics.withDefaults(),
+		windowMS: window.Milliseconds(),
+		loc:      loc,
+		base:     map[scopeKey]events.Counters{},
+		agents:   map[string]events.AgentState{},
+		open:     map[string]events.AgentState{},
+		prov:     map[string]bool{},
+	}
+}
+
+// last60Windows is how many windows the last-60-minutes view spans.
+func (t *tracker) last60Windows() int64 {
+	return max(1, (time.Hour.Milliseconds()+t.windowMS-1)/t.windowMS)
+}
+
+func (t *tracker) Segment(s *events.Segment) {
+	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)})
+	if t.prov[s.SegmentID] {
+		delete(t.prov, s.SegmentID)
+		if !s.Overrun {
+			// The wall clock raised the alert, but the wrap-up had ended
+			// in time: the close arrived after the threshold passed.
+			t.emitAlert(&events.Alert{Kind: events.AlertResolved, SegmentID: s.SegmentID, AgentID: s.AgentID,
+				CallID: s.CallID, Team: s.Team, Queue: s.Queue, Start: s.Start, At: s.End, ThresholdMS: s.ThresholdMS})
+		}
+	}
+}
+
+func (t *tracker) Alert(a *events.Alert) {
+	if a.Kind == events.AlertOverrun && t.prov[a.SegmentID] {
+		return // already raised, with the same id, by the wall clock
+	}
+	t.emitAlert(a)
+}
+
+func (t *tracker) emitAlert(a *events.Alert) {
+	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)})
+	if !t.suppress {
+		t.alerts = append(t.alerts, *a)
+	}
+}
+
+// checkOverruns raises, ahead of the engine, the overrun alert of every
+// open wrap-up whose threshold the wall clock (now, Unix ms) has passed.
+// The engine raises it only once the watermark passes, max_out_of_order
+// later, and only when events arrive. The alert is the one the engine
+// would raise (same id and fields); if the wrap-up turns out to have
+// closed in time, a resolved alert follows (see Segment).
+func (t *tracker) checkOverruns(now int64) {
+	var due []string
+	for id, st := range t.open {
+		if !st.Alerted && !t.prov[st.SegmentID] && now >= st.ACWStart+st.OverrunMS {
+			due = append(due, id)
+		}
+	}
+	slices.Sort(due)
+	for _, id := range due {
+		st := t.open[id]
+		t.prov[st.SegmentID] = true
+		t.emitAlert(&events.Alert{Kind: events.AlertOverrun, SegmentID: st.SegmentID, AgentID: st.AgentID,
+			CallID: st.CallID, Team: st.Team, Queue: st.Queue, Start: st.ACWStart,
+			At: st.ACWStart + st.OverrunMS, ThresholdMS: st.OverrunMS})
+	}
+}
+
+// provisional lists the provisionally alerted open wrap-ups, sorted.
+func (t *tracker) provisional() []string {
+	ids := make([]string, 0, len(t.prov))
+	for id := range t.prov {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (t *tracker) Interval(iv *events.Interval) {
+	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)})
+	k := scopeKey{iv.Scope, iv.Key}
+	if n := len(t.closed); n == 0 || t.closed[n-1].start != iv.Start {
+		t.closed = append(t.closed, closedWindow{start: iv.Start, counters: map[scopeKey]events.Counters{}})
+	}
+	t.closed[len(t.closed)-1].counters[k] = iv.Counters
+	if t.suppress {
+		return
+	}
+	var b events.Counters
+	if t.baseWin == iv.Start {
+		b = t.base[k]
+		delete(t.base, k)
+	}
+	t.addDelta(k, iv.Start, delta(&iv.Counters, &b))
+}
+
+func (t *tracker) Open(*events.OpenSegment) {}
+
+func (t *tracker) AgentState(a *events.AgentState) {
+	if a.ACWStart != 0 {
+		t.open[a.AgentID] = *a
+	} else {
+		delete(t.open, a.AgentID)
+	}
+	if !t.suppress {
+		t.agents[a.AgentID] = *a
+	}
+}
+
+// delta is c - b for the additive fields; ACWMaxMS is c's when it grew.
+func delta(c, b *events.Counters) events.Counters {
+	d := events.Counters{
+		ACWCount: c.ACWCount - b.ACWCount, ACWTotalMS: c.ACWTotalMS - b.ACWTotalMS,
+		WarnCount: c.WarnCount - b.WarnCount, OverrunCount: c.OverrunCount - b.OverrunCount,
+		CallsHandled: c.CallsHandled - b.CallsHandled, TalkMS: c.TalkMS - b.TalkMS,
+		HoldMS: c.HoldMS - b.HoldMS, ACWStateMS: c.ACWStateMS - b.ACWStateMS, WorkMS: c.WorkMS - b.WorkMS,
+	}
+	if c.ACWMaxMS > b.ACWMaxMS {
+		d.ACWMaxMS = c.ACWMaxMS
+	}
+	return d
+}
+
+func negate(c *events.Counters) events.Counters {
+	return events.Counters{
+		ACWCount: -c.ACWCount, ACWTotalMS: -c.ACWTotalMS, WarnCount: -c.WarnCount, OverrunCount: -c.OverrunCount,
+		CallsHandled: -c.CallsHandled, TalkMS: -c.TalkMS, HoldMS: -c.HoldMS, ACWStateMS: -c.ACWStateMS, WorkMS: -c.WorkMS,
+	}
+}
+
+// day returns the calendar day (in t.loc) holding the window starting at
+// start, and its bounds in Unix ms.
+func (t *tracker) day(start int64) (string, int64, int64) {
+	c := &t.dayCache
+	if c.day == "" || c.start != start {
+		tm := time.UnixMilli(start).In(t.loc)
+		y, m, d := tm.Date()
+		c.start = start
+		c.day = tm.Format("2006-01-02")
+		c.from = time.Date(y, m, d, 0, 0, 0, 0, t.loc).UnixMilli()
+		c.to = time.Date(y, m, d+1, 0, 0, 0, 0, t.loc).UnixMilli()
+	}
+	return c.day, c.from, c.to
+}
+
+// addDelta records d for window ws in the interval, day and last-60m views.
+func (t *tracker) addDelta(k scopeKey, ws int64, d events.Counters) {
+	if d.IsZero() {
+		return
+	}
+	day, from, to := t.day(ws)
+	t.counters = append(t.counters,
+		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: d},
+		CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day, Delta: d})
+	t.last60 = append(t.last60, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: d})
+}
+
+// collect gathers the effects since the last flush into b: the open
+// window's growth against the flushed base, the closed windows leaving the
+// last-60-minutes view, and the latest agent states. It resets the base to
+// the engine's open counters. With suppress set it only updates the
+// tracker's state (the store already has these effects).
+func (t *tracker) collect(eng *processor.Engine, b *Batch) {
+	w, ok := eng.OpenWindow()
+	if !ok {
+		return
+	}
+	if t.baseWin != w {
+		clear(t.base)
+		t.baseWin = w
+	}
+	eng.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters) {
+		k := scopeKey{scope, key}
+		bc := t.base[k]
+		if *c == bc {
+			return
+		}
+		if !t.suppress {
+			t.addDelta(k, w, delta(c, &bc))
+		}
+		t.base[k] = *c
+	})
+	// Windows older than the view's first leave it: retract them.
+	first := w - (t.last60Windows()-1)*t.windowMS
+	n := 0
+	for _, cw := range t.closed {
+		if cw.start >= first {
+			break
+		}
+		n++
+		if t.suppress {
+			continue
+		}
+		keys := make([]scopeKey, 0, len(cw.counters))
+		for k := range cw.counters {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, cmpScopeKey)
+		for _, k := range keys {
+			c := cw.counters[k]
+			t.last60 = append(t.last60, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: negate(&c)})
+		}
+	}
+	t.closed = slices.Delete(t.closed, 0, n)
+	if t.suppress {
+		return
+	}
+	for i := range t.last60 {
+		t.last60[i].Start, t.last60[i].End = first, w+t.windowMS
+	}
+	b.Counters = append(append(b.Counters, t.counters...), t.last60...)
+	t.counters, t.last60 = t.counters[:0], t.last60[:0]
+	ids := make([]string, 0, len(t.agents))
+	for id := range t.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		b.Agents = append(b.Agents, t.agents[id])
+	}
+	clear(t.agents)
+	b.Alerts = append(b.Alerts, t.alerts...)
+	t.alerts = t.alerts[:0]
+}
+
+func cmpScopeKey(x, y scopeKey) int {
+	if x.scope != y.scope {
+		return int(x.scope) - int(y.scope)
+	}
+	return strings.Compare(x.key, y.key)
+}
+
+// takeMessages returns the derived messages produced since the last call.
+func (t *tracker) takeMessages() []kafka.Message {
+	m := t.msgs
+	t.msgs = nil
+	return m
+}
+
+// resume ends suppression: the store holds this partition's effects up
+// to here, so the base becomes the engine's open counters.
+func (t *tracker) resume(eng *processor.Engine) {
+	t.collect(eng, &Batch{}) // suppress is still set: state only
+	t.suppress = false
+	t.counters, t.last60, t.alerts = t.counters[:0], t.last60[:0], t.alerts[:0]
+	clear(t.agents)
+}
+
+// appendAux encodes the state a snapshot must carry besides the engine's:
+// the recent closed windows. (The base is not needed: a snapshot is taken
+// right after a flush, when the base equals the engine's open counters.)
+func (t *tracker) appendAux(b []byte) []byte {
+	b = append(b, 1) // version
+	b = binary.AppendUvarint(b, uint64(len(t.closed)))
+	for _, cw := range t.closed {
+		b = binary.AppendVarint(b, cw.start)
+		keys := make([]scopeKey, 0, len(cw.counters))
+		for k := range cw.counters {
+			keys = append(keys, k)
+		}
+		slices.SortFunc(keys, cmpScopeKey)
+		b = binary.AppendUvarint(b, uint64(len(keys)))
+		for _, k := range keys {
+			c := cw.counters[k]
+			b = binary.AppendUvarint(b, uint64(k.scope))
+			b = binary.AppendUvarint(b, uint64(len(k.key)))
+			b = append(b, k.key...)
+			for _, v := range [...]int64{c.ACWCount, c.ACWTotalMS, c.ACWMaxMS, c.WarnCount, c.OverrunCount,
+				c.CallsHandled, c.TalkMS, c.HoldMS, c.ACWStateMS, c.WorkMS} {
+				b = binary.AppendVarint(b, v)
+			}
+		}
+	}
+	return b
+}
+
+var errAux = errors.New("pipeline: corrupt aux checkpoint")
+
+// restoreAux decodes appendAux's output and sets the base from the engine.
+func (t *tracker) restoreAux(b []byte, eng *processor.Engine) error {
+	if len(b) == 0 || b[0] != 1 {
+		return errAux
+	}
+	b = b[1:]
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	iv := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	nw := uv()
+	if nw > 1<<16 {
+		return errAux
+	}
+	t.closed = t.closed[:0]
+	for range nw {
+		cw := closedWindow{start: iv(), counters: map[scopeKey]events.Counters{}}
+		nk := uv()
+		if nk > uint64(len(b)) {
+			return errAux
+		}
+		for range nk {
+			scope := events.Scope(uv())
+			l := uv()
+			if l > uint64(len(b)) || scope >= events.NumScopes {
+				return errAux
+			}
+			key := string(b[:l])
+			b = b[l:]
+			var c events.Counters
+			for _, p := range [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount,
+				&c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS} {
+				*p = iv()
+			}
+			if b == nil {
+				return errAux
+			}
+			cw.counters[scopeKey{scope, key}] = c
+		}
+		t.closed = append(t.closed, cw)
+	}
+	if len(b) != 0 {
+		return errAux
+	}
+	clear(t.base)
+	t.baseWin, _ = eng.OpenWindow()
+	eng.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters) {
+		t.base[scopeKey{scope, key}] = *c
+	})
+	return nil
+}

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/segmentio/kafka-go"
+)
+
+// Source is one input partition.
+type Source struct {
+	Topic     string
+	Partition int
+}
+
+func (s Source) String() string { return fmt.Sprintf("%s/%d", s.Topic, s.Partition) }
+
+// Tick records a wall-clock watermark advance of an idle partition:
+// AdvanceWatermark(Watermark) was called when the next offset to read was
+// Offset. Ticks are logged with the checkpoint so that a recovering
+// partition replays them at the same point and reproduces its results.
+type Tick struct {
+	Offset    int64
+	Watermark int64 // Unix ms
+}
+
+// Checkpoint is what a Store holds for one partition.
+type Checkpoint struct {
+	Found      bool
+	EffOffset  int64  // the effects of every offset < EffOffset are in the store
+	SnapOffset int64  // Snapshot and Aux reflect every offset < SnapOffset
+	Snapshot   []byte // processor engine snapshot
+	Aux        []byte // the pipeline's own state (see tracker.appendAux)
+	Ticks      []Tick // wall-clock ticks since SnapOffset, in order
+	// Provisional lists the open wrap-ups (segment ids) that got a
+	// wall-clock overrun alert before the engine raised one.
+	Provisional []string
+}
+
+// View is one of the shapes a scope/key's counters are kept in.
+type View uint8
+
+const (
+	ViewInterval View = iota // one tumbling window [Start, End)
+	ViewDay                  // one calendar day in the configured zone [Start, End)
+	ViewLast60m              // the last 60 minutes: the open window and the closed ones before it
+)
+
+// CounterDelta adds Delta to one view of one scope/key. Every base field
+// is an increment (negative to retract) except ACWMaxMS, a candidate
+// maximum (0: unchanged). For ViewLast60m the store recomputes ACWMaxMS
+// from the interval views of the windows it spans.
+type CounterDelta struct {
+	Scope events.Scope
+	Key   string
+	View  View
+	Start int64  // Unix ms: window start, day start, or (last60m) first window's start
+	End   int64  // Unix ms, exclusive
+	Day   string // YYYY-MM-DD (ViewDay)
+	Delta events.Counters
+}
+
+// Batch is one flush of one partition: every store effect since the last
+// flush and the checkpoint that goes with them. A Store applies it
+// atomically or not at all.
+type Batch struct {
+	Source   Source
+	Token    string // the owner's fencing token from Claim
+	Offset   int64  // new EffOffset
+	Snapshot []byte // nil: keep the stored snapshot, aux and snap offset
+	Aux      []byte
+	// SnapOffset is the offset Snapshot reflects (only with Snapshot).
+	SnapOffset int64
+	Ticks      []Tick // every tick since the (new or kept) snapshot
+	// Provisional replaces the checkpoint's list of provisionally
+	// alerted open wrap-ups.
+	Provisional []string
+	Counters   []CounterDelta
+	Agents     []events.AgentState // latest state of each agent changed, by agent id
+	Alerts     []events.Alert
+	WallMS     int64 // wall clock at the flush (Unix ms)
+}
+
+// Empty reports whether the batch changes nothing but the checkpoint.
+func (b *Batch) Empty() bool {
+	return len(b.Counters) == 0 && len(b.Agents) == 0 && len(b.Alerts) == 0
+}
+
+// ErrFenced is returned by Store.Commit when another owner has claimed the
+// partition since Claim: the caller must stop processing it.
+var ErrFenced = errors.New("partition fenced: claimed by another owner")
+
+// Store keeps the live metrics and each partition's checkpoint.
+type Store interface {
+	// Claim makes token the partition's owner (fencing out any earlier
+	// owner) and returns its checkpoint.
+	Claim(ctx context.Context, src Source, token string) (Checkpoint, error)
+	// Commit applies b atomically, or returns ErrFenced (nothing applied)
+	// or another error (nothing applied; retry).
+	Commit(ctx context.Context, b *Batch) error
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+}
+
+// Publisher writes derived messages to Kafka with at-least-once delivery.
+type Publisher interface {
+	// Publish returns once every message is acknowledged, or an error
+	// (some may have been written; the caller retries them all).
+	Publish(ctx context.Context, msgs []kafka.Message) error
+}

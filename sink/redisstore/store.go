@@ -1,0 +1,325 @@
+// Package redisstore writes acwstream's live metrics and per-partition
+// checkpoints to Redis, following the data contract in the README.
+//
+// Each Commit is one server-side script: the fencing check, every effect
+// of the batch and the checkpoint run atomically, so a partition's Redis
+// state always matches its checkpoint. Keys shared by partitions (team,
+// queue, center) only ever change by increments and maxima, so any number
+// of instances can write them. Redis Cluster is not supported (a batch
+// touches keys in many slots); use a standalone server or a replicated
+// primary.
+package redisstore
+
+import (
+	"context"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed flush.lua
+var flushSrc string
+
+var flushScript = redis.NewScript(flushSrc)
+
+var claimScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov')`)
+
+// Config names the keys and sets their lifetimes.
+type Config struct {
+	// Prefix of every key and channel; default "acw".
+	Prefix string
+	// Group namespaces checkpoints: one consumer group's are independent
+	// of another's (required).
+	Group string
+	// Window is the engine's interval length, for key names; default 15m.
+	Window time.Duration
+	// IntervalTTL is the lifetime of interval hashes; default 48h.
+	IntervalTTL time.Duration
+	// DayTTL is the lifetime of daily hashes; default 8 days.
+	DayTTL time.Duration
+	// Last60mTTL is the lifetime of the rolling hashes; default 2h.
+	Last60mTTL time.Duration
+	// AlertsMaxLen caps the alerts stream (approximately); default 100000.
+	AlertsMaxLen int64
+	// AlertIDTTL is how long an alert id is remembered to drop repeats;
+	// default 48h.
+	AlertIDTTL time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = "acw"
+	}
+	if c.Window == 0 {
+		c.Window = 15 * time.Minute
+	}
+	if c.IntervalTTL == 0 {
+		c.IntervalTTL = 48 * time.Hour
+	}
+	if c.DayTTL == 0 {
+		c.DayTTL = 8 * 24 * time.Hour
+	}
+	if c.Last60mTTL == 0 {
+		c.Last60mTTL = 2 * time.Hour
+	}
+	if c.AlertsMaxLen == 0 {
+		c.AlertsMaxLen = 100000
+	}
+	if c.AlertIDTTL == 0 {
+		c.AlertIDTTL = 48 * time.Hour
+	}
+	return c
+}
+
+// Store is a pipeline.Store on a go-redis client. It is safe for
+// concurrent use by many partitions.
+type Store struct {
+	rdb *redis.Client
+	cfg Config
+	win string
+}
+
+// New returns a Store writing through rdb.
+func New(rdb *redis.Client, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Group == "" {
+		return nil, errors.New("redisstore: Group is required")
+	}
+	return &Store{rdb: rdb, cfg: cfg, win: events.FormatWindow(cfg.Window)}, nil
+}
+
+// Key helpers: the Redis data contract.
+
+// AgentKey is the live-state hash of one agent.
+func (s *Store) AgentKey(agent string) string { return s.cfg.Prefix + ":agent:" + agent }
+
+// OpenKey is the sorted set of agents in wrap-up, scored by its start.
+func (s *Store) OpenKey() string { return s.cfg.Prefix + ":open" }
+
+// AlertsKey is the alerts stream.
+func (s *Store) AlertsKey() string { return s.cfg.Prefix + ":alerts" }
+
+// UpdatesChannel is the pub/sub channel of flush notices.
+func (s *Store) UpdatesChannel() string { return s.cfg.Prefix + ":updates" }
+
+// IntervalKey is the hash of one scope/key's window starting at start.
+func (s *Store) IntervalKey(scope events.Scope, key string, start int64) string {
+	return s.cfg.Prefix + ":" + scope.String() + ":" + key + ":" + s.win + ":" + strconv.FormatInt(start, 10)
+}
+
+// DayKey is the "today so far" hash of one scope/key.
+func (s *Store) DayKey(scope events.Scope, key, day string) string {
+	return s.cfg.Prefix + ":" + scope.String() + ":" + key + ":day:" + day
+}
+
+// Last60mKey is the rolling last-60-minutes hash of one scope/key.
+func (s *Store) Last60mKey(scope events.Scope, key string) string {
+	return s.cfg.Prefix + ":" + scope.String() + ":" + key + ":last60m"
+}
+
+// CheckpointKey is the checkpoint hash of one input partition.
+func (s *Store) CheckpointKey(src pipeline.Source) string {
+	return s.cfg.Prefix + ":ckpt:" + s.cfg.Group + ":" + src.Topic + ":" + strconv.Itoa(src.Partition)
+}
+
+// Ping checks the connection.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// Claim implements pipeline.Store.
+func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (pipeline.Checkpoint, error) {
+	var ck pipeline.Checkpoint
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.CheckpointKey(src)}, token).Slice()
+	if err != nil {
+		return ck, fmt.Errorf("redis claim %s: %w", src, err)
+	}
+	str := func(i int) (string, bool) {
+		v, ok := res[i].(string)
+		return v, ok
+	}
+	eff, ok := str(0)
+	if !ok {
+		return ck, nil // no checkpoint yet
+	}
+	ck.Found = true
+	snapOff, _ := str(1)
+	snap, _ := str(2)
+	aux, _ := str(3)
+	ticks, _ := str(4)
+	if prov, _ := str(5); prov != "" {
+		ck.Provisional = strings.Split(prov, ",")
+	}
+	if ck.EffOffset, err = strconv.ParseInt(eff, 10, 64); err != nil {
+		return ck, fmt.Errorf("redis checkpoint %s: eff_offset %q: %v", src, eff, err)
+	}
+	if ck.SnapOffset, err = strconv.ParseInt(snapOff, 10, 64); err != nil {
+		return ck, fmt.Errorf("redis checkpoint %s: snap_offset %q: %v", src, snapOff, err)
+	}
+	ck.Snapshot, ck.Aux = []byte(snap), []byte(aux)
+	if ck.Ticks, err = decodeTicks(ticks); err != nil {
+		return ck, fmt.Errorf("redis checkpoint %s: ticks: %v", src, err)
+	}
+	return ck, nil
+}
+
+func encodeTicks(ts []pipeline.Tick) string {
+	var b []byte
+	for _, t := range ts {
+		b = binary.AppendVarint(b, t.Offset)
+		b = binary.AppendVarint(b, t.Watermark)
+	}
+	return string(b)
+}
+
+func decodeTicks(s string) ([]pipeline.Tick, error) {
+	var out []pipeline.Tick
+	b := []byte(s)
+	for len(b) > 0 {
+		off, n := binary.Varint(b)
+		if n <= 0 {
+			return nil, errors.New("truncated")
+		}
+		w, m := binary.Varint(b[n:])
+		if m <= 0 {
+			return nil, errors.New("truncated")
+		}
+		out = append(out, pipeline.Tick{Offset: off, Watermark: w})
+		b = b[n+m:]
+	}
+	return out, nil
+}
+
+func secs(d time.Duration) string { return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) }
+
+func i64(v int64) string { return strconv.FormatInt(v, 10) }
+
+// Commit implements pipeline.Store.
+func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
+	args := make([]any, 0, 16+len(b.Counters)*18+len(b.Agents)*24+len(b.Alerts)*24)
+	args = append(args,
+		s.CheckpointKey(b.Source), b.Token, i64(b.Offset),
+		string(b.Snapshot), i64(b.SnapOffset), string(b.Aux), encodeTicks(b.Ticks),
+		i64(b.WallMS), s.notice(b), s.UpdatesChannel(),
+		s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL), strings.Join(b.Provisional, ","))
+	for i := range b.Counters {
+		args = s.appendCounter(args, &b.Counters[i])
+	}
+	for i := range b.Agents {
+		args = s.appendAgent(args, &b.Agents[i], b.WallMS)
+	}
+	for i := range b.Alerts {
+		args = s.appendAlert(args, &b.Alerts[i])
+	}
+	err := flushScript.Run(ctx, s.rdb, nil, args...).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "FENCED") {
+		return fmt.Errorf("%w: %v", pipeline.ErrFenced, err)
+	}
+	if err != nil {
+		return fmt.Errorf("redis flush %s: %w", b.Source, err)
+	}
+	return nil
+}
+
+func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
+	var key, ttl string
+	var maxKeys []string
+	switch c.View {
+	case pipeline.ViewInterval:
+		key, ttl = s.IntervalKey(c.Scope, c.Key, c.Start), secs(s.cfg.IntervalTTL)
+	case pipeline.ViewDay:
+		key, ttl = s.DayKey(c.Scope, c.Key, c.Day), secs(s.cfg.DayTTL)
+	case pipeline.ViewLast60m:
+		key, ttl = s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
+		w := s.cfg.Window.Milliseconds()
+		for t := c.Start; t < c.End; t += w {
+			maxKeys = append(maxKeys, s.IntervalKey(c.Scope, c.Key, t))
+		}
+	}
+	args = append(args, "c", key, ttl, i64(c.Start), i64(c.End), strconv.Itoa(len(maxKeys)))
+	for _, k := range maxKeys {
+		args = append(args, k)
+	}
+	d := &c.Delta
+	return append(args, i64(d.ACWCount), i64(d.ACWTotalMS), i64(d.ACWMaxMS), i64(d.WarnCount),
+		i64(d.OverrunCount), i64(d.CallsHandled), i64(d.TalkMS), i64(d.HoldMS), i64(d.ACWStateMS), i64(d.WorkMS))
+}
+
+func (s *Store) appendAgent(args []any, a *events.AgentState, wall int64) []any {
+	overrun := "0"
+	if a.LastACWOverrun {
+		overrun = "1"
+	}
+	set := []any{"state", a.State.String(), "since", i64(a.Since), "call_id", a.CallID, "team", a.Team,
+		"queue", a.Queue, "last_acw_ms", i64(a.LastACWMS), "last_acw_overrun", overrun, "updated", i64(wall)}
+	var del []any
+	if a.ACWStart != 0 {
+		set = append(set, "acw_start", i64(a.ACWStart), "segment_id", a.SegmentID,
+			"warn_ms", i64(a.WarnMS), "overrun_ms", i64(a.OverrunMS))
+	} else {
+		del = []any{"acw_start", "segment_id", "warn_ms", "overrun_ms"}
+	}
+	args = append(args, "a", s.AgentKey(a.AgentID), strconv.Itoa(len(set)/2))
+	args = append(args, set...)
+	args = append(args, strconv.Itoa(len(del)))
+	args = append(args, del...)
+	if a.ACWStart != 0 {
+		return append(args, "z", s.OpenKey(), a.AgentID, i64(a.ACWStart))
+	}
+	return append(args, "r", s.OpenKey(), a.AgentID)
+}
+
+func (s *Store) appendAlert(args []any, a *events.Alert) []any {
+	id := a.AlertID()
+	return append(args, "x", s.cfg.Prefix+":alert:"+id, "11",
+		"id", id, "kind", a.Kind, "segment_id", a.SegmentID, "agent_id", a.AgentID,
+		"call_id", a.CallID, "team", a.Team, "queue", a.Queue, "start", i64(a.Start),
+		"at", i64(a.At), "threshold_ms", i64(a.ThresholdMS), "json", string(a.AppendJSON(nil)))
+}
+
+// maxNoticeAgents caps the agent ids listed in one update notice.
+const maxNoticeAgents = 100
+
+// notice is the JSON published on the updates channel after a flush:
+// {"source":"topic/3","offset":N,"agents":[ids…],"agents_changed":n,
+// "intervals":n,"alerts":n}. Agents are listed up to 100.
+func (s *Store) notice(b *pipeline.Batch) string {
+	if b.Empty() {
+		return ""
+	}
+	buf := []byte(`{"source":`)
+	buf = events.AppendString(buf, b.Source.String())
+	buf = append(buf, `,"offset":`...)
+	buf = strconv.AppendInt(buf, b.Offset, 10)
+	buf = append(buf, `,"agents":[`...)
+	ids := make([]string, 0, min(len(b.Agents), maxNoticeAgents))
+	for i := range b.Agents {
+		if len(ids) == maxNoticeAgents {
+			break
+		}
+		ids = append(ids, b.Agents[i].AgentID)
+	}
+	sort.Strings(ids)
+	for i, id := range ids {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = events.AppendString(buf, id)
+	}
+	buf = append(buf, `],"agents_changed":`...)
+	buf = strconv.AppendInt(buf, int64(len(b.Agents)), 10)
+	buf = append(buf, `,"intervals":`...)
+	buf = strconv.AppendInt(buf, int64(len(b.Counters)), 10)
+	buf = append(buf, `,"alerts":`...)
+	buf = strconv.AppendInt(buf, int64(len(b.Alerts)), 10)
+	return string(append(buf, '}'))
+}
