@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -21,6 +22,9 @@ point acwd run at a real Kafka cluster there. Ctrl-C stops it.
 
 flags:
 `
+
+// devBrokerMaxMessageBytes is the devbroker's largest accepted batch.
+const devBrokerMaxMessageBytes = 16 << 20
 
 // devBrokerConfig describes an embedded broker.
 type devBrokerConfig struct {
@@ -43,6 +47,9 @@ func startDevBroker(cfg devBrokerConfig) (*kfake.Cluster, error) {
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.AllowAutoTopicCreation(),
+		// Kafka's default (1 MiB) would refuse the oversized inputs that
+		// acwd run must dead-letter, and batches of them.
+		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(devBrokerMaxMessageBytes)}),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, cfg.Listen) }),
 	}
 	if len(cfg.Topics) > 0 {

@@ -1,6 +1,7 @@
 // Command acwd is the acwstream After Call Work processor.
 //
 //	acwd demo [flags]                watch the engine on live simulated traffic
+//	acwd run [flags]                 the service: Kafka → engine → Redis and derived topics
 //	acwd replay [flags] [FILE ...]   run the engine over JSON Lines files
 //	acwd devbroker [flags]           embedded Kafka-protocol broker for development
 //	acwd sim [flags]                 write a realistic, seeded event log
@@ -34,6 +35,7 @@ func commands() []command {
 	return []command{
 		{"demo", "watch the engine on live simulated traffic (no Kafka or Redis needed)", runDemo},
 		{"devbroker", "embedded Kafka-protocol broker for development and tests (not production)", runDevbroker},
+		{"run", "consume Kafka, write live metrics to Redis and publish derived topics", runRun},
 		{"replay", "run the engine in pure event time over JSON Lines (files or stdin)", runReplay},
 		{"sim", "write a realistic, seeded canonical event log", runSim},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {

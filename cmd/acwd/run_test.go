@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/sim"
+	"github.com/acwstream/acwstream/sink/redistest"
+)
+
+// runHarness is a devbroker with a 12-partition input topic, a real
+// redis-server, a simulated log preloaded into the topic, and what
+// acwd replay makes of the same log.
+type runHarness struct {
+	t      *testing.T
+	broker *kfake.Cluster
+	addr   string
+	redis  *redistest.Server
+	rdb    *redis.Client
+	lines  [][]byte
+	replay []map[string]any // replay's records, in order
+}
+
+const runTopic = "acw.events"
+
+func newRunHarness(t *testing.T, cfg sim.Config, extra ...[]byte) *runHarness {
+	t.Helper()
+	c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	h := &runHarness{t: t, broker: c, addr: c.ListenAddrs()[0], redis: redistest.Start(t)}
+	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.Addr})
+	t.Cleanup(func() { h.rdb.Close() })
+
+	g, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := g.Next(); line != nil; line = g.Next() {
+		h.lines = append(h.lines, append([]byte(nil), line...))
+	}
+	h.lines = append(h.lines, extra...)
+
+	var in bytes.Buffer
+	for _, l := range h.lines {
+		if len(l) <= 1<<20 { // replay has no size limit; the pipeline dead-letters these
+			in.Write(l)
+			in.WriteByte('\n')
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := mainExit(context.Background(), []string{"replay"}, &in, &out, &errb); code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, errb.String())
+	}
+	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		r, err := decodeRecord(l)
+		if err != nil {
+			t.Fatalf("replay output %q: %v", l, err)
+		}
+		h.replay = append(h.replay, r)
+	}
+	h.produce(h.lines)
+	return h
+}
+
+// produce writes lines to the input topic keyed by agent_id (lines that do
+// not decode get the key "unparsable").
+func (h *runHarness) produce(lines [][]byte) {
+	h.t.Helper()
+	w := &kafka.Writer{Addr: kafka.TCP(h.addr), Topic: runTopic, Balancer: &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000, BatchBytes: 8 << 20}
+	defer w.Close()
+	var dec events.Decoder
+	var ev events.Event
+	msgs := make([]kafka.Message, 0, len(lines))
+	for _, l := range lines {
+		key := "unparsable"
+		if dec.Decode(l, &ev) == nil {
+			key = ev.AgentID
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: l})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for len(msgs) > 0 {
+		n := min(len(msgs), 1000)
+		if err := w.WriteMessages(ctx, msgs[:n]...); err != nil {
+			h.t.Fatal(err)
+		}
+		msgs = msgs[n:]
+	}
+}
+
+// runArgs are the acwd run flags for this harness.
+func (h *runHarness) runArgs(group string) []string {
+	return []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", group,
+		"--redis", h.redis.URL(), "--log-level", "warn", "--snapshot-interval", "1s"}
+}
+
+// startInProcess runs acwd run in this process until the returned stop
+// function is called; stop waits for it to exit and fails on a non-zero
+// exit status.
+func (h *runHarness) startInProcess(group string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var code int
+	var errb bytes.Buffer
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		code = mainExit(ctx, h.runArgs(group), nil, &bytes.Buffer{}, &errb)
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+		if code != 0 {
+			h.t.Errorf("acwd run exited %d: %s", code, errb.String())
+		}
+	}
+}
+
+// records returns replay's records of one type.
+func (h *runHarness) records(typ string) []map[string]any {
+	var out []map[string]any
+	for _, r := range h.replay {
+		if r["type"] == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// readTopic reads every message of every partition of topic.
+func (h *runHarness) readTopic(topic string) []kafka.Message {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		h.t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", h.addr, topic, p.ID)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		last, err := pc.ReadLastOffset()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		pc.Close()
+		if last == 0 {
+			continue
+		}
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: []string{h.addr}, Topic: topic, Partition: p.ID, MaxBytes: 32 << 20, MaxWait: 50 * time.Millisecond})
+		for {
+			m, err := r.ReadMessage(ctx)
+			if err != nil {
+				h.t.Fatalf("reading %s/%d: %v", topic, p.ID, err)
+			}
+			out = append(out, m)
+			if m.Offset == last-1 {
+				break
+			}
+		}
+		r.Close()
+	}
+	return out
+}
+
+// endOffsets returns the input topic's end offset per partition.
+func (h *runHarness) endOffsets() map[int]int64 {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out := map[int]int64{}
+	for p := 0; p < 12; p++ {
+		pc, err := kafka.DialLeader(ctx, "tcp", h.addr, runTopic, p)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		last, err := pc.ReadLastOffset()
+		pc.Close()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out[p] = last
+	}
+	return out
+}
+
+// closedIntervals are replay's intervals that closed in event time (before
+// its final flush at end of input), by Redis key.
+func (h *runHarness) closedIntervals() map[string]map[string]any {
+	var maxTS int64
+	for _, l := range h.lines {
+		var dec events.Decoder
+		var ev events.Event
+		if dec.Decode(l, &ev) == nil && ev.TS > maxTS {
+			maxTS = ev.TS
+		}
+	}
+	wm := maxTS - 2000
+	out := map[string]map[string]any{}
+	for _, r := range h.records("interval") {
+		end, err := events.ParseRFC3339Millis([]byte(r["end"].(string)))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if end > wm {
+			continue
+		}
+		start, _ := events.ParseRFC3339Millis([]byte(r["start"].(string)))
+		out[fmt.Sprintf("acw:%s:%s:15m:%d", r["scope"], r["key"], start)] = r
+	}
+	return out
+}
+
+var intervalFields = []string{"acw_count", "acw_total_ms", "acw_max_ms", "warn_count", "overrun_count",
+	"calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms",
+	"acw_avg_ms", "acw_per_call_ms", "acw_pct_of_work", "acw_pct_of_handle", "overrun_rate"}
+
+// intervalDiffs compares Redis interval hashes with replay's values and
+// describes the differences (at most 10).
+func (h *runHarness) intervalDiffs(want map[string]map[string]any) []string {
+	ctx := context.Background()
+	var diffs []string
+	keys := slices.Sorted(maps.Keys(want))
+	pipe := h.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.HGetAll(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return []string{err.Error()}
+	}
+	for i, k := range keys {
+		got := cmds[i].Val()
+		for _, f := range intervalFields {
+			w := jsonNumber(want[k][f])
+			if got[f] != w {
+				diffs = append(diffs, fmt.Sprintf("%s %s = %q, replay %q", k, f, got[f], w))
+				break
+			}
+		}
+		if len(diffs) >= 10 {
+			break
+		}
+	}
+	return diffs
+}
+
+// decodeRecord decodes a JSON record keeping numbers as written.
+func decodeRecord(b []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var r map[string]any
+	err := d.Decode(&r)
+	return r, err
+}
+
+// jsonNumber renders a decoded JSON value as replay wrote it.
+func jsonNumber(v any) string { return fmt.Sprint(v) }
+
+// byID indexes JSON records by one of their fields.
+func byID(t *testing.T, msgs []kafka.Message, id func(map[string]any) string) map[string][]string {
+	out := map[string][]string{}
+	for _, m := range msgs {
+		r, err := decodeRecord(m.Value)
+		if err != nil {
+			t.Fatalf("derived record %q: %v", m.Value, err)
+		}
+		out[id(r)] = append(out[id(r)], string(m.Value))
+	}
+	return out
+}
+
+func alertID(r map[string]any) string { return r["segment_id"].(string) + ":" + r["kind"].(string) }
+
+// checkDerived compares the derived topics with replay: every segment and
+// alert of replay is there with identical JSON, repeats are identical
+// copies, and the only extra alerts are overruns of wrap-ups replay left
+// open (the live pipeline's clock runs on past the end of the log).
+func (h *runHarness) checkDerived() {
+	t := h.t
+	replaySegs := map[string]string{}
+	for _, r := range h.records("segment") {
+		b, _ := json.Marshal(r)
+		replaySegs[r["segment_id"].(string)] = string(b)
+	}
+	got := byID(t, h.readTopic("acw.segments"), func(r map[string]any) string { return r["segment_id"].(string) })
+	for id, want := range replaySegs {
+		copies := got[id]
+		if len(copies) == 0 {
+			t.Errorf("segment %s missing from acw.segments: %s", id, want)
+			continue
+		}
+		for _, c := range copies {
+			if canonJSON(t, c) != want {
+				t.Errorf("segment %s differs:\n got %s\nwant %s", id, c, want)
+			}
+		}
+	}
+	for id := range got {
+		if _, ok := replaySegs[id]; !ok {
+			t.Errorf("acw.segments has %s, which replay does not", id)
+		}
+	}
+	open := map[string]bool{}
+	for _, r := range h.records("open") {
+		open[r["agent_id"].(string)] = true
+	}
+	replayAlerts := map[string]string{}
+	for _, r := range h.records("alert") {
+		b, _ := json.Marshal(r)
+		replayAlerts[alertID(r)] = string(b)
+	}
+	gotAlerts := byID(t, h.readTopic("acw.alerts"), alertID)
+	for id, want := range replayAlerts {
+		if len(gotAlerts[id]) == 0 {
+			t.Errorf("alert %s missing from acw.alerts", id)
+		}
+		for _, c := range gotAlerts[id] {
+			if canonJSON(t, c) != want {
+				t.Errorf("alert %s differs:\n got %s\nwant %s", id, c, want)
+			}
+		}
+	}
+	for id, copies := range gotAlerts {
+		if _, ok := replayAlerts[id]; ok {
+			continue
+		}
+		var r map[string]any
+		json.Unmarshal([]byte(copies[0]), &r)
+		if r["kind"] != "overrun" || !open[r["agent_id"].(string)] {
+			t.Errorf("unexpected alert %s: %s", id, copies[0])
+		}
+	}
+	if n, err := h.rdb.XLen(context.Background(), "acw:alerts").Result(); err != nil || int(n) != len(gotAlerts) {
+		t.Errorf("acw:alerts has %d entries (%v), want one per distinct alert: %d", n, err, len(gotAlerts))
+	}
+	// Wrap-ups still open are in acw:open, scored by their start.
+	members, err := h.rdb.ZRangeWithScores(context.Background(), "acw:open", 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotOpen := map[string]int64{}
+	for _, m := range members {
+		gotOpen[m.Member.(string)] = int64(m.Score)
+	}
+	wantOpen := map[string]int64{}
+	for _, r := range h.records("open") {
+		s, _ := events.ParseRFC3339Millis([]byte(r["start"].(string)))
+		wantOpen[r["agent_id"].(string)] = s
+	}
+	if !maps.Equal(gotOpen, wantOpen) {
+		t.Errorf("acw:open = %v, want %v", gotOpen, wantOpen)
+	}
+}
+
+// canonJSON re-encodes a JSON object with sorted keys, as json.Marshal of
+// a map does.
+func canonJSON(t *testing.T, s string) string {
+	r, err := decodeRecord([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(r)
+	return string(b)
+}
+
+// waitIntervals polls Redis until every interval replay closed in event
+// time has replay's values.
+func (h *runHarness) waitIntervals(timeout time.Duration) {
+	h.t.Helper()
+	want := h.closedIntervals()
+	if len(want) < 50 {
+		h.t.Fatalf("only %d closed intervals: the log is too short to test anything", len(want))
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		diffs := h.intervalDiffs(want)
+		if len(diffs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("Redis intervals differ from replay after %v:\n%s", timeout, strings.Join(diffs, "\n"))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitCheckpoints polls until every input partition's checkpoint has
+// reached its end offset.
+func (h *runHarness) waitCheckpoints(group string, timeout time.Duration) {
+	h.t.Helper()
+	ends := h.endOffsets()
+	deadline := time.Now().Add(timeout)
+	for {
+		behind := []string{}
+		for p, end := range ends {
+			v, _ := h.rdb.HGet(context.Background(), fmt.Sprintf("acw:ckpt:%s:%s:%d", group, runTopic, p), "eff_offset").Int64()
+			if v < end {
+				behind = append(behind, fmt.Sprintf("%d:%d/%d", p, v, end))
+			}
+		}
+		if len(behind) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(behind)
+			h.t.Fatalf("checkpoints behind after %v: %v", timeout, behind)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkDLQ checks that every rejected line is on acw.dlq with its reason.
+func (h *runHarness) checkDLQ(oversized int) {
+	t := h.t
+	want := map[string]int{}
+	for _, r := range h.records("rejected") {
+		want[r["reason"].(string)]++
+	}
+	if oversized > 0 {
+		want[events.ReasonOversized] = oversized
+	}
+	got := map[string]int{}
+	for _, m := range h.readTopic("acw.dlq") {
+		hd := map[string]string{}
+		for _, x := range m.Headers {
+			hd[x.Key] = string(x.Value)
+		}
+		if hd["error"] == "" || hd["topic"] != runTopic || hd["offset"] == "" || hd["partition"] == "" {
+			t.Errorf("dlq message without its error or source: %v", hd)
+		}
+		got[hd["reason"]]++
+	}
+	// Repeats after a restart are allowed; a missing rejection is not.
+	for reason, n := range want {
+		if got[reason] < n {
+			t.Errorf("acw.dlq has %d %s messages, want %d", got[reason], reason, n)
+		}
+	}
+}
+
+func simForRun(seed uint64) sim.Config {
+	start := time.Now().Add(-75*time.Minute).Truncate(time.Minute).UnixMilli()
+	return sim.Config{Seed: seed, Agents: 60, Teams: 4, Queues: 3, Start: start, Duration: time.Hour,
+		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002}
+}
+
+// TestRunMatchesReplay preloads a log into a 12-partition topic and checks
+// that acwd run gives replay's segments, alerts and interval values, and
+// dead-letters what replay rejects plus an oversized message.
+func TestRunMatchesReplay(t *testing.T) {
+	big := append(append([]byte(`{"agent_id":"a1","state":"ready","ts":1,"pad":"`), bytes.Repeat([]byte("x"), 1<<20)...), `"}`...)
+	h := newRunHarness(t, simForRun(7), big)
+	t.Logf("%d input lines, %d replay records", len(h.lines), len(h.replay))
+	stop := h.startInProcess("g1")
+	h.waitCheckpoints("g1", 60*time.Second)
+	h.waitIntervals(30 * time.Second)
+	stop()
+	h.checkDerived()
+	h.checkDLQ(1)
+}
