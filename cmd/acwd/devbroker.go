@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -47,6 +48,9 @@ func startDevBroker(cfg devBrokerConfig) (*kfake.Cluster, error) {
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(cfg.Partitions),
 		kfake.AllowAutoTopicCreation(),
+		// Short sessions let tests and demos recover quickly from a killed
+		// member (Kafka's own minimum is 6 s).
+		kfake.GroupMinSessionTimeout(time.Second),
 		// Kafka's default (1 MiB) would refuse the oversized inputs that
 		// acwd run must dead-letter, and batches of them.
 		kfake.BrokerConfigs(map[string]string{"message.max.bytes": strconv.Itoa(devBrokerMaxMessageBytes)}),

@@ -40,6 +40,7 @@ type runFlags struct {
 	logLevel         string
 	logFormat        string
 	shutdownTimeout  time.Duration
+	sessionTimeout   time.Duration
 }
 
 func (f *runFlags) register(fs interface {
@@ -63,6 +64,7 @@ func (f *runFlags) register(fs interface {
 	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", 1<<20, "input messages larger than this (bytes) are dead-lettered unread")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
+	fs.DurationVar(&f.sessionTimeout, "session-timeout", 10*time.Second, "consumer group session timeout: how long a silent member keeps its partitions")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long the final flush of each partition may take on shutdown")
 }
 
@@ -136,6 +138,8 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 		Engine: eng, Derived: derived, Location: loc,
 		FlushInterval: f.flush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes,
 		FinalFlushTimeout: f.shutdownTimeout,
+		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
+		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
 		Store:             store, Publisher: pub, Log: log,
 	})
 	if err != nil {

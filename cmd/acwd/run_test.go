@@ -75,7 +75,6 @@ func newRunHarness(t *testing.T, cfg sim.Config, extra ...[]byte) *runHarness {
 		}
 		h.replay = append(h.replay, r)
 	}
-	h.produce(h.lines)
 	return h
 }
 
@@ -412,6 +411,29 @@ func (h *runHarness) waitIntervals(timeout time.Duration) {
 	}
 }
 
+// waitAlerts polls acw.alerts until it holds every alert replay raised
+// (the last ones come from the partitions' event-time clocks).
+func (h *runHarness) waitAlerts(timeout time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := byID(h.t, h.readTopic("acw.alerts"), alertID)
+		missing := 0
+		for _, r := range h.records("alert") {
+			if len(got[alertID(r)]) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("%d alerts still missing from acw.alerts after %v", missing, timeout)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
 // waitCheckpoints polls until every input partition's checkpoint has
 // reached its end offset.
 func (h *runHarness) waitCheckpoints(group string, timeout time.Duration) {
@@ -467,7 +489,7 @@ func (h *runHarness) checkDLQ(oversized int) {
 }
 
 func simForRun(seed uint64) sim.Config {
-	start := time.Now().Add(-75*time.Minute).Truncate(time.Minute).UnixMilli()
+	start := time.Now().Add(-75 * time.Minute).Truncate(time.Minute).UnixMilli()
 	return sim.Config{Seed: seed, Agents: 60, Teams: 4, Queues: 3, Start: start, Duration: time.Hour,
 		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002}
 }
@@ -478,10 +500,12 @@ func simForRun(seed uint64) sim.Config {
 func TestRunMatchesReplay(t *testing.T) {
 	big := append(append([]byte(`{"agent_id":"a1","state":"ready","ts":1,"pad":"`), bytes.Repeat([]byte("x"), 1<<20)...), `"}`...)
 	h := newRunHarness(t, simForRun(7), big)
+	h.produce(h.lines)
 	t.Logf("%d input lines, %d replay records", len(h.lines), len(h.replay))
 	stop := h.startInProcess("g1")
 	h.waitCheckpoints("g1", 60*time.Second)
 	h.waitIntervals(30 * time.Second)
+	h.waitAlerts(30 * time.Second)
 	stop()
 	h.checkDerived()
 	h.checkDLQ(1)

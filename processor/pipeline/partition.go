@@ -38,6 +38,11 @@ type partition struct {
 	hwm         int64 // high watermark of the last fetch; -1 unknown
 	lastMsg     time.Time
 	lastTick    time.Time
+	// The partition's event-time clock: refTS (the largest ts read) was
+	// read at wall time refWall; event time is assumed to run on at wall
+	// clock speed from there.
+	refTS   int64
+	refWall time.Time
 	snapBuf     []byte
 }
 
@@ -171,6 +176,8 @@ func (pt *partition) restore(ctx context.Context) error {
 	pt.replay = ck.Ticks
 	pt.ticks = append([]Tick(nil), ck.Ticks...)
 	pt.lastSnap = cfg.Now()
+	pt.refTS, _ = pt.eng.MaxTS()
+	pt.refWall = cfg.Now()
 	pt.tr.suppress = true
 	pt.eng.EachAgentState(pt.tr.AgentState)
 	for _, id := range ck.Provisional {
@@ -240,14 +247,25 @@ func (pt *partition) handle(m *kafka.Message) {
 	pt.next = m.Offset + 1
 	pt.hwm = m.HighWaterMark
 	pt.lastMsg = cfg.Now()
+	if ts, ok := pt.eng.MaxTS(); ok && ts > pt.refTS {
+		pt.refTS, pt.refWall = ts, pt.lastMsg
+	}
 	if pt.tr.suppress {
 		pt.catchUp()
 	}
 }
 
-// wallClock advances the watermark of a caught-up, idle partition as wall
-// clock time passes (logging the tick for recovery) and raises
-// provisional overrun alerts.
+// eventNow is the partition's current event time (Unix ms): its largest ts
+// plus the wall-clock time since that event was read. For a live feed this
+// is the wall clock (less the delivery delay); for an older log streamed
+// now, it keeps that log's own time.
+func (pt *partition) eventNow(now time.Time) int64 {
+	return pt.refTS + now.Sub(pt.refWall).Milliseconds()
+}
+
+// wallClock advances the watermark of a caught-up, idle partition as
+// wall-clock time passes, along its event-time clock (eventNow), and logs
+// the tick for recovery.
 func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int) {
 	cfg := &pt.p.cfg
 	now := cfg.Now()
@@ -275,7 +293,10 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 		return
 	}
 	pt.lastTick = now
-	w := now.UnixMilli() - cfg.Engine.MaxOutOfOrder.Milliseconds()
+	if _, ok := pt.eng.MaxTS(); !ok {
+		return // no event yet: no clock
+	}
+	w := pt.eventNow(now) - cfg.Engine.MaxOutOfOrder.Milliseconds()
 	if w <= pt.eng.Watermark() {
 		return
 	}
@@ -292,7 +313,7 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 	now := cfg.Now()
 	caughtUp := pt.hwm != noOffset && pt.next >= pt.hwm
 	if !pt.tr.suppress && caughtUp {
-		pt.tr.checkOverruns(now.UnixMilli())
+		pt.tr.checkOverruns(pt.eventNow(now))
 	}
 	msgs := pt.tr.takeMessages()
 	if len(msgs) > 0 {
