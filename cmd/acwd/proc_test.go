@@ -166,3 +166,95 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 		t.Error("no partition was ever restored from a checkpoint: the test did not test recovery")
 	}
 }
+
+// finish waits until the group has processed the whole log, then checks
+// the result against replay.
+func (h *runHarness) finish(group string) {
+	h.t.Helper()
+	h.waitCheckpoints(group, 90*time.Second)
+	h.waitIntervals(60 * time.Second)
+	h.waitAlerts(60 * time.Second)
+}
+
+// logsContain counts the occurrences of s in the processes' logs.
+func logsContain(procs []*proc, s string) int {
+	n := 0
+	for _, p := range procs {
+		b, _ := os.ReadFile(p.log)
+		n += strings.Count(string(b), s)
+	}
+	return n
+}
+
+// TestRunRebalances runs three instances in one group while the log
+// streams in; one stops with SIGTERM, one is killed, two new ones join.
+// The result must be that of a single uninterrupted run.
+func TestRunRebalances(t *testing.T) {
+	if testing.Short() {
+		t.Skip("rebalance test: runs several processes")
+	}
+	cfg := simForRun(13)
+	cfg.Agents = 120
+	h := newRunHarness(t, cfg)
+	args := append(h.runArgs("rb"), "--session-timeout", "2s", "--log-level", "info")
+	streamed := h.streamLines(40, 150*time.Millisecond)
+	a, b, c := startProc(t, args...), startProc(t, args...), startProc(t, args...)
+	procs := []*proc{a, b, c}
+	time.Sleep(2500 * time.Millisecond)
+	if code := a.term(); code != 0 {
+		t.Errorf("instance stopped with SIGTERM exited %d, want 0", code)
+	}
+	d := startProc(t, args...)
+	procs = append(procs, d)
+	time.Sleep(2000 * time.Millisecond)
+	b.kill()
+	e := startProc(t, args...)
+	procs = append(procs, e)
+	<-streamed
+	h.finish("rb")
+	for _, p := range []*proc{c, d, e} {
+		if code := p.term(); code != 0 {
+			t.Errorf("exit status %d after SIGTERM, want 0", code)
+		}
+	}
+	h.checkDerived()
+	h.checkDLQ(0)
+	if n := logsContain(procs, "partition released after its final checkpoint"); n == 0 {
+		t.Error("no partition was ever released with a final checkpoint")
+	}
+	t.Logf("partitions released with a final checkpoint %d times, restored and replayed %d times",
+		logsContain(procs, "partition released after its final checkpoint"), logsContain(procs, "effects resume"))
+}
+
+// TestRunPausesThroughRedisOutage stops Redis for 10 s while the log
+// streams in: processing pauses and then completes with replay's result.
+func TestRunPausesThroughRedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("outage test: takes over 10 s")
+	}
+	cfg := simForRun(17)
+	cfg.Agents = 120
+	h := newRunHarness(t, cfg)
+	p := startProc(t, append(h.runArgs("outage"), "--log-level", "info")...)
+	streamed := h.streamLines(40, 150*time.Millisecond)
+	time.Sleep(1500 * time.Millisecond)
+	h.redis.Shutdown()
+	time.Sleep(10 * time.Second)
+	if p.exited() {
+		t.Fatalf("acwd run exited during the Redis outage: %v", p.err)
+	}
+	h.redis.Restart()
+	<-streamed
+	h.finish("outage")
+	if code := p.term(); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	h.checkDerived()
+	h.checkDLQ(0)
+	if n := logsContain([]*proc{p}, "writing to Redis failed; pausing the partition"); n == 0 {
+		t.Error("the outage was never noticed: no partition paused")
+	}
+	if n := logsContain([]*proc{p}, "writing to Redis: recovered"); n == 0 {
+		t.Error("no partition reported recovery from the outage")
+	}
+}

@@ -8,7 +8,9 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +22,7 @@ type Server struct {
 	t    testing.TB
 	Addr string // host:port
 	cmd  *exec.Cmd
+	dir  string // working directory: dump.rdb of the last Shutdown
 }
 
 // Start starts a server and stops it when the test ends. It fails the test
@@ -35,7 +38,7 @@ func Start(t testing.TB) *Server {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	s := &Server{t: t, Addr: addr}
+	s := &Server{t: t, Addr: addr, dir: t.TempDir()}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -44,7 +47,8 @@ func Start(t testing.TB) *Server {
 // URL is the server's redis:// URL for database 0.
 func (s *Server) URL() string { return "redis://" + s.Addr + "/0" }
 
-// Stop kills the server (SIGKILL, as in an outage); it is safe to call twice.
+// Stop kills the server (SIGKILL, as in a crash) and discards its data; it
+// is safe to call twice.
 func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
@@ -52,15 +56,44 @@ func (s *Server) Stop() {
 	s.cmd.Process.Kill()
 	s.cmd.Wait()
 	s.cmd = nil
+	os.Remove(filepath.Join(s.dir, "dump.rdb"))
 }
 
-// Restart starts the server again on the same address, empty (persistence is
-// off), and waits until it answers PING.
+// Shutdown stops the server the way an operator does (SHUTDOWN SAVE): the
+// data is written to disk and the next Restart loads it, as a Redis with
+// persistence comes back after maintenance.
+func (s *Server) Shutdown() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+		fmt.Fprint(c, "*2\r\n$8\r\nSHUTDOWN\r\n$4\r\nSAVE\r\n")
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		bufio.NewReader(c).ReadString('\n') // the connection closes when it is done
+		c.Close()
+	}
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		s.t.Fatalf("redis-server on %s did not shut down", s.Addr)
+	}
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same address, with the data of
+// the last Shutdown or else empty (no automatic persistence), and waits
+// until it answers PING.
 func (s *Server) Restart() {
 	s.t.Helper()
-	s.Stop()
+	if s.cmd != nil {
+		s.Stop()
+	}
 	_, port, _ := net.SplitHostPort(s.Addr)
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--loglevel", "warning", "--dir", s.dir, "--dbfilename", "dump.rdb")
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
