@@ -43,7 +43,7 @@ type partition struct {
 	// clock speed from there.
 	refTS   int64
 	refWall time.Time
-	snapBuf     []byte
+	snapBuf []byte
 }
 
 const noOffset = -1

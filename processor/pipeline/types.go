@@ -77,10 +77,10 @@ type Batch struct {
 	// Provisional replaces the checkpoint's list of provisionally
 	// alerted open wrap-ups.
 	Provisional []string
-	Counters   []CounterDelta
-	Agents     []events.AgentState // latest state of each agent changed, by agent id
-	Alerts     []events.Alert
-	WallMS     int64 // wall clock at the flush (Unix ms)
+	Counters    []CounterDelta
+	Agents      []events.AgentState // latest state of each agent changed, by agent id
+	Alerts      []events.Alert
+	WallMS      int64 // wall clock at the flush (Unix ms)
 }
 
 // Empty reports whether the batch changes nothing but the checkpoint.
