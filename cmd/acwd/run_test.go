@@ -26,13 +26,15 @@ import (
 // redis-server, a simulated log preloaded into the topic, and what
 // acwd replay makes of the same log.
 type runHarness struct {
-	t      *testing.T
+	t      testing.TB
 	broker *kfake.Cluster
 	addr   string
 	redis  *redistest.Server
 	rdb    *redis.Client
 	lines  [][]byte
 	replay []map[string]any // replay's records, in order
+	// exited is closed if an in-process acwd run ends by itself.
+	exited chan string
 }
 
 const runTopic = "acw.events"
@@ -121,9 +123,14 @@ func (h *runHarness) startInProcess(group string) (stop func()) {
 	var code int
 	var errb bytes.Buffer
 	wg.Add(1)
+	exited := make(chan string, 1)
+	h.exited = exited
 	go func() {
 		defer wg.Done()
 		code = mainExit(ctx, h.runArgs(group), nil, &bytes.Buffer{}, &errb)
+		if ctx.Err() == nil {
+			exited <- fmt.Sprintf("exit %d: %s", code, errb.String())
+		}
 	}()
 	return func() {
 		cancel()
@@ -284,7 +291,7 @@ func decodeRecord(b []byte) (map[string]any, error) {
 func jsonNumber(v any) string { return fmt.Sprint(v) }
 
 // byID indexes JSON records by one of their fields.
-func byID(t *testing.T, msgs []kafka.Message, id func(map[string]any) string) map[string][]string {
+func byID(t testing.TB, msgs []kafka.Message, id func(map[string]any) string) map[string][]string {
 	out := map[string][]string{}
 	for _, m := range msgs {
 		r, err := decodeRecord(m.Value)
@@ -381,7 +388,7 @@ func (h *runHarness) checkDerived() {
 
 // canonJSON re-encodes a JSON object with sorted keys, as json.Marshal of
 // a map does.
-func canonJSON(t *testing.T, s string) string {
+func canonJSON(t testing.TB, s string) string {
 	r, err := decodeRecord([]byte(s))
 	if err != nil {
 		t.Fatal(err)
@@ -408,6 +415,16 @@ func (h *runHarness) waitIntervals(timeout time.Duration) {
 			h.t.Fatalf("Redis intervals differ from replay after %v:\n%s", timeout, strings.Join(diffs, "\n"))
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// checkRunning fails the test if the in-process acwd run has ended.
+func (h *runHarness) checkRunning() {
+	h.t.Helper()
+	select {
+	case msg := <-h.exited:
+		h.t.Fatalf("acwd run ended by itself: %s", msg)
+	default:
 	}
 }
 
@@ -451,6 +468,7 @@ func (h *runHarness) waitCheckpoints(group string, timeout time.Duration) {
 		if len(behind) == 0 {
 			return
 		}
+		h.checkRunning()
 		if time.Now().After(deadline) {
 			sort.Strings(behind)
 			h.t.Fatalf("checkpoints behind after %v: %v", timeout, behind)

@@ -35,38 +35,39 @@ local n = #ARGV
 while i <= n do
   local op = ARGV[i]
   if op == 'c' then
-    -- c key ttl start end nmax [window keys for max] 10 base values
+    -- c key ttl start end nmax [window keys for max] 10 base values:
+    -- read the hash once, add in Lua, write every field back at once.
     local key, ttl, s, e, nmax = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
     local mk = i + 6
     local v = mk + nmax
+    local c = redis.call('HMGET', key, unpack(base))
     for f = 1, 10 do
+      local cur = tonumber(c[f] or '0')
       local x = tonumber(ARGV[v + f - 1])
       if f == 3 then
         if nmax > 0 then
-          local m = 0
+          cur = 0
           for w = 0, nmax - 1 do
             local y = tonumber(redis.call('HGET', ARGV[mk + w], 'acw_max_ms') or '0')
-            if y > m then m = y end
+            if y > cur then cur = y end
           end
-          redis.call('HSET', key, 'acw_max_ms', int(m))
-        elseif x > tonumber(redis.call('HGET', key, 'acw_max_ms') or '0') then
-          redis.call('HSET', key, 'acw_max_ms', ARGV[v + f - 1])
+        elseif x > cur then
+          cur = x
         end
-      elseif x ~= 0 then
-        redis.call('HINCRBY', key, base[f], ARGV[v + f - 1])
+      else
+        cur = cur + x
       end
+      c[f] = cur
     end
-    local c = redis.call('HMGET', key, unpack(base))
-    for f = 1, 10 do c[f] = tonumber(c[f] or '0') end
     redis.call('HSET', key, 'start', s, 'end', e,
+      'acw_count', int(c[1]), 'acw_total_ms', int(c[2]), 'acw_max_ms', int(c[3]),
+      'warn_count', int(c[4]), 'overrun_count', int(c[5]), 'calls_handled', int(c[6]),
+      'talk_ms', int(c[7]), 'hold_ms', int(c[8]), 'acw_state_ms', int(c[9]), 'work_ms', int(c[10]),
       'acw_avg_ms', int(divround(c[2], c[1])),
       'acw_per_call_ms', int(divround(c[2], c[6])),
       'acw_pct_of_work', fixed(divround(10000 * c[9], c[10]), 2),
       'acw_pct_of_handle', fixed(divround(10000 * c[9], c[7] + c[8] + c[9]), 2),
       'overrun_rate', fixed(divround(10000 * c[5], c[1]), 4))
-    for f = 1, 10 do
-      if c[f] == 0 then redis.call('HSET', key, base[f], 0) end
-    end
     redis.call('EXPIRE', key, ttl)
     i = v + 10
   elseif op == 'a' then
