@@ -155,6 +155,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 		t.Errorf("acwd run exited %d after SIGTERM, want 0", code)
 	}
 	h.checkDerived()
+	h.checkRollups()
 	h.checkDLQ(0)
 	resumed := 0
 	for _, p := range procs {
@@ -218,6 +219,7 @@ func TestRunRebalances(t *testing.T) {
 		}
 	}
 	h.checkDerived()
+	h.checkRollups()
 	h.checkDLQ(0)
 	if n := logsContain(procs, "partition released after its final checkpoint"); n == 0 {
 		t.Error("no partition was ever released with a final checkpoint")
@@ -250,6 +252,7 @@ func TestRunPausesThroughRedisOutage(t *testing.T) {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}
 	h.checkDerived()
+	h.checkRollups()
 	h.checkDLQ(0)
 	if n := logsContain([]*proc{p}, "writing to Redis failed; pausing the partition"); n == 0 {
 		t.Error("the outage was never noticed: no partition paused")

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -526,5 +527,80 @@ func TestRunMatchesReplay(t *testing.T) {
 	h.waitAlerts(30 * time.Second)
 	stop()
 	h.checkDerived()
+	h.checkRollups()
 	h.checkDLQ(1)
+}
+
+// checkRollups checks the day and last-60-minutes views against the
+// interval hashes in Redis: every day hash is the sum of that day's
+// intervals (acw_max_ms their maximum), and every agent's last-60m hash is
+// the sum of the intervals it spans (an agent's keys have one writer, so
+// its span is exact). Derived fields must be those of the summed counters.
+func (h *runHarness) checkRollups() {
+	t := h.t
+	ctx := context.Background()
+	all := map[string]map[string]string{}
+	iter := h.rdb.Scan(ctx, 0, "acw:*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		if strings.Contains(k, ":15m:") || strings.Contains(k, ":day:") || strings.HasSuffix(k, ":last60m") {
+			all[k] = h.rdb.HGetAll(ctx, k).Val()
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	num := func(m map[string]string, f string) int64 {
+		v, err := strconv.ParseInt(m[f], 10, 64)
+		if err != nil {
+			t.Fatalf("field %s = %q: %v", f, m[f], err)
+		}
+		return v
+	}
+	counters := func(m map[string]string) events.Counters {
+		return events.Counters{ACWCount: num(m, "acw_count"), ACWTotalMS: num(m, "acw_total_ms"), ACWMaxMS: num(m, "acw_max_ms"),
+			WarnCount: num(m, "warn_count"), OverrunCount: num(m, "overrun_count"), CallsHandled: num(m, "calls_handled"),
+			TalkMS: num(m, "talk_ms"), HoldMS: num(m, "hold_ms"), ACWStateMS: num(m, "acw_state_ms"), WorkMS: num(m, "work_ms")}
+	}
+	// sumOf adds the interval hashes of prefix with from <= start < to.
+	sumOf := func(prefix string, from, to int64) events.Counters {
+		var sum events.Counters
+		for k, m := range all {
+			if rest, ok := strings.CutPrefix(k, prefix+":15m:"); ok {
+				if s, _ := strconv.ParseInt(rest, 10, 64); s >= from && s < to {
+					c := counters(m)
+					sum.Add(&c)
+				}
+			}
+		}
+		return sum
+	}
+	checked := map[string]int{}
+	for k, m := range all {
+		var prefix, view string
+		switch {
+		case strings.Contains(k, ":day:"):
+			prefix, view = k[:strings.Index(k, ":day:")], "day"
+		case strings.HasSuffix(k, ":last60m") && strings.HasPrefix(k, "acw:agent:"):
+			prefix, view = strings.TrimSuffix(k, ":last60m"), "last60m"
+		default:
+			continue
+		}
+		want := sumOf(prefix, num(m, "start"), num(m, "end"))
+		if got := counters(m); got != want {
+			t.Errorf("%s = %+v, want the sum of its intervals %+v", k, got, want)
+			continue
+		}
+		iv := events.Interval{Counters: want}
+		rec, _ := decodeRecord(iv.AppendJSON(nil))
+		for _, f := range []string{"acw_avg_ms", "acw_per_call_ms", "acw_pct_of_work", "acw_pct_of_handle", "overrun_rate"} {
+			if m[f] != jsonNumber(rec[f]) {
+				t.Errorf("%s %s = %q, want %s", k, f, m[f], jsonNumber(rec[f]))
+			}
+		}
+		checked[view]++
+	}
+	if checked["day"] == 0 || checked["last60m"] == 0 {
+		t.Errorf("checked %v: no day or last-60m views found", checked)
+	}
 }

@@ -44,6 +44,11 @@ type scopeKey struct {
 	key   string
 }
 
+type dayKey struct {
+	scopeKey
+	day string
+}
+
 type closedWindow struct {
 	start    int64
 	counters map[scopeKey]events.Counters
@@ -70,8 +75,12 @@ type tracker struct {
 	// windows still inside the last-60-minutes view, oldest first.
 	closed []closedWindow
 
+	// Pending deltas since the last flush: one per interval, and summed
+	// per day and per scope/key for the day and last-60-minutes views
+	// (while catching up, one flush spans many intervals).
 	counters []CounterDelta
-	last60   []CounterDelta
+	days     map[dayKey]*CounterDelta
+	last60   map[scopeKey]*events.Counters
 	agents   map[string]events.AgentState
 	alerts   []events.Alert
 	msgs     []kafka.Message
@@ -97,6 +106,8 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		base:     map[scopeKey]events.Counters{},
 		agents:   map[string]events.AgentState{},
 		open:     map[string]events.AgentState{},
+		days:     map[dayKey]*CounterDelta{},
+		last60:   map[scopeKey]*events.Counters{},
 		prov:     map[string]bool{},
 	}
 }
@@ -240,9 +251,23 @@ func (t *tracker) addDelta(k scopeKey, ws int64, d events.Counters) {
 	}
 	day, from, to := t.day(ws)
 	t.counters = append(t.counters,
-		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: d},
-		CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day, Delta: d})
-	t.last60 = append(t.last60, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: d})
+		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: d})
+	dk := dayKey{k, day}
+	if dd := t.days[dk]; dd != nil {
+		dd.Delta.Add(&d)
+	} else {
+		t.days[dk] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day, Delta: d}
+	}
+	t.addLast60(k, &d)
+}
+
+func (t *tracker) addLast60(k scopeKey, d *events.Counters) {
+	if c := t.last60[k]; c != nil {
+		c.Add(d)
+	} else {
+		c := *d
+		t.last60[k] = &c
+	}
 }
 
 // collect gathers the effects since the last flush into b: the open
@@ -288,18 +313,41 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 		slices.SortFunc(keys, cmpScopeKey)
 		for _, k := range keys {
 			c := cw.counters[k]
-			t.last60 = append(t.last60, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: negate(&c)})
+			n := negate(&c)
+			t.addLast60(k, &n)
 		}
 	}
 	t.closed = slices.Delete(t.closed, 0, n)
 	if t.suppress {
 		return
 	}
-	for i := range t.last60 {
-		t.last60[i].Start, t.last60[i].End = first, w+t.windowMS
+	// Interval views first: the last-60-minutes maxima are read from them.
+	b.Counters = append(b.Counters, t.counters...)
+	t.counters = t.counters[:0]
+	dks := make([]dayKey, 0, len(t.days))
+	for dk := range t.days {
+		dks = append(dks, dk)
 	}
-	b.Counters = append(append(b.Counters, t.counters...), t.last60...)
-	t.counters, t.last60 = t.counters[:0], t.last60[:0]
+	slices.SortFunc(dks, func(x, y dayKey) int {
+		if c := cmpScopeKey(x.scopeKey, y.scopeKey); c != 0 {
+			return c
+		}
+		return strings.Compare(x.day, y.day)
+	})
+	for _, dk := range dks {
+		b.Counters = append(b.Counters, *t.days[dk])
+	}
+	clear(t.days)
+	lks := make([]scopeKey, 0, len(t.last60))
+	for k := range t.last60 {
+		lks = append(lks, k)
+	}
+	slices.SortFunc(lks, cmpScopeKey)
+	for _, k := range lks {
+		b.Counters = append(b.Counters, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m,
+			Start: first, End: w + t.windowMS, Delta: *t.last60[k]})
+	}
+	clear(t.last60)
 	ids := make([]string, 0, len(t.agents))
 	for id := range t.agents {
 		ids = append(ids, id)
@@ -332,7 +380,9 @@ func (t *tracker) takeMessages() []kafka.Message {
 func (t *tracker) resume(eng *processor.Engine) {
 	t.collect(eng, &Batch{}) // suppress is still set: state only
 	t.suppress = false
-	t.counters, t.last60, t.alerts = t.counters[:0], t.last60[:0], t.alerts[:0]
+	t.counters, t.alerts = t.counters[:0], t.alerts[:0]
+	clear(t.days)
+	clear(t.last60)
 	clear(t.agents)
 }
 
