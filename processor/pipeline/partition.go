@@ -44,6 +44,7 @@ type partition struct {
 	refTS   int64
 	refWall time.Time
 	snapBuf []byte
+	queued  int // fetched messages waiting, as of the last timer tick
 }
 
 const noOffset = -1
@@ -136,7 +137,8 @@ func (pt *partition) run(ctx context.Context) {
 				}
 			}
 		case <-flushT.C:
-			pt.wallClock(ctx, r, len(msgs))
+			pt.queued = len(msgs)
+			pt.wallClock(ctx, r, pt.queued)
 			if err := pt.flush(ctx, false); err != nil {
 				if ctx.Err() == nil {
 					pt.log.Error().Err(err).Msg("partition stopped")
@@ -311,7 +313,10 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 func (pt *partition) flush(ctx context.Context, final bool) error {
 	cfg := &pt.p.cfg
 	now := cfg.Now()
-	caughtUp := pt.hwm != noOffset && pt.next >= pt.hwm
+	// Caught up: everything fetched is applied and the last fetch saw no
+	// more. (After a pause, such as a Redis outage, fetched messages are
+	// waiting, and the clock must not run ahead of them.)
+	caughtUp := pt.hwm != noOffset && pt.next >= pt.hwm && pt.queued == 0
 	if !pt.tr.suppress && caughtUp {
 		pt.tr.checkOverruns(pt.eventNow(now))
 	}
