@@ -90,6 +90,14 @@ func (o *jsonObject) time(k string, ms int64) {
 // the point, e.g. fixed(2345, 2) = 23.45.
 func (o *jsonObject) fixed(k string, v int64, places int) {
 	o.key(k)
+	o.b = AppendFixed(o.b, v, places)
+}
+
+// AppendFixed appends v, a count of 10^-places units, as a decimal with
+// exactly places digits after the point: AppendFixed(b, 1234, 2) appends
+// "12.34". Derived percentages and rates are written this way everywhere.
+func AppendFixed(b []byte, v int64, places int) []byte {
+	o := jsonObject{b: b}
 	if v < 0 {
 		o.b = append(o.b, '-')
 		v = -v
@@ -104,6 +112,7 @@ func (o *jsonObject) fixed(k string, v int64, places int) {
 	for p /= 10; p > 0; p /= 10 {
 		o.b = append(o.b, byte('0'+frac/p%10))
 	}
+	return o.b
 }
 
 func openObject(b []byte, typ string) jsonObject {

@@ -549,6 +549,29 @@ func (a *agent) fillState(st *events.AgentState) {
 	}
 }
 
+// PendingEnd reports the ts (Unix ms) of the earliest accepted, not yet
+// applied event that will end agentID's open wrap-up (any state but acw,
+// or acw of another call); ok is false when the agent has no open wrap-up
+// or no such event is buffered. The live pipeline uses it to hold back a
+// wall-clock overrun alert for a wrap-up whose end has arrived and only
+// waits for the watermark. It scans the buffer: call it rarely.
+func (e *Engine) PendingEnd(agentID string) (ts int64, ok bool) {
+	a := e.agents[agentID]
+	if a == nil || !a.seg.open {
+		return 0, false
+	}
+	for _, i := range e.buf.heap.s {
+		ev := &e.buf.slab[i].ev
+		if ev.AgentID != agentID || (ev.State == events.StateACW && ev.CallID == a.seg.call) {
+			continue
+		}
+		if !ok || ev.TS < ts {
+			ts, ok = ev.TS, true
+		}
+	}
+	return ts, ok
+}
+
 // EachAgentState calls fn with the live state of every agent seen so far,
 // in agent id order (what StateEmitter last reported for each). fn must not
 // keep st or call back into the engine.

@@ -557,3 +557,18 @@ func TestAdvancingTheWatermarkWithoutEvents(t *testing.T) {
 		t.Fatal("an event behind the advanced watermark must be late")
 	}
 }
+
+func TestPendingEndSeesABufferedClose(t *testing.T) {
+	e, _ := New(Config{}, &collector{})
+	for _, s := range []string{"a talking +0s c1", "a acw +10s c1", "b ready +13s", "a acw +12.5s c1 disp=x", "a ready +13s"} {
+		x := ev(s)
+		e.Apply(&x)
+	}
+	// Watermark at +11s: the acw is applied; the ready at +13s is buffered.
+	if ts, ok := e.PendingEnd("a"); !ok || ts != base+13000 {
+		t.Errorf("PendingEnd(a) = %d, %v; want the buffered ready at +13s", ts-base, ok)
+	}
+	if _, ok := e.PendingEnd("b"); ok {
+		t.Error("b has no open wrap-up")
+	}
+}

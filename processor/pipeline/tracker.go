@@ -81,6 +81,15 @@ type tracker struct {
 	counters []CounterDelta
 	days     map[dayKey]*CounterDelta
 	last60   map[scopeKey]*events.Counters
+
+	// Agent keys have one writer, this partition, which writes their
+	// whole values: agentDays holds each agent's closed intervals summed
+	// per day (days before the open window's are dropped); dirtyDays and
+	// dirty60 are the agent views to rewrite at this flush.
+	agentDays map[dayKey]events.Counters
+	dirtyDays map[dayKey]bool
+	dirty60   map[scopeKey]bool
+	views     []CounterDelta // agent day and last-60m views of this flush
 	agents   map[string]events.AgentState
 	alerts   []events.Alert
 	msgs     []kafka.Message
@@ -108,6 +117,10 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		open:     map[string]events.AgentState{},
 		days:     map[dayKey]*CounterDelta{},
 		last60:   map[scopeKey]*events.Counters{},
+
+		agentDays: map[dayKey]events.Counters{},
+		dirtyDays: map[dayKey]bool{},
+		dirty60:   map[scopeKey]bool{},
 		prov:     map[string]bool{},
 	}
 }
@@ -150,10 +163,17 @@ func (t *tracker) emitAlert(a *events.Alert) {
 // later, and only when events arrive. The alert is the one the engine
 // would raise (same id and fields); if the wrap-up turns out to have
 // closed in time, a resolved alert follows (see Segment).
-func (t *tracker) checkOverruns(now int64) {
+//
+// pendingEnd (Engine.PendingEnd) tells of a closing event that has arrived
+// but waits for the watermark: a wrap-up it ends in time is not alerted.
+func (t *tracker) checkOverruns(now int64, pendingEnd func(agent string) (int64, bool)) {
 	var due []string
 	for id, st := range t.open {
-		if !st.Alerted && !t.prov[st.SegmentID] && now >= st.ACWStart+st.OverrunMS {
+		deadline := st.ACWStart + st.OverrunMS
+		if !st.Alerted && !t.prov[st.SegmentID] && now >= deadline {
+			if end, ok := pendingEnd(id); ok && end <= deadline {
+				continue
+			}
 			due = append(due, id)
 		}
 	}
@@ -184,6 +204,13 @@ func (t *tracker) Interval(iv *events.Interval) {
 		t.closed = append(t.closed, closedWindow{start: iv.Start, counters: map[scopeKey]events.Counters{}})
 	}
 	t.closed[len(t.closed)-1].counters[k] = iv.Counters
+	if k.scope == events.ScopeAgent {
+		day, _, _ := t.day(iv.Start)
+		dk := dayKey{k, day}
+		c := t.agentDays[dk]
+		c.Add(&iv.Counters)
+		t.agentDays[dk] = c
+	}
 	if t.suppress {
 		return
 	}
@@ -192,7 +219,21 @@ func (t *tracker) Interval(iv *events.Interval) {
 		b = t.base[k]
 		delete(t.base, k)
 	}
+	if k.scope == events.ScopeAgent {
+		t.touchAgent(k, iv.Start, &iv.Counters)
+		return
+	}
 	t.addDelta(k, iv.Start, delta(&iv.Counters, &b))
+}
+
+// touchAgent records an agent's interval ws with its whole value c, and
+// marks its day and last-60m views for rewriting.
+func (t *tracker) touchAgent(k scopeKey, ws int64, c *events.Counters) {
+	t.counters = append(t.counters,
+		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: *c, Full: true})
+	day, _, _ := t.day(ws)
+	t.dirtyDays[dayKey{k, day}] = true
+	t.dirty60[k] = true
 }
 
 func (t *tracker) Open(*events.OpenSegment) {}
@@ -290,10 +331,14 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 		if *c == bc {
 			return
 		}
-		if !t.suppress {
+		t.base[k] = *c
+		switch {
+		case t.suppress:
+		case scope == events.ScopeAgent:
+			t.touchAgent(k, w, c)
+		default:
 			t.addDelta(k, w, delta(c, &bc))
 		}
-		t.base[k] = *c
 	})
 	// Windows older than the view's first leave it: retract them.
 	first := w - (t.last60Windows()-1)*t.windowMS
@@ -312,12 +357,26 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 		}
 		slices.SortFunc(keys, cmpScopeKey)
 		for _, k := range keys {
+			if k.scope == events.ScopeAgent {
+				t.dirty60[k] = true
+				continue
+			}
 			c := cw.counters[k]
 			n := negate(&c)
 			t.addLast60(k, &n)
 		}
 	}
 	t.closed = slices.Delete(t.closed, 0, n)
+	if !t.suppress {
+		t.agentViews(b, w, first)
+	}
+	// Agent days before the open window's are final (and written).
+	today, _, _ := t.day(w)
+	for dk := range t.agentDays {
+		if dk.day < today {
+			delete(t.agentDays, dk)
+		}
+	}
 	if t.suppress {
 		return
 	}
@@ -328,12 +387,7 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 	for dk := range t.days {
 		dks = append(dks, dk)
 	}
-	slices.SortFunc(dks, func(x, y dayKey) int {
-		if c := cmpScopeKey(x.scopeKey, y.scopeKey); c != 0 {
-			return c
-		}
-		return strings.Compare(x.day, y.day)
-	})
+	slices.SortFunc(dks, cmpDayKey)
 	for _, dk := range dks {
 		b.Counters = append(b.Counters, *t.days[dk])
 	}
@@ -348,6 +402,8 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 			Start: first, End: w + t.windowMS, Delta: *t.last60[k]})
 	}
 	clear(t.last60)
+	b.Counters = append(b.Counters, t.views...)
+	t.views = t.views[:0]
 	ids := make([]string, 0, len(t.agents))
 	for id := range t.agents {
 		ids = append(ids, id)
@@ -359,6 +415,63 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 	clear(t.agents)
 	b.Alerts = append(b.Alerts, t.alerts...)
 	t.alerts = t.alerts[:0]
+}
+
+// agentViews adds the whole-value day and last-60m views of the agents
+// touched since the last flush, in key order, and clears the marks. The
+// base holds the open window w's counters.
+func (t *tracker) agentViews(b *Batch, w, first int64) {
+	openDay, _, _ := t.day(w)
+	dks := make([]dayKey, 0, len(t.dirtyDays))
+	for dk := range t.dirtyDays {
+		dks = append(dks, dk)
+	}
+	slices.SortFunc(dks, cmpDayKey)
+	for _, dk := range dks {
+		c := t.agentDays[dk]
+		if dk.day == openDay {
+			o := t.base[dk.scopeKey]
+			c.Add(&o)
+		}
+		_, from, to := t.day(t.dayStart(dk.day, w))
+		t.views = append(t.views, CounterDelta{Scope: dk.scope, Key: dk.key, View: ViewDay, Start: from, End: to, Day: dk.day, Delta: c, Full: true})
+	}
+	clear(t.dirtyDays)
+	ks := make([]scopeKey, 0, len(t.dirty60))
+	for k := range t.dirty60 {
+		ks = append(ks, k)
+	}
+	slices.SortFunc(ks, cmpScopeKey)
+	for _, k := range ks {
+		c := t.base[k]
+		for _, cw := range t.closed {
+			if x, ok := cw.counters[k]; ok {
+				c.Add(&x)
+			}
+		}
+		t.views = append(t.views, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: w + t.windowMS, Delta: c, Full: true})
+	}
+	clear(t.dirty60)
+}
+
+// dayStart returns a time inside day (YYYY-MM-DD): w when it is on that
+// day, else noon of that day in t.loc.
+func (t *tracker) dayStart(day string, w int64) int64 {
+	if d, _, _ := t.day(w); d == day {
+		return w
+	}
+	tm, err := time.ParseInLocation("2006-01-02 15", day+" 12", t.loc)
+	if err != nil {
+		return w
+	}
+	return tm.UnixMilli()
+}
+
+func cmpDayKey(x, y dayKey) int {
+	if c := cmpScopeKey(x.scopeKey, y.scopeKey); c != 0 {
+		return c
+	}
+	return strings.Compare(x.day, y.day)
 }
 
 func cmpScopeKey(x, y scopeKey) int {
@@ -380,17 +493,20 @@ func (t *tracker) takeMessages() []kafka.Message {
 func (t *tracker) resume(eng *processor.Engine) {
 	t.collect(eng, &Batch{}) // suppress is still set: state only
 	t.suppress = false
-	t.counters, t.alerts = t.counters[:0], t.alerts[:0]
+	t.counters, t.alerts, t.views = t.counters[:0], t.alerts[:0], t.views[:0]
 	clear(t.days)
 	clear(t.last60)
+	clear(t.dirtyDays)
+	clear(t.dirty60)
 	clear(t.agents)
 }
 
 // appendAux encodes the state a snapshot must carry besides the engine's:
-// the recent closed windows. (The base is not needed: a snapshot is taken
-// right after a flush, when the base equals the engine's open counters.)
+// the recent closed windows and the agents' per-day totals. (The base is
+// not needed: a snapshot is taken right after a flush, when the base equals
+// the engine's open counters.)
 func (t *tracker) appendAux(b []byte) []byte {
-	b = append(b, 1) // version
+	b = append(b, 2) // version
 	b = binary.AppendUvarint(b, uint64(len(t.closed)))
 	for _, cw := range t.closed {
 		b = binary.AppendVarint(b, cw.start)
@@ -402,76 +518,130 @@ func (t *tracker) appendAux(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(keys)))
 		for _, k := range keys {
 			c := cw.counters[k]
-			b = binary.AppendUvarint(b, uint64(k.scope))
-			b = binary.AppendUvarint(b, uint64(len(k.key)))
-			b = append(b, k.key...)
-			for _, v := range [...]int64{c.ACWCount, c.ACWTotalMS, c.ACWMaxMS, c.WarnCount, c.OverrunCount,
-				c.CallsHandled, c.TalkMS, c.HoldMS, c.ACWStateMS, c.WorkMS} {
-				b = binary.AppendVarint(b, v)
-			}
+			b = appendCounters(appendScopeKey(b, k), &c)
 		}
+	}
+	dks := make([]dayKey, 0, len(t.agentDays))
+	for dk := range t.agentDays {
+		dks = append(dks, dk)
+	}
+	slices.SortFunc(dks, cmpDayKey)
+	b = binary.AppendUvarint(b, uint64(len(dks)))
+	for _, dk := range dks {
+		c := t.agentDays[dk]
+		b = appendScopeKey(b, dk.scopeKey)
+		b = binary.AppendUvarint(b, uint64(len(dk.day)))
+		b = append(b, dk.day...)
+		b = appendCounters(b, &c)
+	}
+	return b
+}
+
+func appendScopeKey(b []byte, k scopeKey) []byte {
+	b = binary.AppendUvarint(b, uint64(k.scope))
+	b = binary.AppendUvarint(b, uint64(len(k.key)))
+	return append(b, k.key...)
+}
+
+func counterFields(c *events.Counters) [10]*int64 {
+	return [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount,
+		&c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS}
+}
+
+func appendCounters(b []byte, c *events.Counters) []byte {
+	for _, p := range counterFields(c) {
+		b = binary.AppendVarint(b, *p)
 	}
 	return b
 }
 
 var errAux = errors.New("pipeline: corrupt aux checkpoint")
 
+// auxReader decodes appendAux's output; any error empties b and sets bad.
+type auxReader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *auxReader) uv() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.b, r.bad = nil, true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *auxReader) iv() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.b, r.bad = nil, true
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *auxReader) str() string {
+	l := r.uv()
+	if l > uint64(len(r.b)) {
+		r.b, r.bad = nil, true
+		return ""
+	}
+	s := string(r.b[:l])
+	r.b = r.b[l:]
+	return s
+}
+
+func (r *auxReader) scopeKey() scopeKey {
+	scope := events.Scope(r.uv())
+	if scope >= events.NumScopes {
+		r.b, r.bad = nil, true
+	}
+	return scopeKey{scope, r.str()}
+}
+
+func (r *auxReader) counters() events.Counters {
+	var c events.Counters
+	for _, p := range counterFields(&c) {
+		*p = r.iv()
+	}
+	return c
+}
+
+// count reads a length and checks it against what is left.
+func (r *auxReader) count() int {
+	n := r.uv()
+	if n > uint64(len(r.b)) {
+		r.b, r.bad = nil, true
+		return 0
+	}
+	return int(n)
+}
+
 // restoreAux decodes appendAux's output and sets the base from the engine.
 func (t *tracker) restoreAux(b []byte, eng *processor.Engine) error {
-	if len(b) == 0 || b[0] != 1 {
+	if len(b) == 0 || b[0] != 2 {
 		return errAux
 	}
-	b = b[1:]
-	uv := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			b = nil
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	iv := func() int64 {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			b = nil
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	nw := uv()
-	if nw > 1<<16 {
-		return errAux
-	}
+	r := &auxReader{b: b[1:]}
 	t.closed = t.closed[:0]
-	for range nw {
-		cw := closedWindow{start: iv(), counters: map[scopeKey]events.Counters{}}
-		nk := uv()
-		if nk > uint64(len(b)) {
-			return errAux
-		}
-		for range nk {
-			scope := events.Scope(uv())
-			l := uv()
-			if l > uint64(len(b)) || scope >= events.NumScopes {
-				return errAux
-			}
-			key := string(b[:l])
-			b = b[l:]
-			var c events.Counters
-			for _, p := range [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount,
-				&c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS} {
-				*p = iv()
-			}
-			if b == nil {
-				return errAux
-			}
-			cw.counters[scopeKey{scope, key}] = c
+	for range r.count() {
+		cw := closedWindow{start: r.iv(), counters: map[scopeKey]events.Counters{}}
+		for range r.count() {
+			k := r.scopeKey()
+			cw.counters[k] = r.counters()
 		}
 		t.closed = append(t.closed, cw)
 	}
-	if len(b) != 0 {
+	clear(t.agentDays)
+	for range r.count() {
+		k := r.scopeKey()
+		day := r.str()
+		t.agentDays[dayKey{k, day}] = r.counters()
+	}
+	if r.bad || len(r.b) != 0 {
 		return errAux
 	}
 	clear(t.base)

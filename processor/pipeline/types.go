@@ -48,7 +48,8 @@ const (
 	ViewLast60m              // the last 60 minutes: the open window and the closed ones before it
 )
 
-// CounterDelta adds Delta to one view of one scope/key. Every base field
+// CounterDelta adds Delta to one view of one scope/key (or, with Full,
+// sets it). Every base field
 // is an increment (negative to retract) except ACWMaxMS, a candidate
 // maximum (0: unchanged). For ViewLast60m the store recomputes ACWMaxMS
 // from the interval views of the windows it spans.
@@ -60,6 +61,10 @@ type CounterDelta struct {
 	End   int64  // Unix ms, exclusive
 	Day   string // YYYY-MM-DD (ViewDay)
 	Delta events.Counters
+	// Full: Delta is the view's whole value, to be written as is. Keys
+	// only one partition writes (agent scope) are kept this way: no
+	// read-modify-write in the store.
+	Full bool
 }
 
 // Batch is one flush of one partition: every store effect since the last

@@ -70,6 +70,12 @@ while i <= n do
       'overrun_rate', fixed(divround(10000 * c[5], c[1]), 4))
     redis.call('EXPIRE', key, ttl)
     i = v + 10
+  elseif op == 's' then
+    -- s key ttl nfields [field value]...: a whole value, set as is
+    local key, ttl, nf = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+    redis.call('HSET', key, unpack(ARGV, i + 4, i + 3 + 2 * nf))
+    redis.call('EXPIRE', key, ttl)
+    i = i + 4 + 2 * nf
   elseif op == 'a' then
     -- a key nset [field value]... ndel [field]...
     local key, ns = ARGV[i + 1], tonumber(ARGV[i + 2])

@@ -241,15 +241,25 @@ func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
 	case pipeline.ViewLast60m:
 		key, ttl = s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
 		w := s.cfg.Window.Milliseconds()
-		for t := c.Start; t < c.End; t += w {
+		for t := c.Start; t < c.End && !c.Full; t += w {
 			maxKeys = append(maxKeys, s.IntervalKey(c.Scope, c.Key, t))
 		}
+	}
+	d := &c.Delta
+	if c.Full {
+		return append(args, "s", key, ttl, "17", "start", i64(c.Start), "end", i64(c.End),
+			"acw_count", i64(d.ACWCount), "acw_total_ms", i64(d.ACWTotalMS), "acw_max_ms", i64(d.ACWMaxMS),
+			"warn_count", i64(d.WarnCount), "overrun_count", i64(d.OverrunCount), "calls_handled", i64(d.CallsHandled),
+			"talk_ms", i64(d.TalkMS), "hold_ms", i64(d.HoldMS), "acw_state_ms", i64(d.ACWStateMS), "work_ms", i64(d.WorkMS),
+			"acw_avg_ms", i64(d.ACWAvgMS()), "acw_per_call_ms", i64(d.ACWPerCallMS()),
+			"acw_pct_of_work", string(events.AppendFixed(nil, d.ACWPctOfWork(), 2)),
+			"acw_pct_of_handle", string(events.AppendFixed(nil, d.ACWPctOfHandle(), 2)),
+			"overrun_rate", string(events.AppendFixed(nil, d.OverrunRate(), 4)))
 	}
 	args = append(args, "c", key, ttl, i64(c.Start), i64(c.End), strconv.Itoa(len(maxKeys)))
 	for _, k := range maxKeys {
 		args = append(args, k)
 	}
-	d := &c.Delta
 	return append(args, i64(d.ACWCount), i64(d.ACWTotalMS), i64(d.ACWMaxMS), i64(d.WarnCount),
 		i64(d.OverrunCount), i64(d.CallsHandled), i64(d.TalkMS), i64(d.HoldMS), i64(d.ACWStateMS), i64(d.WorkMS))
 }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/sink/redistest"
+)
+
+// liveAgent is one synthetic agent cycling talking → acw → ready in real
+// time; next is when its next event happens (Unix ms).
+type liveAgent struct {
+	id    string
+	state events.State
+	call  int
+	next  int64
+}
+
+type agentHeap []*liveAgent
+
+func (h agentHeap) Len() int           { return len(h) }
+func (h agentHeap) Less(i, j int) bool { return h[i].next < h[j].next }
+func (h agentHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *agentHeap) Push(x any)        { *h = append(*h, x.(*liveAgent)) }
+func (h *agentHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+func percentile(ms []float64, p float64) float64 {
+	if len(ms) == 0 {
+		return 0
+	}
+	slices.Sort(ms)
+	return ms[min(len(ms)-1, int(p*float64(len(ms))))]
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+// BenchmarkRunLive measures acwd run's latency on a live feed: synthetic
+// agents produce events in real time at ACWD_LIVE_RATE events/s (default
+// 20000) for ACWD_LIVE_SECONDS (default 20) into a 12-partition devbroker
+// topic; acwd run (in this process, with a real redis-server,
+// max_out_of_order 2s, warn 2s, overrun 3s) processes them. It reports:
+//   - visible-p50/p99-ms: from an event's ts until Redis shows it (the
+//     agent hash's since reaches it), sampled on 1% of the agents, polled
+//     every 10 ms; target p99 ≤ max_out_of_order + 250 ms;
+//   - alert-p50/p99-ms: from a wrap-up passing its 3 s threshold until its
+//     overrun alert is in acw:alerts; target p99 ≤ 1 s.
+//
+//	go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
+func BenchmarkRunLive(b *testing.B) {
+	rate, secs := envInt("ACWD_LIVE_RATE", 20000), envInt("ACWD_LIVE_SECONDS", 20)
+	c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	h := &runHarness{t: b, broker: c, addr: c.ListenAddrs()[0], redis: redistest.Start(b)}
+	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.Addr, PoolSize: 4})
+	defer h.rdb.Close()
+	// Each agent makes 3 events per cycle of about 6 s (talking 1–3 s,
+	// acw 1–2.5 s or, one time in ten, 3.5–6 s, ready 0.5–2 s).
+	nAgents := rate * 6 / 3
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := time.Now().UnixMilli()
+	agents := make(agentHeap, nAgents)
+	for i := range agents {
+		agents[i] = &liveAgent{id: fmt.Sprintf("a%06d", i), state: events.StateReady, next: now + rng.Int64N(6000)}
+	}
+	heap.Init(&agents)
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := func() {}
+		func() {
+			args := []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", "live" + strconv.Itoa(i),
+				"--redis", h.redis.URL(), "--log-level", "warn", "--warn", "2s", "--overrun", "3s", "--start", "latest"}
+			var wg sync.WaitGroup
+			wg.Add(1)
+			rctx, rcancel := context.WithCancel(ctx)
+			go func() { defer wg.Done(); mainExit(rctx, args, nil, io.Discard, io.Discard) }()
+			stop = func() { rcancel(); wg.Wait() }
+		}()
+		time.Sleep(3 * time.Second) // join the group before the feed starts
+
+		type probe struct {
+			agent string
+			ts    int64
+		}
+		probes := make(chan probe, 100000)
+		var visible, alerts []float64
+		var mu sync.Mutex
+		var pwg sync.WaitGroup
+		pwg.Add(2)
+		go func() { // visibility prober
+			defer pwg.Done()
+			var pending []probe
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case p := <-probes:
+					pending = append(pending, p)
+					continue
+				case <-tick.C:
+				case <-ctx.Done():
+					return
+				}
+				if len(pending) == 0 {
+					continue
+				}
+				pipe := h.rdb.Pipeline()
+				cmds := make([]*redis.StringCmd, len(pending))
+				for j, p := range pending {
+					cmds[j] = pipe.HGet(ctx, "acw:agent:"+p.agent, "since")
+				}
+				pipe.Exec(ctx)
+				at := time.Now().UnixMilli()
+				kept := pending[:0]
+				for j, p := range pending {
+					if v, err := cmds[j].Int64(); err == nil && v >= p.ts {
+						mu.Lock()
+						visible = append(visible, float64(at-p.ts))
+						mu.Unlock()
+					} else {
+						kept = append(kept, p)
+					}
+				}
+				pending = kept
+			}
+		}()
+		go func() { // alert reader
+			defer pwg.Done()
+			last := "$"
+			for ctx.Err() == nil {
+				res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{"acw:alerts", last}, Block: 200 * time.Millisecond}).Result()
+				if err != nil {
+					continue
+				}
+				at := time.Now().UnixMilli()
+				for _, s := range res {
+					for _, m := range s.Messages {
+						last = m.ID
+						if m.Values["kind"] == events.AlertOverrun {
+							t, _ := strconv.ParseInt(m.Values["at"].(string), 10, 64)
+							mu.Lock()
+							alerts = append(alerts, float64(at-t))
+							mu.Unlock()
+						}
+					}
+				}
+			}
+		}()
+
+		w := &kafka.Writer{Addr: kafka.TCP(h.addr), Topic: runTopic, Balancer: &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 2000}
+		end := time.Now().Add(time.Duration(secs) * time.Second)
+		produced := 0
+		var batch []kafka.Message
+		for time.Now().Before(end) {
+			nowMS := time.Now().UnixMilli()
+			batch = batch[:0]
+			for agents[0].next <= nowMS {
+				a := agents[0]
+				ts := a.next
+				switch a.state {
+				case events.StateReady:
+					a.state, a.call = events.StateTalking, a.call+1
+					a.next = ts + 1000 + rng.Int64N(2000)
+				case events.StateTalking:
+					a.state = events.StateACW
+					if rng.IntN(10) == 0 {
+						a.next = ts + 3500 + rng.Int64N(2500)
+					} else {
+						a.next = ts + 1000 + rng.Int64N(1500)
+					}
+				default:
+					a.state = events.StateReady
+					a.next = ts + 500 + rng.Int64N(1500)
+				}
+				heap.Fix(&agents, 0)
+				line := fmt.Sprintf(`{"agent_id":%q,"state":%q,"ts":%d,"call_id":"%s-%d","team":"t%d","queue":"q%d"}`,
+					a.id, a.state, ts, a.id, a.call, len(a.id)%7, a.call%5)
+				batch = append(batch, kafka.Message{Key: []byte(a.id), Value: []byte(line)})
+				if a.id[len(a.id)-2:] == "00" { // 1% of the agents
+					select {
+					case probes <- probe{a.id, ts}:
+					default:
+					}
+				}
+			}
+			if len(batch) > 0 {
+				if err := w.WriteMessages(ctx, batch...); err != nil {
+					b.Fatal(err)
+				}
+				produced += len(batch)
+			} else {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		w.Close()
+		time.Sleep(3 * time.Second) // let the last events and alerts arrive
+		cancel()
+		pwg.Wait()
+		stop()
+		b.ReportMetric(float64(produced)/float64(secs), "events/s")
+		b.ReportMetric(percentile(visible, 0.5), "visible-p50-ms")
+		b.ReportMetric(percentile(visible, 0.99), "visible-p99-ms")
+		b.ReportMetric(percentile(alerts, 0.5), "alert-p50-ms")
+		b.ReportMetric(percentile(alerts, 0.99), "alert-p99-ms")
+		b.Logf("%d events, %d visibility samples, %d overrun alerts", produced, len(visible), len(alerts))
+	}
+}
