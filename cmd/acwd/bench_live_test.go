@@ -62,13 +62,15 @@ func envInt(name string, def int) int {
 // 20000) for ACWD_LIVE_SECONDS (default 20) into a 12-partition devbroker
 // topic; acwd run (in this process, with a real redis-server,
 // max_out_of_order 2s, warn 2s, overrun 3s) processes them. It reports:
+//
 //   - visible-p50/p99-ms: from an event's ts until Redis shows it (the
 //     agent hash's since reaches it), sampled on 1% of the agents, polled
 //     every 10 ms; target p99 ≤ max_out_of_order + 250 ms;
+//
 //   - alert-p50/p99-ms: from a wrap-up passing its 3 s threshold until its
 //     overrun alert is in acw:alerts; target p99 ≤ 1 s.
 //
-//	go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
+//     go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
 func BenchmarkRunLive(b *testing.B) {
 	rate, secs := envInt("ACWD_LIVE_RATE", 20000), envInt("ACWD_LIVE_SECONDS", 20)
 	c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})

@@ -90,9 +90,9 @@ type tracker struct {
 	dirtyDays map[dayKey]bool
 	dirty60   map[scopeKey]bool
 	views     []CounterDelta // agent day and last-60m views of this flush
-	agents   map[string]events.AgentState
-	alerts   []events.Alert
-	msgs     []kafka.Message
+	agents    map[string]events.AgentState
+	alerts    []events.Alert
+	msgs      []kafka.Message
 
 	// open holds each agent's open wrap-up (from the engine's live
 	// states); prov the segment ids alerted by wall clock ahead of the
@@ -121,7 +121,7 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		agentDays: map[dayKey]events.Counters{},
 		dirtyDays: map[dayKey]bool{},
 		dirty60:   map[scopeKey]bool{},
-		prov:     map[string]bool{},
+		prov:      map[string]bool{},
 	}
 }
 
