@@ -549,27 +549,34 @@ func (a *agent) fillState(st *events.AgentState) {
 	}
 }
 
-// PendingEnd reports the ts (Unix ms) of the earliest accepted, not yet
-// applied event that will end agentID's open wrap-up (any state but acw,
-// or acw of another call); ok is false when the agent has no open wrap-up
-// or no such event is buffered. The live pipeline uses it to hold back a
+// PendingEnds reports, for each agent in ids with an open wrap-up, the ts
+// (Unix ms) of the earliest accepted, not yet applied event that will end
+// that wrap-up (any state but acw, or acw of another call); agents without
+// such an event are absent. The live pipeline uses it to hold back a
 // wall-clock overrun alert for a wrap-up whose end has arrived and only
-// waits for the watermark. It scans the buffer: call it rarely.
-func (e *Engine) PendingEnd(agentID string) (ts int64, ok bool) {
-	a := e.agents[agentID]
-	if a == nil || !a.seg.open {
-		return 0, false
+// waits for the watermark. It scans the buffer once.
+func (e *Engine) PendingEnds(ids []string) map[string]int64 {
+	out := map[string]int64{}
+	calls := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if a := e.agents[id]; a != nil && a.seg.open {
+			calls[id] = a.seg.call
+		}
+	}
+	if len(calls) == 0 {
+		return out
 	}
 	for _, i := range e.buf.heap.s {
 		ev := &e.buf.slab[i].ev
-		if ev.AgentID != agentID || (ev.State == events.StateACW && ev.CallID == a.seg.call) {
+		call, ok := calls[ev.AgentID]
+		if !ok || (ev.State == events.StateACW && ev.CallID == call) {
 			continue
 		}
-		if !ok || ev.TS < ts {
-			ts, ok = ev.TS, true
+		if ts, seen := out[ev.AgentID]; !seen || ev.TS < ts {
+			out[ev.AgentID] = ev.TS
 		}
 	}
-	return ts, ok
+	return out
 }
 
 // EachAgentState calls fn with the live state of every agent seen so far,

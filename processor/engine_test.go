@@ -565,10 +565,11 @@ func TestPendingEndSeesABufferedClose(t *testing.T) {
 		e.Apply(&x)
 	}
 	// Watermark at +11s: the acw is applied; the ready at +13s is buffered.
-	if ts, ok := e.PendingEnd("a"); !ok || ts != base+13000 {
-		t.Errorf("PendingEnd(a) = %d, %v; want the buffered ready at +13s", ts-base, ok)
+	got := e.PendingEnds([]string{"a", "b", "nobody"})
+	if ts, ok := got["a"]; !ok || ts != base+13000 {
+		t.Errorf("PendingEnds[a] = %d, %v; want the buffered ready at +13s", ts-base, ok)
 	}
-	if _, ok := e.PendingEnd("b"); ok {
-		t.Error("b has no open wrap-up")
+	if _, ok := got["b"]; ok || len(got) != 1 {
+		t.Errorf("PendingEnds = %v: b has no open wrap-up", got)
 	}
 }

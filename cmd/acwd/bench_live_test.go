@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -231,5 +232,12 @@ func BenchmarkRunLive(b *testing.B) {
 		b.ReportMetric(percentile(alerts, 0.5), "alert-p50-ms")
 		b.ReportMetric(percentile(alerts, 0.99), "alert-p99-ms")
 		b.Logf("%d events, %d visibility samples, %d overrun alerts", produced, len(visible), len(alerts))
+		if info, err := h.rdb.Info(context.Background(), "commandstats").Result(); err == nil {
+			for _, l := range strings.Split(info, "\n") {
+				if strings.HasPrefix(l, "cmdstat_evalsha") {
+					b.Log("Redis time in flush scripts: " + strings.TrimSpace(l))
+				}
+			}
+		}
 	}
 }

@@ -318,7 +318,7 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 	// waiting, and the clock must not run ahead of them.)
 	caughtUp := pt.hwm != noOffset && pt.next >= pt.hwm && pt.queued == 0
 	if !pt.tr.suppress && caughtUp {
-		pt.tr.checkOverruns(pt.eventNow(now), pt.eng.PendingEnd)
+		pt.tr.checkOverruns(pt.eventNow(now), pt.eng.PendingEnds)
 	}
 	msgs := pt.tr.takeMessages()
 	if len(msgs) > 0 {

@@ -164,22 +164,26 @@ func (t *tracker) emitAlert(a *events.Alert) {
 // would raise (same id and fields); if the wrap-up turns out to have
 // closed in time, a resolved alert follows (see Segment).
 //
-// pendingEnd (Engine.PendingEnd) tells of a closing event that has arrived
-// but waits for the watermark: a wrap-up it ends in time is not alerted.
-func (t *tracker) checkOverruns(now int64, pendingEnd func(agent string) (int64, bool)) {
+// pendingEnds (Engine.PendingEnds) tells of closing events that have
+// arrived but wait for the watermark: a wrap-up one ends in time is not
+// alerted.
+func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[string]int64) {
 	var due []string
 	for id, st := range t.open {
-		deadline := st.ACWStart + st.OverrunMS
-		if !st.Alerted && !t.prov[st.SegmentID] && now >= deadline {
-			if end, ok := pendingEnd(id); ok && end <= deadline {
-				continue
-			}
+		if !st.Alerted && !t.prov[st.SegmentID] && now >= st.ACWStart+st.OverrunMS {
 			due = append(due, id)
 		}
 	}
+	if len(due) == 0 {
+		return
+	}
 	slices.Sort(due)
+	ends := pendingEnds(due)
 	for _, id := range due {
 		st := t.open[id]
+		if end, ok := ends[id]; ok && end <= st.ACWStart+st.OverrunMS {
+			continue
+		}
 		t.prov[st.SegmentID] = true
 		t.emitAlert(&events.Alert{Kind: events.AlertOverrun, SegmentID: st.SegmentID, AgentID: st.AgentID,
 			CallID: st.CallID, Team: st.Team, Queue: st.Queue, Start: st.ACWStart,
