@@ -51,13 +51,7 @@ func BenchmarkReplay(b *testing.B) {
 //
 //	ACWD_BENCH_EVENTS=2000000 go test -run '^$' -bench RunBacklog -benchtime 1x -timeout 30m ./cmd/acwd/
 func BenchmarkRunBacklog(b *testing.B) {
-	n := 200000
-	if v := os.Getenv("ACWD_BENCH_EVENTS"); v != "" {
-		var err error
-		if n, err = strconv.Atoi(v); err != nil {
-			b.Fatal(err)
-		}
-	}
+	n := envInt("ACWD_BENCH_EVENTS", 200000)
 	c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})
 	if err != nil {
 		b.Fatal(err)

@@ -87,7 +87,7 @@ type tracker struct {
 	// per day (days before the open window's are dropped); dirtyDays and
 	// dirty60 are the agent views to rewrite at this flush.
 	agentDays map[dayKey]events.Counters
-	dirtyDays map[dayKey]bool
+	dirtyDays map[dayKey][2]int64 // the day's bounds, Unix ms
 	dirty60   map[scopeKey]bool
 	views     []CounterDelta // agent day and last-60m views of this flush
 	agents    map[string]events.AgentState
@@ -119,7 +119,7 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		last60:   map[scopeKey]*events.Counters{},
 
 		agentDays: map[dayKey]events.Counters{},
-		dirtyDays: map[dayKey]bool{},
+		dirtyDays: map[dayKey][2]int64{},
 		dirty60:   map[scopeKey]bool{},
 		prov:      map[string]bool{},
 	}
@@ -235,8 +235,8 @@ func (t *tracker) Interval(iv *events.Interval) {
 func (t *tracker) touchAgent(k scopeKey, ws int64, c *events.Counters) {
 	t.counters = append(t.counters,
 		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: *c, Full: true})
-	day, _, _ := t.day(ws)
-	t.dirtyDays[dayKey{k, day}] = true
+	day, from, to := t.day(ws)
+	t.dirtyDays[dayKey{k, day}] = [2]int64{from, to}
 	t.dirty60[k] = true
 }
 
@@ -437,8 +437,8 @@ func (t *tracker) agentViews(b *Batch, w, first int64) {
 			o := t.base[dk.scopeKey]
 			c.Add(&o)
 		}
-		_, from, to := t.day(t.dayStart(dk.day, w))
-		t.views = append(t.views, CounterDelta{Scope: dk.scope, Key: dk.key, View: ViewDay, Start: from, End: to, Day: dk.day, Delta: c, Full: true})
+		bounds := t.dirtyDays[dk]
+		t.views = append(t.views, CounterDelta{Scope: dk.scope, Key: dk.key, View: ViewDay, Start: bounds[0], End: bounds[1], Day: dk.day, Delta: c, Full: true})
 	}
 	clear(t.dirtyDays)
 	ks := make([]scopeKey, 0, len(t.dirty60))
@@ -456,19 +456,6 @@ func (t *tracker) agentViews(b *Batch, w, first int64) {
 		t.views = append(t.views, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: w + t.windowMS, Delta: c, Full: true})
 	}
 	clear(t.dirty60)
-}
-
-// dayStart returns a time inside day (YYYY-MM-DD): w when it is on that
-// day, else noon of that day in t.loc.
-func (t *tracker) dayStart(day string, w int64) int64 {
-	if d, _, _ := t.day(w); d == day {
-		return w
-	}
-	tm, err := time.ParseInLocation("2006-01-02 15", day+" 12", t.loc)
-	if err != nil {
-		return w
-	}
-	return tm.UnixMilli()
 }
 
 func cmpDayKey(x, y dayKey) int {
