@@ -82,9 +82,10 @@ func BenchmarkRunLive(b *testing.B) {
 	h := &runHarness{t: b, broker: c, addr: c.ListenAddrs()[0], redis: redistest.Start(b)}
 	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.Addr, PoolSize: 4})
 	defer h.rdb.Close()
-	// Each agent makes 3 events per cycle of about 6 s (talking 1–3 s,
-	// acw 1–2.5 s or, one time in ten, 3.5–6 s, ready 0.5–2 s).
-	nAgents := rate * 6 / 3
+	// Each agent makes 3 events per cycle of 5.3 s on average (talking
+	// 1–3 s, mean 2 s; acw 1–2.5 s or, one time in ten, 3.5–6 s, mean
+	// 2.05 s; ready 0.5–2 s, mean 1.25 s).
+	nAgents := rate * 5300 / 3000
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now().UnixMilli()
 	agents := make(agentHeap, nAgents)
@@ -112,6 +113,7 @@ func BenchmarkRunLive(b *testing.B) {
 		}
 		probes := make(chan probe, 100000)
 		var visible, alerts []float64
+		resolved := 0
 		var mu sync.Mutex
 		var pwg sync.WaitGroup
 		pwg.Add(2)
@@ -164,6 +166,11 @@ func BenchmarkRunLive(b *testing.B) {
 				for _, s := range res {
 					for _, m := range s.Messages {
 						last = m.ID
+						if m.Values["kind"] == events.AlertResolved {
+							mu.Lock()
+							resolved++
+							mu.Unlock()
+						}
 						if m.Values["kind"] == events.AlertOverrun {
 							t, _ := strconv.ParseInt(m.Values["at"].(string), 10, 64)
 							mu.Lock()
@@ -231,7 +238,7 @@ func BenchmarkRunLive(b *testing.B) {
 		b.ReportMetric(percentile(visible, 0.99), "visible-p99-ms")
 		b.ReportMetric(percentile(alerts, 0.5), "alert-p50-ms")
 		b.ReportMetric(percentile(alerts, 0.99), "alert-p99-ms")
-		b.Logf("%d events, %d visibility samples, %d overrun alerts", produced, len(visible), len(alerts))
+		b.Logf("%d events, %d visibility samples, %d overrun alerts (%d resolved as premature)", produced, len(visible), len(alerts), resolved)
 		if info, err := h.rdb.Info(context.Background(), "commandstats").Result(); err == nil {
 			for _, l := range strings.Split(info, "\n") {
 				if strings.HasPrefix(l, "cmdstat_evalsha") {

@@ -45,6 +45,7 @@ type partition struct {
 	refWall time.Time
 	snapBuf []byte
 	queued  int // fetched messages waiting, as of the last timer tick
+	seq     int64 // the last commit's Batch.Seq
 }
 
 const noOffset = -1
@@ -162,6 +163,7 @@ func (pt *partition) restore(ctx context.Context) error {
 		return err
 	}
 	pt.next, pt.flushedNext = noOffset, noOffset
+	pt.seq = ck.Seq
 	if !ck.Found {
 		pt.eng, err = processor.New(cfg.Engine, pt.tr)
 		pt.snapNeeded = true
@@ -331,7 +333,7 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 	if pt.tr.suppress || pt.next == noOffset {
 		return nil // the store is ahead of us, or nothing was read
 	}
-	b := &Batch{Source: pt.src, Token: pt.token, Offset: pt.next, WallMS: now.UnixMilli()}
+	b := &Batch{Source: pt.src, Token: pt.token, Seq: pt.seq + 1, Offset: pt.next, WallMS: now.UnixMilli()}
 	pt.tr.collect(pt.eng, b)
 	b.Provisional = pt.tr.provisional()
 	snap := final || pt.snapNeeded || now.Sub(pt.lastSnap) >= cfg.SnapshotInterval || len(pt.ticks) > 1000
@@ -355,7 +357,7 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 	if o := cfg.Observer; o != nil {
 		o.Flushed(pt.src, b, time.Since(start))
 	}
-	pt.flushedNext = pt.next
+	pt.flushedNext, pt.seq = pt.next, b.Seq
 	if snap {
 		pt.ticks = pt.ticks[:0]
 		pt.lastSnap = now

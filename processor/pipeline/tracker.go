@@ -100,6 +100,11 @@ type tracker struct {
 	open map[string]events.AgentState
 	prov map[string]bool
 
+	// written is what this partition last wrote to each agent key during
+	// its current ownership, so that a flush writes only what changed.
+	written       map[viewKey]writtenView
+	writtenAgents map[string]events.AgentState
+
 	dayCache struct {
 		start    int64
 		day      string
@@ -122,6 +127,57 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		dirtyDays: map[dayKey][2]int64{},
 		dirty60:   map[scopeKey]bool{},
 		prov:      map[string]bool{},
+
+		written:       map[viewKey]writtenView{},
+		writtenAgents: map[string]events.AgentState{},
+	}
+}
+
+// viewKey names one agent view: the interval, day or last-60m hash of one
+// agent (of whichever window or day is current).
+type viewKey struct {
+	scopeKey
+	view View
+}
+
+type writtenView struct {
+	start int64 // window, day or (last60m) first window start
+	c     events.Counters
+	at    int64 // wall ms of the last whole write (which sets the TTL)
+}
+
+// rewriteAfter is how often (wall ms) an agent view is written whole
+// again, refreshing its TTL.
+const rewriteAfter = int64(10 * 60 * 1000)
+
+// setPrev fills in the Prev of b's whole-value views and agent writes from
+// what this partition wrote before, and records what b writes. A view is
+// written whole when it is new (another window, day or last-60m start) or
+// was last written whole rewriteAfter ago. A batch is committed or the
+// partition stops, so recording at collection is safe.
+func (t *tracker) setPrev(b *Batch) {
+	for i := range b.Counters {
+		c := &b.Counters[i]
+		if !c.Full {
+			continue
+		}
+		k := viewKey{scopeKey{c.Scope, c.Key}, c.View}
+		w, ok := t.written[k]
+		if ok && w.start == c.Start && b.WallMS-w.at < rewriteAfter {
+			prev := w.c
+			c.Prev = &prev
+		} else {
+			w = writtenView{start: c.Start, at: b.WallMS}
+		}
+		w.c = c.Delta
+		t.written[k] = w
+	}
+	for i := range b.Agents {
+		a := &b.Agents[i]
+		if prev, ok := t.writtenAgents[a.State.AgentID]; ok {
+			a.Prev = &prev
+		}
+		t.writtenAgents[a.State.AgentID] = a.State
 	}
 }
 
@@ -414,11 +470,12 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 	}
 	slices.Sort(ids)
 	for _, id := range ids {
-		b.Agents = append(b.Agents, t.agents[id])
+		b.Agents = append(b.Agents, AgentWrite{State: t.agents[id]})
 	}
 	clear(t.agents)
 	b.Alerts = append(b.Alerts, t.alerts...)
 	t.alerts = t.alerts[:0]
+	t.setPrev(b)
 }
 
 // agentViews adds the whole-value day and last-60m views of the agents

@@ -37,6 +37,8 @@ type Checkpoint struct {
 	// Provisional lists the open wrap-ups (segment ids) that got a
 	// wall-clock overrun alert before the engine raised one.
 	Provisional []string
+	// Seq numbers the partition's commits: the last one applied.
+	Seq int64
 }
 
 // View is one of the shapes a scope/key's counters are kept in.
@@ -65,14 +67,32 @@ type CounterDelta struct {
 	// only one partition writes (agent scope) are kept this way: no
 	// read-modify-write in the store.
 	Full bool
+	// Prev (with Full) is the value this partition last wrote to the same
+	// key during its current ownership; the store then writes only the
+	// fields that changed and leaves the key's TTL alone. nil: the whole
+	// value, and the TTL, are written. (The tracker drops Prev at least
+	// every 10 minutes so that TTLs are refreshed.)
+	Prev *events.Counters
+}
+
+// AgentWrite is one agent hash update: the agent's latest state and, as
+// with CounterDelta.Prev, what this partition last wrote to the hash
+// (nil: unknown, write every field).
+type AgentWrite struct {
+	State events.AgentState
+	Prev  *events.AgentState
 }
 
 // Batch is one flush of one partition: every store effect since the last
 // flush and the checkpoint that goes with them. A Store applies it
 // atomically or not at all.
 type Batch struct {
-	Source   Source
-	Token    string // the owner's fencing token from Claim
+	Source Source
+	Token  string // the owner's fencing token from Claim
+	// Seq is this commit's number: the checkpoint's Seq plus one. A store
+	// that already holds Seq (the retry of a commit whose reply was lost)
+	// reports success without applying it again.
+	Seq      int64
 	Offset   int64  // new EffOffset
 	Snapshot []byte // nil: keep the stored snapshot, aux and snap offset
 	Aux      []byte
@@ -83,7 +103,7 @@ type Batch struct {
 	// alerted open wrap-ups.
 	Provisional []string
 	Counters    []CounterDelta
-	Agents      []events.AgentState // latest state of each agent changed, by agent id
+	Agents      []AgentWrite // latest state of each agent changed, by agent id
 	Alerts      []events.Alert
 	WallMS      int64 // wall clock at the flush (Unix ms)
 }

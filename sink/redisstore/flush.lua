@@ -4,11 +4,15 @@
 -- ARGV: 1 ckpt key, 2 token, 3 offset, 4 snapshot ("" = keep), 5 snap_offset,
 -- 6 aux, 7 ticks, 8 now ms, 9 notice ("" = none), 10 updates channel,
 -- 11 alerts stream, 12 alerts maxlen, 13 alert id ttl (s), 14 provisional
--- alert segment ids (comma-separated), then ops.
+-- alert segment ids (comma-separated), 15 commit seq, then ops.
 local ckpt = ARGV[1]
 local owner = redis.call('HGET', ckpt, 'owner')
 if owner ~= ARGV[2] then
   return redis.error_reply('FENCED partition is owned by ' .. tostring(owner))
+end
+if redis.call('HGET', ckpt, 'seq') == ARGV[15] then
+  -- a retry of a commit that was applied but whose reply was lost
+  return 'DUP'
 end
 
 local base = {'acw_count', 'acw_total_ms', 'acw_max_ms', 'warn_count', 'overrun_count',
@@ -30,7 +34,7 @@ local function fixed(v, places)
   return string.format('%d.%0' .. places .. 'd', math.floor(v / p), v % p)
 end
 
-local i = 15
+local i = 16
 local n = #ARGV
 while i <= n do
   local op = ARGV[i]
@@ -71,20 +75,19 @@ while i <= n do
     redis.call('EXPIRE', key, ttl)
     i = v + 10
   elseif op == 's' then
-    -- s key ttl nfields [field value]...: a whole value, set as is
+    -- s key ttl nfields [field value]...: fields set as they are; ttl
+    -- "0" leaves the key's TTL alone
     local key, ttl, nf = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
     redis.call('HSET', key, unpack(ARGV, i + 4, i + 3 + 2 * nf))
-    redis.call('EXPIRE', key, ttl)
+    if ttl ~= '0' then redis.call('EXPIRE', key, ttl) end
     i = i + 4 + 2 * nf
   elseif op == 'a' then
     -- a key nset [field value]... ndel [field]...
     local key, ns = ARGV[i + 1], tonumber(ARGV[i + 2])
-    local args = {}
-    for j = 1, 2 * ns do args[j] = ARGV[i + 2 + j] end
-    if ns > 0 then redis.call('HSET', key, unpack(args)) end
+    if ns > 0 then redis.call('HSET', key, unpack(ARGV, i + 3, i + 2 + 2 * ns)) end
     local d = i + 3 + 2 * ns
     local nd = tonumber(ARGV[d])
-    for j = 1, nd do redis.call('HDEL', key, ARGV[d + j]) end
+    if nd > 0 then redis.call('HDEL', key, unpack(ARGV, d + 1, d + nd)) end
     i = d + nd + 1
   elseif op == 'z' then
     redis.call('ZADD', ARGV[i + 1], ARGV[i + 3], ARGV[i + 2])
@@ -106,7 +109,7 @@ while i <= n do
   end
 end
 
-redis.call('HSET', ckpt, 'eff_offset', ARGV[3], 'ticks', ARGV[7], 'updated', ARGV[8], 'prov', ARGV[14])
+redis.call('HSET', ckpt, 'eff_offset', ARGV[3], 'ticks', ARGV[7], 'updated', ARGV[8], 'prov', ARGV[14], 'seq', ARGV[15])
 if ARGV[4] ~= '' then
   redis.call('HSET', ckpt, 'snap', ARGV[4], 'snap_offset', ARGV[5], 'aux', ARGV[6])
 end

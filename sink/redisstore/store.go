@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -33,7 +34,7 @@ var flushScript = redis.NewScript(flushSrc)
 
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov')`)
+return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq')`)
 
 // Config names the keys and sets their lifetimes.
 type Config struct {
@@ -165,6 +166,11 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 	if ck.SnapOffset, err = strconv.ParseInt(snapOff, 10, 64); err != nil {
 		return ck, fmt.Errorf("redis checkpoint %s: snap_offset %q: %v", src, snapOff, err)
 	}
+	if seq, _ := str(6); seq != "" {
+		if ck.Seq, err = strconv.ParseInt(seq, 10, 64); err != nil {
+			return ck, fmt.Errorf("redis checkpoint %s: seq %q: %v", src, seq, err)
+		}
+	}
 	ck.Snapshot, ck.Aux = []byte(snap), []byte(aux)
 	if ck.Ticks, err = decodeTicks(ticks); err != nil {
 		return ck, fmt.Errorf("redis checkpoint %s: ticks: %v", src, err)
@@ -203,14 +209,19 @@ func secs(d time.Duration) string { return strconv.FormatInt(int64((d+time.Secon
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
+// argsPool recycles the script argument slices (a flush can carry tens
+// of thousands of arguments).
+var argsPool = sync.Pool{New: func() any { return new([]any) }}
+
 // Commit implements pipeline.Store.
 func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
-	args := make([]any, 0, 16+len(b.Counters)*18+len(b.Agents)*24+len(b.Alerts)*24)
-	args = append(args,
+	ap := argsPool.Get().(*[]any)
+	args := append((*ap)[:0],
 		s.CheckpointKey(b.Source), b.Token, i64(b.Offset),
 		string(b.Snapshot), i64(b.SnapOffset), string(b.Aux), encodeTicks(b.Ticks),
 		i64(b.WallMS), s.notice(b), s.UpdatesChannel(),
-		s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL), strings.Join(b.Provisional, ","))
+		s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL), strings.Join(b.Provisional, ","),
+		i64(b.Seq))
 	for i := range b.Counters {
 		args = s.appendCounter(args, &b.Counters[i])
 	}
@@ -221,6 +232,9 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 		args = s.appendAlert(args, &b.Alerts[i])
 	}
 	err := flushScript.Run(ctx, s.rdb, nil, args...).Err()
+	clear(args)
+	*ap = args[:0]
+	argsPool.Put(ap)
 	if err != nil && strings.HasPrefix(err.Error(), "FENCED") {
 		return fmt.Errorf("%w: %v", pipeline.ErrFenced, err)
 	}
@@ -230,9 +244,23 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 	return nil
 }
 
+// viewFields names the fields of an interval, day or last-60m hash, in
+// the order of viewValues.
+var viewFields = [...]string{"start", "end", "acw_count", "acw_total_ms", "acw_max_ms",
+	"warn_count", "overrun_count", "calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms",
+	"acw_avg_ms", "acw_per_call_ms", "acw_pct_of_work", "acw_pct_of_handle", "overrun_rate"}
+
+// viewPlaces are the decimal places of each field (scaled integers).
+var viewPlaces = [len(viewFields)]int{14: 2, 15: 2, 16: 4}
+
+func viewValues(start, end int64, d *events.Counters) [len(viewFields)]int64 {
+	return [...]int64{start, end, d.ACWCount, d.ACWTotalMS, d.ACWMaxMS,
+		d.WarnCount, d.OverrunCount, d.CallsHandled, d.TalkMS, d.HoldMS, d.ACWStateMS, d.WorkMS,
+		d.ACWAvgMS(), d.ACWPerCallMS(), d.ACWPctOfWork(), d.ACWPctOfHandle(), d.OverrunRate()}
+}
+
 func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
 	var key, ttl string
-	var maxKeys []string
 	switch c.View {
 	case pipeline.ViewInterval:
 		key, ttl = s.IntervalKey(c.Scope, c.Key, c.Start), secs(s.cfg.IntervalTTL)
@@ -240,21 +268,17 @@ func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
 		key, ttl = s.DayKey(c.Scope, c.Key, c.Day), secs(s.cfg.DayTTL)
 	case pipeline.ViewLast60m:
 		key, ttl = s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
-		w := s.cfg.Window.Milliseconds()
-		for t := c.Start; t < c.End && !c.Full; t += w {
-			maxKeys = append(maxKeys, s.IntervalKey(c.Scope, c.Key, t))
-		}
 	}
 	d := &c.Delta
 	if c.Full {
-		return append(args, "s", key, ttl, "17", "start", i64(c.Start), "end", i64(c.End),
-			"acw_count", i64(d.ACWCount), "acw_total_ms", i64(d.ACWTotalMS), "acw_max_ms", i64(d.ACWMaxMS),
-			"warn_count", i64(d.WarnCount), "overrun_count", i64(d.OverrunCount), "calls_handled", i64(d.CallsHandled),
-			"talk_ms", i64(d.TalkMS), "hold_ms", i64(d.HoldMS), "acw_state_ms", i64(d.ACWStateMS), "work_ms", i64(d.WorkMS),
-			"acw_avg_ms", i64(d.ACWAvgMS()), "acw_per_call_ms", i64(d.ACWPerCallMS()),
-			"acw_pct_of_work", string(events.AppendFixed(nil, d.ACWPctOfWork(), 2)),
-			"acw_pct_of_handle", string(events.AppendFixed(nil, d.ACWPctOfHandle(), 2)),
-			"overrun_rate", string(events.AppendFixed(nil, d.OverrunRate(), 4)))
+		return appendFull(args, key, ttl, c)
+	}
+	var maxKeys []string
+	if c.View == pipeline.ViewLast60m {
+		w := s.cfg.Window.Milliseconds()
+		for t := c.Start; t < c.End; t += w {
+			maxKeys = append(maxKeys, s.IntervalKey(c.Scope, c.Key, t))
+		}
 	}
 	args = append(args, "c", key, ttl, i64(c.Start), i64(c.End), strconv.Itoa(len(maxKeys)))
 	for _, k := range maxKeys {
@@ -264,28 +288,95 @@ func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
 		i64(d.OverrunCount), i64(d.CallsHandled), i64(d.TalkMS), i64(d.HoldMS), i64(d.ACWStateMS), i64(d.WorkMS))
 }
 
-func (s *Store) appendAgent(args []any, a *events.AgentState, wall int64) []any {
-	overrun := "0"
-	if a.LastACWOverrun {
-		overrun = "1"
+// appendFull adds an "s" op writing a whole-value view: every field and
+// the TTL, or with c.Prev only the fields that differ from it (nothing if
+// none does).
+func appendFull(args []any, key, ttl string, c *pipeline.CounterDelta) []any {
+	cur := viewValues(c.Start, c.End, &c.Delta)
+	var prev [len(viewFields)]int64
+	if c.Prev != nil {
+		prev = viewValues(c.Start, c.End, c.Prev)
+		ttl = "0"
 	}
-	set := []any{"state", a.State.String(), "since", i64(a.Since), "call_id", a.CallID, "team", a.Team,
-		"queue", a.Queue, "last_acw_ms", i64(a.LastACWMS), "last_acw_overrun", overrun, "updated", i64(wall)}
-	var del []any
-	if a.ACWStart != 0 {
-		set = append(set, "acw_start", i64(a.ACWStart), "segment_id", a.SegmentID,
-			"warn_ms", i64(a.WarnMS), "overrun_ms", i64(a.OverrunMS))
+	n := 0
+	for f := range cur {
+		if c.Prev == nil || cur[f] != prev[f] {
+			n++
+		}
+	}
+	if n == 0 {
+		return args
+	}
+	args = append(args, "s", key, ttl, strconv.Itoa(n))
+	for f, v := range cur {
+		if c.Prev == nil || v != prev[f] {
+			args = append(args, viewFields[f], fixed(v, viewPlaces[f]))
+		}
+	}
+	return args
+}
+
+func fixed(v int64, places int) string {
+	if places == 0 {
+		return i64(v)
+	}
+	return string(events.AppendFixed(nil, v, places))
+}
+
+var acwFields = []any{"acw_start", "segment_id", "warn_ms", "overrun_ms"}
+
+// appendAgent adds the ops updating an agent's hash and its membership of
+// the open set: every field, or with a.Prev only what changed.
+func (s *Store) appendAgent(args []any, w *pipeline.AgentWrite, wall int64) []any {
+	a, p := &w.State, w.Prev
+	args = append(args, "a", s.AgentKey(a.AgentID), "")
+	at := len(args) - 1
+	n := 1
+	args = append(args, "updated", i64(wall))
+	if p == nil || a.State != p.State {
+		args, n = append(args, "state", a.State.String()), n+1
+	}
+	if p == nil || a.Since != p.Since {
+		args, n = append(args, "since", i64(a.Since)), n+1
+	}
+	if p == nil || a.CallID != p.CallID {
+		args, n = append(args, "call_id", a.CallID), n+1
+	}
+	if p == nil || a.Team != p.Team {
+		args, n = append(args, "team", a.Team), n+1
+	}
+	if p == nil || a.Queue != p.Queue {
+		args, n = append(args, "queue", a.Queue), n+1
+	}
+	if p == nil || a.LastACWMS != p.LastACWMS {
+		args, n = append(args, "last_acw_ms", i64(a.LastACWMS)), n+1
+	}
+	if p == nil || a.LastACWOverrun != p.LastACWOverrun {
+		overrun := "0"
+		if a.LastACWOverrun {
+			overrun = "1"
+		}
+		args, n = append(args, "last_acw_overrun", overrun), n+1
+	}
+	open, wasOpen := a.ACWStart != 0, p == nil || p.ACWStart != 0
+	if open && (p == nil || a.ACWStart != p.ACWStart || a.SegmentID != p.SegmentID || a.WarnMS != p.WarnMS || a.OverrunMS != p.OverrunMS) {
+		args, n = append(args, "acw_start", i64(a.ACWStart), "segment_id", a.SegmentID,
+			"warn_ms", i64(a.WarnMS), "overrun_ms", i64(a.OverrunMS)), n+4
+	}
+	args[at] = strconv.Itoa(n)
+	if !open && wasOpen {
+		args = append(args, "4")
+		args = append(args, acwFields...)
 	} else {
-		del = []any{"acw_start", "segment_id", "warn_ms", "overrun_ms"}
+		args = append(args, "0")
 	}
-	args = append(args, "a", s.AgentKey(a.AgentID), strconv.Itoa(len(set)/2))
-	args = append(args, set...)
-	args = append(args, strconv.Itoa(len(del)))
-	args = append(args, del...)
-	if a.ACWStart != 0 {
-		return append(args, "z", s.OpenKey(), a.AgentID, i64(a.ACWStart))
+	switch {
+	case open && (p == nil || a.ACWStart != p.ACWStart):
+		return append(args, "z", s.OpenKey(), string(a.AgentID), i64(a.ACWStart))
+	case !open && wasOpen:
+		return append(args, "r", s.OpenKey(), string(a.AgentID))
 	}
-	return append(args, "r", s.OpenKey(), a.AgentID)
+	return args
 }
 
 func (s *Store) appendAlert(args []any, a *events.Alert) []any {
@@ -316,7 +407,7 @@ func (s *Store) notice(b *pipeline.Batch) string {
 		if len(ids) == maxNoticeAgents {
 			break
 		}
-		ids = append(ids, b.Agents[i].AgentID)
+		ids = append(ids, string(b.Agents[i].State.AgentID))
 	}
 	sort.Strings(ids)
 	for i, id := range ids {

@@ -1,0 +1,143 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/acwstream/acwstream/sink/redisstore"
+	"github.com/acwstream/acwstream/sink/redistest"
+)
+
+func newStore(t *testing.T) (*redisstore.Store, *redis.Client) {
+	t.Helper()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	s, err := redisstore.New(rdb, redisstore.Config{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, rdb
+}
+
+var src = pipeline.Source{Topic: "in", Partition: 0}
+
+// A commit retried after its reply was lost (same Seq) is not applied
+// twice: shared counters are increments.
+func TestCommitRetryIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	ck, err := s.Claim(ctx, src, "tok")
+	if err != nil || ck.Found || ck.Seq != 0 {
+		t.Fatalf("claim: %+v %v", ck, err)
+	}
+	b := &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 10, WallMS: 1, Snapshot: []byte("snap"), SnapOffset: 10,
+		Counters: []pipeline.CounterDelta{{Scope: events.ScopeTeam, Key: "t1", View: pipeline.ViewInterval,
+			Start: 0, End: 900000, Delta: events.Counters{ACWCount: 1, ACWTotalMS: 5000, ACWMaxMS: 5000, CallsHandled: 1}}}}
+	for range 2 {
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	key := s.IntervalKey(events.ScopeTeam, "t1", 0)
+	if got := rdb.HGet(ctx, key, "acw_count").Val(); got != "1" {
+		t.Fatalf("acw_count after a retried commit = %s, want 1", got)
+	}
+	b.Seq = 2
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := rdb.HGet(ctx, key, "acw_total_ms").Val(); got != "10000" {
+		t.Fatalf("acw_total_ms after a second commit = %s, want 10000", got)
+	}
+	ck, err = s.Claim(ctx, src, "tok2")
+	if err != nil || !ck.Found || ck.Seq != 2 || ck.EffOffset != 10 || string(ck.Snapshot) != "snap" {
+		t.Fatalf("reclaim: %+v %v", ck, err)
+	}
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 3, Offset: 11}); !errors.Is(err, pipeline.ErrFenced) {
+		t.Fatalf("commit with the old token: %v, want ErrFenced", err)
+	}
+}
+
+// Writes with Prev (only the changed fields) leave the same hashes as
+// whole writes, and leave TTLs alone.
+func TestCommitWritesOnlyChanges(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	seq := int64(0)
+	commit := func(b *pipeline.Batch) {
+		t.Helper()
+		seq++
+		b.Source, b.Token, b.Seq, b.Offset, b.WallMS = src, "tok", seq, seq, 1000+seq
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := func(c events.Counters, prev *events.Counters) pipeline.CounterDelta {
+		return pipeline.CounterDelta{Scope: events.ScopeAgent, Key: "a1", View: pipeline.ViewLast60m,
+			Start: 0, End: 900000, Delta: c, Full: true, Prev: prev}
+	}
+	agent := func(st, prev *events.AgentState) pipeline.AgentWrite {
+		return pipeline.AgentWrite{State: *st, Prev: prev}
+	}
+	c1 := events.Counters{TalkMS: 2000, WorkMS: 2000, CallsHandled: 1}
+	c2 := events.Counters{TalkMS: 2000, WorkMS: 7000, CallsHandled: 1, ACWCount: 1, ACWTotalMS: 5000, ACWMaxMS: 5000, ACWStateMS: 5000}
+	s1 := events.AgentState{AgentID: "a1", State: events.StateTalking, Since: 100, CallID: "c1", Team: "t", Queue: "q"}
+	s2 := events.AgentState{AgentID: "a1", State: events.StateACW, Since: 2100, CallID: "c1", Team: "t", Queue: "q",
+		ACWStart: 2100, SegmentID: "seg1", WarnMS: 20000, OverrunMS: 30000}
+	s3 := events.AgentState{AgentID: "a1", State: events.StateReady, Since: 7100, Team: "t", LastACWMS: 5000}
+
+	commit(&pipeline.Batch{Counters: []pipeline.CounterDelta{view(c1, nil)}, Agents: []pipeline.AgentWrite{agent(&s1, nil)}})
+	lkey := s.Last60mKey(events.ScopeAgent, "a1")
+	rdb.Expire(ctx, lkey, time.Hour) // a TTL the delta writes must keep
+	commit(&pipeline.Batch{Counters: []pipeline.CounterDelta{view(c2, &c1)}, Agents: []pipeline.AgentWrite{agent(&s2, &s1)}})
+	if open := rdb.ZScore(ctx, s.OpenKey(), "a1").Val(); open != 2100 {
+		t.Fatalf("acw:open score %v, want 2100", open)
+	}
+	commit(&pipeline.Batch{Counters: []pipeline.CounterDelta{view(c2, &c2)}, Agents: []pipeline.AgentWrite{agent(&s3, &s2)}})
+	if ttl := rdb.TTL(ctx, lkey).Val(); ttl > time.Hour || ttl < 59*time.Minute {
+		t.Fatalf("TTL after delta writes %v, want the 1h set in between", ttl)
+	}
+	if n := rdb.ZCard(ctx, s.OpenKey()).Val(); n != 0 {
+		t.Fatalf("acw:open holds %d after the wrap-up ended", n)
+	}
+	gotView := rdb.HGetAll(ctx, lkey).Val()
+	gotAgent := rdb.HGetAll(ctx, s.AgentKey("a1")).Val()
+
+	// The same final values written whole on a fresh server.
+	s2store, rdb2 := newStore(t)
+	s, rdb = s2store, rdb2
+	seq = 0
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	commit(&pipeline.Batch{Counters: []pipeline.CounterDelta{view(c2, nil)}, Agents: []pipeline.AgentWrite{agent(&s3, nil)}})
+	wantView := rdb.HGetAll(ctx, lkey).Val()
+	wantAgent := rdb.HGetAll(ctx, s.AgentKey("a1")).Val()
+	wantAgent["updated"] = gotAgent["updated"]
+	for _, c := range []struct {
+		name      string
+		got, want map[string]string
+	}{{"view", gotView, wantView}, {"agent", gotAgent, wantAgent}} {
+		if len(c.got) != len(c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+		for k, v := range c.want {
+			if c.got[k] != v {
+				t.Errorf("%s field %s = %q, want %q", c.name, k, c.got[k], v)
+			}
+		}
+	}
+	if wantView["acw_pct_of_work"] != "71.43" {
+		t.Errorf("acw_pct_of_work = %s, want 71.43", wantView["acw_pct_of_work"])
+	}
+}
