@@ -44,7 +44,7 @@ type partition struct {
 	refTS   int64
 	refWall time.Time
 	snapBuf []byte
-	queued  int // fetched messages waiting, as of the last timer tick
+	queued  int   // fetched messages waiting, as of the last timer tick
 	seq     int64 // the last commit's Batch.Seq
 }
 
