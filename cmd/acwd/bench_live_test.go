@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -25,9 +26,56 @@ import (
 // time; next is when its next event happens (Unix ms).
 type liveAgent struct {
 	id    string
+	team  int
 	state events.State
 	call  int
 	next  int64
+}
+
+// The live feed's agents work in teams of 15 and take calls from 20 queues.
+const liveTeamSize, liveQueues = 15, 20
+
+// advance moves a to its next state and returns the time (Unix ms) of
+// the change.
+func (a *liveAgent) advance(rng *rand.Rand) int64 {
+	ts := a.next
+	switch a.state {
+	case events.StateReady:
+		a.state, a.call = events.StateTalking, a.call+1
+		a.next = ts + 1000 + rng.Int64N(2000)
+	case events.StateTalking:
+		a.state = events.StateACW
+		if rng.IntN(10) == 0 {
+			a.next = ts + 3500 + rng.Int64N(2500)
+		} else {
+			a.next = ts + 1000 + rng.Int64N(1500)
+		}
+	default:
+		a.state = events.StateReady
+		a.next = ts + 500 + rng.Int64N(1500)
+	}
+	return ts
+}
+
+// processCPU is this process's user+system CPU time so far, in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
+}
+
+// redisCPU is the server's user+system CPU time so far, in seconds.
+func redisCPU(rdb *redis.Client) float64 {
+	info, _ := rdb.Info(context.Background(), "cpu").Result()
+	total := 0.0
+	for _, l := range strings.Split(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return total
 }
 
 type agentHeap []*liveAgent
@@ -68,6 +116,9 @@ func envInt(name string, def int) int {
 //     agent hash's since reaches it), sampled on 1% of the agents, polled
 //     every 10 ms; target p99 ≤ max_out_of_order + 250 ms;
 //
+//   - produced-p99-ms: from an event's ts until the broker acknowledged
+//     it (the feed's own delay, included in visible);
+//
 //   - alert-p50/p99-ms: from a wrap-up passing its 3 s threshold until its
 //     overrun alert is in acw:alerts; target p99 ≤ 1 s.
 //
@@ -87,12 +138,6 @@ func BenchmarkRunLive(b *testing.B) {
 	// 2.05 s; ready 0.5–2 s, mean 1.25 s).
 	nAgents := rate * 5300 / 3000
 	rng := rand.New(rand.NewPCG(1, 2))
-	now := time.Now().UnixMilli()
-	agents := make(agentHeap, nAgents)
-	for i := range agents {
-		agents[i] = &liveAgent{id: fmt.Sprintf("a%06d", i), state: events.StateReady, next: now + rng.Int64N(6000)}
-	}
-	heap.Init(&agents)
 	for i := 0; i < b.N; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := func() {}
@@ -106,6 +151,19 @@ func BenchmarkRunLive(b *testing.B) {
 			stop = func() { rcancel(); wg.Wait() }
 		}()
 		time.Sleep(3 * time.Second) // join the group before the feed starts
+		// Start the agents 20 s in the past and run them to now without
+		// producing, so that the feed starts at its steady rate.
+		now := time.Now().UnixMilli()
+		agents := make(agentHeap, nAgents)
+		for i := range agents {
+			agents[i] = &liveAgent{id: fmt.Sprintf("a%06d", i), team: i / liveTeamSize, state: events.StateReady, next: now - 20000 + rng.Int64N(6000)}
+		}
+		heap.Init(&agents)
+		for agents[0].next <= now {
+			agents[0].advance(rng)
+			heap.Fix(&agents, 0)
+		}
+		cpu0, redisCPU0 := processCPU(), redisCPU(h.rdb)
 
 		type probe struct {
 			agent string
@@ -187,31 +245,21 @@ func BenchmarkRunLive(b *testing.B) {
 		end := time.Now().Add(time.Duration(secs) * time.Second)
 		produced := 0
 		var batch []kafka.Message
+		var batchTS []int64
+		var ackLag []float64 // from each event's ts until its write was acknowledged
+		var ackMax []int64 // ACWD_LIVE_TRACE: the largest acknowledgement delay per second
+		var sendLag []float64 // from each batch's first ts until it was handed to the writer
 		for time.Now().Before(end) {
 			nowMS := time.Now().UnixMilli()
-			batch = batch[:0]
+			batch, batchTS = batch[:0], batchTS[:0]
 			for agents[0].next <= nowMS {
 				a := agents[0]
-				ts := a.next
-				switch a.state {
-				case events.StateReady:
-					a.state, a.call = events.StateTalking, a.call+1
-					a.next = ts + 1000 + rng.Int64N(2000)
-				case events.StateTalking:
-					a.state = events.StateACW
-					if rng.IntN(10) == 0 {
-						a.next = ts + 3500 + rng.Int64N(2500)
-					} else {
-						a.next = ts + 1000 + rng.Int64N(1500)
-					}
-				default:
-					a.state = events.StateReady
-					a.next = ts + 500 + rng.Int64N(1500)
-				}
+				ts := a.advance(rng)
 				heap.Fix(&agents, 0)
 				line := fmt.Sprintf(`{"agent_id":%q,"state":%q,"ts":%d,"call_id":"%s-%d","team":"t%d","queue":"q%d"}`,
-					a.id, a.state, ts, a.id, a.call, len(a.id)%7, a.call%5)
+					a.id, a.state, ts, a.id, a.call, a.team, a.call%liveQueues)
 				batch = append(batch, kafka.Message{Key: []byte(a.id), Value: []byte(line)})
+				batchTS = append(batchTS, ts)
 				if a.id[len(a.id)-2:] == "00" { // 1% of the agents
 					select {
 					case probes <- probe{a.id, ts}:
@@ -220,20 +268,41 @@ func BenchmarkRunLive(b *testing.B) {
 				}
 			}
 			if len(batch) > 0 {
+				sent := time.Now().UnixMilli()
+				sendLag = append(sendLag, float64(sent-batchTS[0]))
 				if err := w.WriteMessages(ctx, batch...); err != nil {
 					b.Fatal(err)
 				}
 				produced += len(batch)
+				acked := time.Now().UnixMilli()
+				if sec := int((acked - now) / 1000); os.Getenv("ACWD_LIVE_TRACE") != "" {
+					for len(ackMax) <= sec {
+						ackMax = append(ackMax, 0)
+					}
+					ackMax[sec] = max(ackMax[sec], acked-batchTS[0])
+				}
+				for j, ts := range batchTS {
+					if j%100 == 0 {
+						ackLag = append(ackLag, float64(acked-ts))
+					}
+				}
 			} else {
 				time.Sleep(time.Millisecond)
 			}
 		}
 		w.Close()
+		b.Logf("CPU during the feed: this process %.0f%%, redis-server %.0f%% (of one core)",
+			100*(processCPU()-cpu0)/float64(secs), 100*(redisCPU(h.rdb)-redisCPU0)/float64(secs))
 		time.Sleep(3 * time.Second) // let the last events and alerts arrive
 		cancel()
 		pwg.Wait()
 		stop()
 		b.ReportMetric(float64(produced)/float64(secs), "events/s")
+		b.ReportMetric(percentile(ackLag, 0.99), "produced-p99-ms")
+		if len(ackMax) > 0 {
+			b.Logf("largest acknowledgement delay per second (ms): %v", ackMax)
+		}
+		b.Logf("producer: sent p50 %.0f p99 %.0f ms after ts; acknowledged p50 %.0f ms", percentile(sendLag, 0.5), percentile(sendLag, 0.99), percentile(ackLag, 0.5))
 		b.ReportMetric(percentile(visible, 0.5), "visible-p50-ms")
 		b.ReportMetric(percentile(visible, 0.99), "visible-p99-ms")
 		b.ReportMetric(percentile(alerts, 0.5), "alert-p50-ms")
