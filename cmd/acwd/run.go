@@ -27,20 +27,20 @@ flags:
 `
 
 type runFlags struct {
-	engine           engineFlags
-	brokers, topic   string
-	group, redisURL  string
-	start            string
-	prefix           string
-	tz               string
-	flush, snapshot  time.Duration
-	segments, alerts string
-	intervals, dlq   string
-	maxMessageBytes  int
-	logLevel         string
-	logFormat        string
-	shutdownTimeout  time.Duration
-	sessionTimeout   time.Duration
+	engine                       engineFlags
+	brokers, topic               string
+	group, redisURL              string
+	start                        string
+	prefix                       string
+	tz                           string
+	flush, sharedFlush, snapshot time.Duration
+	segments, alerts             string
+	intervals, dlq               string
+	maxMessageBytes              int
+	logLevel                     string
+	logFormat                    string
+	shutdownTimeout              time.Duration
+	sessionTimeout               time.Duration
 }
 
 func (f *runFlags) register(fs interface {
@@ -55,7 +55,8 @@ func (f *runFlags) register(fs interface {
 	fs.StringVar(&f.start, "start", "earliest", "where a partition without a checkpoint starts: earliest or latest")
 	fs.StringVar(&f.prefix, "prefix", "acw", "prefix of every Redis key and channel")
 	fs.StringVar(&f.tz, "tz", "UTC", "IANA time zone of the daily views")
-	fs.DurationVar(&f.flush, "flush-interval", 100*time.Millisecond, "how often each partition flushes to Redis")
+	fs.DurationVar(&f.flush, "flush-interval", 100*time.Millisecond, "how often each partition flushes agent keys, alerts and its checkpoint to Redis")
+	fs.DurationVar(&f.sharedFlush, "shared-flush-interval", time.Second, "how often each partition's flush also updates the team, queue and center keys")
 	fs.DurationVar(&f.snapshot, "snapshot-interval", 5*time.Second, "how often a flush carries a full engine snapshot (recovery re-reads from it)")
 	fs.StringVar(&f.segments, "segments-topic", "acw.segments", "derived topic of closed wrap-ups")
 	fs.StringVar(&f.alerts, "alerts-topic", "acw.alerts", "derived topic of overrun and resolved alerts")
@@ -136,7 +137,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	p, err := pipeline.New(pipeline.Config{
 		Brokers: brokers, Topics: inputs, Group: f.group, StartOffset: start,
 		Engine: eng, Derived: derived, Location: loc,
-		FlushInterval: f.flush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes,
+		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes,
 		FinalFlushTimeout: f.shutdownTimeout,
 		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),

@@ -32,6 +32,8 @@ type partition struct {
 	ticks       []Tick
 	replay      []Tick // checkpointed ticks still to re-apply
 	effOffset   int64  // suppress store effects below this offset
+	sharedOff   int64  // suppress effects on shared keys below this offset
+	lastShared  time.Time
 	lastSnap    time.Time
 	snapNeeded  bool
 	lastCommit  time.Time
@@ -177,12 +179,13 @@ func (pt *partition) restore(ctx context.Context) error {
 	}
 	pt.next, pt.flushedNext = ck.SnapOffset, ck.EffOffset
 	pt.effOffset = ck.EffOffset
+	pt.sharedOff = ck.SharedOffset
 	pt.replay = ck.Ticks
 	pt.ticks = append([]Tick(nil), ck.Ticks...)
 	pt.lastSnap = cfg.Now()
 	pt.refTS, _ = pt.eng.MaxTS()
 	pt.refWall = cfg.Now()
-	pt.tr.suppress = true
+	pt.tr.suppress, pt.tr.suppressShared = true, true
 	pt.eng.EachAgentState(pt.tr.AgentState)
 	for _, id := range ck.Provisional {
 		pt.tr.prov[id] = true
@@ -197,6 +200,9 @@ func (pt *partition) catchUp() {
 	for len(pt.replay) > 0 && pt.replay[0].Offset <= pt.next {
 		pt.eng.AdvanceWatermark(pt.replay[0].Watermark)
 		pt.replay = pt.replay[1:]
+	}
+	if pt.tr.suppressShared && pt.next >= pt.sharedOff {
+		pt.tr.resumeShared(pt.eng)
 	}
 	if pt.tr.suppress && pt.next >= pt.effOffset {
 		for _, t := range pt.replay { // ticks past a gap in the offsets
@@ -334,9 +340,12 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 		return nil // the store is ahead of us, or nothing was read
 	}
 	b := &Batch{Source: pt.src, Token: pt.token, Seq: pt.seq + 1, Offset: pt.next, WallMS: now.UnixMilli()}
-	pt.tr.collect(pt.eng, b)
-	b.Provisional = pt.tr.provisional()
+	// A snapshot goes with a shared flush, so that a replay from it
+	// regenerates exactly the shared effects after SharedOffset.
 	snap := final || pt.snapNeeded || now.Sub(pt.lastSnap) >= cfg.SnapshotInterval || len(pt.ticks) > 1000
+	shared := snap || now.Truncate(cfg.SharedFlushInterval) != pt.lastShared.Truncate(cfg.SharedFlushInterval)
+	pt.tr.collect(pt.eng, b, shared)
+	b.Provisional = pt.tr.provisional()
 	if pt.next == pt.flushedNext && b.Empty() && len(pt.ticks) == 0 && !pt.snapNeeded {
 		return nil // nothing new
 	}
@@ -358,6 +367,9 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 		o.Flushed(pt.src, b, time.Since(start))
 	}
 	pt.flushedNext, pt.seq = pt.next, b.Seq
+	if b.Shared {
+		pt.lastShared = now
+	}
 	if snap {
 		pt.ticks = pt.ticks[:0]
 		pt.lastSnap = now

@@ -48,8 +48,16 @@ type Config struct {
 	Derived     Topics
 	// Location is the time zone of the daily views; default UTC.
 	Location *time.Location
-	// FlushInterval is how often a partition flushes; default 100ms.
+	// FlushInterval is how often a partition flushes its agent keys,
+	// alerts and checkpoint; default 100ms.
 	FlushInterval time.Duration
+	// SharedFlushInterval is how often a partition's flush also carries
+	// its updates of the shared keys (team, queue, center), on
+	// wall-clock-aligned boundaries so that the partitions' shared updates
+	// arrive together; default 1s. Every partition writes every shared key
+	// it has seen by read-modify-write, so this bounds the shared-key load
+	// on Redis.
+	SharedFlushInterval time.Duration
 	// SnapshotInterval is how often a flush carries a full engine snapshot
 	// (the point recovery re-reads from); default 5s.
 	SnapshotInterval time.Duration
@@ -123,6 +131,7 @@ func (c *Config) setDefaults() error {
 		}
 	}
 	def(&c.FlushInterval, 100*time.Millisecond)
+	def(&c.SharedFlushInterval, time.Second)
 	def(&c.SnapshotInterval, 5*time.Second)
 	def(&c.IdleAfter, 250*time.Millisecond)
 	def(&c.FinalFlushTimeout, 10*time.Second)

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -44,6 +45,11 @@ type scopeKey struct {
 	key   string
 }
 
+type ivKey struct {
+	scopeKey
+	start int64
+}
+
 type dayKey struct {
 	scopeKey
 	day string
@@ -65,8 +71,10 @@ type tracker struct {
 	loc      *time.Location
 
 	// suppress: replaying offsets whose effects the store already has;
-	// only derived messages (at-least-once) are produced.
-	suppress bool
+	// only derived messages (at-least-once) are produced. suppressShared:
+	// the same for the shared (non-agent) keys, whose effects are written
+	// less often (see Batch.Shared) and so end sooner in a replay.
+	suppress, suppressShared bool
 
 	// base is what the store holds from this partition for window baseWin.
 	base    map[scopeKey]events.Counters
@@ -75,12 +83,14 @@ type tracker struct {
 	// windows still inside the last-60-minutes view, oldest first.
 	closed []closedWindow
 
-	// Pending deltas since the last flush: one per interval, and summed
-	// per day and per scope/key for the day and last-60-minutes views
-	// (while catching up, one flush spans many intervals).
-	counters []CounterDelta
-	days     map[dayKey]*CounterDelta
-	last60   map[scopeKey]*events.Counters
+	// Pending shared deltas since the last shared flush, summed per
+	// interval, per day and per scope/key for the day and last-60-minutes
+	// views (while catching up, one flush spans many intervals).
+	ivs    map[ivKey]*CounterDelta
+	days   map[dayKey]*CounterDelta
+	last60 map[scopeKey]*events.Counters
+	// agentIvs are the agent interval views to write (whole) at this flush.
+	agentIvs []CounterDelta
 
 	// Agent keys have one writer, this partition, which writes their
 	// whole values: agentDays holds each agent's closed intervals summed
@@ -120,6 +130,7 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		base:     map[scopeKey]events.Counters{},
 		agents:   map[string]events.AgentState{},
 		open:     map[string]events.AgentState{},
+		ivs:      map[ivKey]*CounterDelta{},
 		days:     map[dayKey]*CounterDelta{},
 		last60:   map[scopeKey]*events.Counters{},
 
@@ -271,7 +282,7 @@ func (t *tracker) Interval(iv *events.Interval) {
 		c.Add(&iv.Counters)
 		t.agentDays[dk] = c
 	}
-	if t.suppress {
+	if t.suppressed(k.scope) {
 		return
 	}
 	var b events.Counters
@@ -286,10 +297,19 @@ func (t *tracker) Interval(iv *events.Interval) {
 	t.addDelta(k, iv.Start, delta(&iv.Counters, &b))
 }
 
+// suppressed reports whether the store already has the effects on scope's
+// keys of the offsets being applied.
+func (t *tracker) suppressed(scope events.Scope) bool {
+	if scope == events.ScopeAgent {
+		return t.suppress
+	}
+	return t.suppressShared
+}
+
 // touchAgent records an agent's interval ws with its whole value c, and
 // marks its day and last-60m views for rewriting.
 func (t *tracker) touchAgent(k scopeKey, ws int64, c *events.Counters) {
-	t.counters = append(t.counters,
+	t.agentIvs = append(t.agentIvs,
 		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: *c, Full: true})
 	day, from, to := t.day(ws)
 	t.dirtyDays[dayKey{k, day}] = [2]int64{from, to}
@@ -351,8 +371,11 @@ func (t *tracker) addDelta(k scopeKey, ws int64, d events.Counters) {
 		return
 	}
 	day, from, to := t.day(ws)
-	t.counters = append(t.counters,
-		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: d})
+	if iv := t.ivs[ivKey{k, ws}]; iv != nil {
+		iv.Delta.Add(&d)
+	} else {
+		t.ivs[ivKey{k, ws}] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: d}
+	}
 	dk := dayKey{k, day}
 	if dd := t.days[dk]; dd != nil {
 		dd.Delta.Add(&d)
@@ -374,9 +397,10 @@ func (t *tracker) addLast60(k scopeKey, d *events.Counters) {
 // collect gathers the effects since the last flush into b: the open
 // window's growth against the flushed base, the closed windows leaving the
 // last-60-minutes view, and the latest agent states. It resets the base to
-// the engine's open counters. With suppress set it only updates the
-// tracker's state (the store already has these effects).
-func (t *tracker) collect(eng *processor.Engine, b *Batch) {
+// the engine's open counters. The shared keys' deltas are kept pending
+// until a collect with shared set (Batch.Shared). With suppress set it
+// only updates the tracker's state (the store already has these effects).
+func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	w, ok := eng.OpenWindow()
 	if !ok {
 		return
@@ -393,7 +417,7 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 		}
 		t.base[k] = *c
 		switch {
-		case t.suppress:
+		case t.suppressed(scope):
 		case scope == events.ScopeAgent:
 			t.touchAgent(k, w, c)
 		default:
@@ -408,22 +432,21 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 			break
 		}
 		n++
-		if t.suppress {
-			continue
-		}
 		keys := make([]scopeKey, 0, len(cw.counters))
 		for k := range cw.counters {
 			keys = append(keys, k)
 		}
 		slices.SortFunc(keys, cmpScopeKey)
 		for _, k := range keys {
-			if k.scope == events.ScopeAgent {
+			switch {
+			case t.suppressed(k.scope):
+			case k.scope == events.ScopeAgent:
 				t.dirty60[k] = true
-				continue
+			default:
+				c := cw.counters[k]
+				n := negate(&c)
+				t.addLast60(k, &n)
 			}
-			c := cw.counters[k]
-			n := negate(&c)
-			t.addLast60(k, &n)
 		}
 	}
 	t.closed = slices.Delete(t.closed, 0, n)
@@ -440,9 +463,51 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 	if t.suppress {
 		return
 	}
-	// Interval views first: the last-60-minutes maxima are read from them.
-	b.Counters = append(b.Counters, t.counters...)
-	t.counters = t.counters[:0]
+	if shared {
+		t.takeShared(b, first, w+t.windowMS)
+	}
+	b.Counters = append(b.Counters, t.agentIvs...)
+	t.agentIvs = t.agentIvs[:0]
+	b.Counters = append(b.Counters, t.views...)
+	t.views = t.views[:0]
+	ids := make([]string, 0, len(t.agents))
+	for id := range t.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		b.Agents = append(b.Agents, AgentWrite{State: t.agents[id]})
+	}
+	clear(t.agents)
+	b.Alerts = append(b.Alerts, t.alerts...)
+	t.alerts = t.alerts[:0]
+	t.setPrev(b)
+}
+
+// hasShared reports whether shared deltas are pending.
+func (t *tracker) hasShared() bool {
+	return len(t.ivs) > 0 || len(t.days) > 0 || len(t.last60) > 0
+}
+
+// takeShared moves the pending shared deltas into b, in key order:
+// intervals first (the store reads the last-60-minutes maxima from them),
+// then days, then the last-60m view spanning [first, end).
+func (t *tracker) takeShared(b *Batch, first, end int64) {
+	b.Shared = true
+	iks := make([]ivKey, 0, len(t.ivs))
+	for k := range t.ivs {
+		iks = append(iks, k)
+	}
+	slices.SortFunc(iks, func(x, y ivKey) int {
+		if c := cmpScopeKey(x.scopeKey, y.scopeKey); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.start, y.start)
+	})
+	for _, k := range iks {
+		b.Counters = append(b.Counters, *t.ivs[k])
+	}
+	clear(t.ivs)
 	dks := make([]dayKey, 0, len(t.days))
 	for dk := range t.days {
 		dks = append(dks, dk)
@@ -459,23 +524,9 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch) {
 	slices.SortFunc(lks, cmpScopeKey)
 	for _, k := range lks {
 		b.Counters = append(b.Counters, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m,
-			Start: first, End: w + t.windowMS, Delta: *t.last60[k]})
+			Start: first, End: end, Delta: *t.last60[k]})
 	}
 	clear(t.last60)
-	b.Counters = append(b.Counters, t.views...)
-	t.views = t.views[:0]
-	ids := make([]string, 0, len(t.agents))
-	for id := range t.agents {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		b.Agents = append(b.Agents, AgentWrite{State: t.agents[id]})
-	}
-	clear(t.agents)
-	b.Alerts = append(b.Alerts, t.alerts...)
-	t.alerts = t.alerts[:0]
-	t.setPrev(b)
 }
 
 // agentViews adds the whole-value day and last-60m views of the agents
@@ -536,14 +587,23 @@ func (t *tracker) takeMessages() []kafka.Message {
 	return m
 }
 
-// resume ends suppression: the store holds this partition's effects up
-// to here, so the base becomes the engine's open counters.
-func (t *tracker) resume(eng *processor.Engine) {
-	t.collect(eng, &Batch{}) // suppress is still set: state only
-	t.suppress = false
-	t.counters, t.alerts, t.views = t.counters[:0], t.alerts[:0], t.views[:0]
+// resumeShared ends the suppression of shared effects: the store holds
+// this partition's shared effects up to here, so their base becomes the
+// engine's open counters.
+func (t *tracker) resumeShared(eng *processor.Engine) {
+	t.collect(eng, &Batch{}, false) // suppressShared is still set: state only
+	t.suppressShared = false
+	clear(t.ivs)
 	clear(t.days)
 	clear(t.last60)
+}
+
+// resume ends suppression (of agent effects; shared ones must have resumed
+// before): the store holds this partition's effects up to here.
+func (t *tracker) resume(eng *processor.Engine) {
+	t.collect(eng, &Batch{}, false) // suppress is still set: state only, and shared deltas stay pending
+	t.suppress = false
+	t.agentIvs, t.alerts, t.views = t.agentIvs[:0], t.alerts[:0], t.views[:0]
 	clear(t.dirtyDays)
 	clear(t.dirty60)
 	clear(t.agents)

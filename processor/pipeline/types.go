@@ -30,6 +30,10 @@ type Tick struct {
 type Checkpoint struct {
 	Found      bool
 	EffOffset  int64  // the effects of every offset < EffOffset are in the store
+	// SharedOffset: the effects on shared (team, queue, center) keys of
+	// every offset < SharedOffset are in the store (SnapOffset ≤
+	// SharedOffset ≤ EffOffset).
+	SharedOffset int64
 	SnapOffset int64  // Snapshot and Aux reflect every offset < SnapOffset
 	Snapshot   []byte // processor engine snapshot
 	Aux        []byte // the pipeline's own state (see tracker.appendAux)
@@ -99,6 +103,11 @@ type Batch struct {
 	// SnapOffset is the offset Snapshot reflects (only with Snapshot).
 	SnapOffset int64
 	Ticks      []Tick // every tick since the (new or kept) snapshot
+	// Shared: the batch carries every effect on shared keys up to Offset,
+	// which becomes the checkpoint's SharedOffset. Other batches carry
+	// none: a partition writes shared keys (which every partition updates
+	// by read-modify-write) less often than its own agent keys.
+	Shared bool
 	// Provisional replaces the checkpoint's list of provisionally
 	// alerted open wrap-ups.
 	Provisional []string

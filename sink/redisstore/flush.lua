@@ -4,7 +4,8 @@
 -- ARGV: 1 ckpt key, 2 token, 3 offset, 4 snapshot ("" = keep), 5 snap_offset,
 -- 6 aux, 7 ticks, 8 now ms, 9 notice ("" = none), 10 updates channel,
 -- 11 alerts stream, 12 alerts maxlen, 13 alert id ttl (s), 14 provisional
--- alert segment ids (comma-separated), 15 commit seq, then ops.
+-- alert segment ids (comma-separated), 15 commit seq, 16 shared offset
+-- ("" = keep), then ops.
 local ckpt = ARGV[1]
 local owner = redis.call('HGET', ckpt, 'owner')
 if owner ~= ARGV[2] then
@@ -34,7 +35,7 @@ local function fixed(v, places)
   return string.format('%d.%0' .. places .. 'd', math.floor(v / p), v % p)
 end
 
-local i = 16
+local i = 17
 local n = #ARGV
 while i <= n do
   local op = ARGV[i]
@@ -110,6 +111,9 @@ while i <= n do
 end
 
 redis.call('HSET', ckpt, 'eff_offset', ARGV[3], 'ticks', ARGV[7], 'updated', ARGV[8], 'prov', ARGV[14], 'seq', ARGV[15])
+if ARGV[16] ~= '' then
+  redis.call('HSET', ckpt, 'shared_offset', ARGV[16])
+end
 if ARGV[4] ~= '' then
   redis.call('HSET', ckpt, 'snap', ARGV[4], 'snap_offset', ARGV[5], 'aux', ARGV[6])
 end

@@ -34,7 +34,7 @@ var flushScript = redis.NewScript(flushSrc)
 
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq')`)
+return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset')`)
 
 // Config names the keys and sets their lifetimes.
 type Config struct {
@@ -166,6 +166,12 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 	if ck.SnapOffset, err = strconv.ParseInt(snapOff, 10, 64); err != nil {
 		return ck, fmt.Errorf("redis checkpoint %s: snap_offset %q: %v", src, snapOff, err)
 	}
+	ck.SharedOffset = ck.EffOffset
+	if so, _ := str(7); so != "" {
+		if ck.SharedOffset, err = strconv.ParseInt(so, 10, 64); err != nil {
+			return ck, fmt.Errorf("redis checkpoint %s: shared_offset %q: %v", src, so, err)
+		}
+	}
 	if seq, _ := str(6); seq != "" {
 		if ck.Seq, err = strconv.ParseInt(seq, 10, 64); err != nil {
 			return ck, fmt.Errorf("redis checkpoint %s: seq %q: %v", src, seq, err)
@@ -221,7 +227,7 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 		string(b.Snapshot), i64(b.SnapOffset), string(b.Aux), encodeTicks(b.Ticks),
 		i64(b.WallMS), s.notice(b), s.UpdatesChannel(),
 		s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL), strings.Join(b.Provisional, ","),
-		i64(b.Seq))
+		i64(b.Seq), sharedOffset(b))
 	for i := range b.Counters {
 		args = s.appendCounter(args, &b.Counters[i])
 	}
@@ -257,6 +263,15 @@ func viewValues(start, end int64, d *events.Counters) [len(viewFields)]int64 {
 	return [...]int64{start, end, d.ACWCount, d.ACWTotalMS, d.ACWMaxMS,
 		d.WarnCount, d.OverrunCount, d.CallsHandled, d.TalkMS, d.HoldMS, d.ACWStateMS, d.WorkMS,
 		d.ACWAvgMS(), d.ACWPerCallMS(), d.ACWPctOfWork(), d.ACWPctOfHandle(), d.OverrunRate()}
+}
+
+// sharedOffset is the flush script's shared_offset argument: "" keeps the
+// stored one.
+func sharedOffset(b *pipeline.Batch) string {
+	if b.Shared {
+		return i64(b.Offset)
+	}
+	return ""
 }
 
 func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
