@@ -32,8 +32,8 @@ type liveAgent struct {
 	next  int64
 }
 
-// The live feed's agents work in teams of 15 and take calls from 20 queues.
-const liveTeamSize, liveQueues = 15, 20
+// The live feed's agents take calls from 20 queues.
+const liveQueues = 20
 
 // advance moves a to its next state and returns the time (Unix ms) of
 // the change.
@@ -122,9 +122,13 @@ func envInt(name string, def int) int {
 //   - alert-p50/p99-ms: from a wrap-up passing its 3 s threshold until its
 //     overrun alert is in acw:alerts; target p99 ≤ 1 s.
 //
+// Agents work in teams of ACWD_LIVE_TEAM_SIZE (default 15) and take calls
+// from 20 queues. ACWD_LIVE_ARGS adds acwd run flags.
+//
 //     go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
 func BenchmarkRunLive(b *testing.B) {
 	rate, secs := envInt("ACWD_LIVE_RATE", 20000), envInt("ACWD_LIVE_SECONDS", 20)
+	teamSize := max(1, envInt("ACWD_LIVE_TEAM_SIZE", 15))
 	c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})
 	if err != nil {
 		b.Fatal(err)
@@ -144,6 +148,7 @@ func BenchmarkRunLive(b *testing.B) {
 		func() {
 			args := []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", "live" + strconv.Itoa(i),
 				"--redis", h.redis.URL(), "--log-level", "warn", "--warn", "2s", "--overrun", "3s", "--start", "latest"}
+			args = append(args, strings.Fields(os.Getenv("ACWD_LIVE_ARGS"))...)
 			var wg sync.WaitGroup
 			wg.Add(1)
 			rctx, rcancel := context.WithCancel(ctx)
@@ -156,7 +161,7 @@ func BenchmarkRunLive(b *testing.B) {
 		now := time.Now().UnixMilli()
 		agents := make(agentHeap, nAgents)
 		for i := range agents {
-			agents[i] = &liveAgent{id: fmt.Sprintf("a%06d", i), team: i / liveTeamSize, state: events.StateReady, next: now - 20000 + rng.Int64N(6000)}
+			agents[i] = &liveAgent{id: fmt.Sprintf("a%06d", i), team: i / teamSize, state: events.StateReady, next: now - 20000 + rng.Int64N(6000)}
 		}
 		heap.Init(&agents)
 		for agents[0].next <= now {
