@@ -125,7 +125,7 @@ func envInt(name string, def int) int {
 // Agents work in teams of ACWD_LIVE_TEAM_SIZE (default 15) and take calls
 // from 20 queues. ACWD_LIVE_ARGS adds acwd run flags.
 //
-//     go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
+//	go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
 func BenchmarkRunLive(b *testing.B) {
 	rate, secs := envInt("ACWD_LIVE_RATE", 20000), envInt("ACWD_LIVE_SECONDS", 20)
 	teamSize := max(1, envInt("ACWD_LIVE_TEAM_SIZE", 15))
@@ -251,8 +251,8 @@ func BenchmarkRunLive(b *testing.B) {
 		produced := 0
 		var batch []kafka.Message
 		var batchTS []int64
-		var ackLag []float64 // from each event's ts until its write was acknowledged
-		var ackMax []int64 // ACWD_LIVE_TRACE: the largest acknowledgement delay per second
+		var ackLag []float64  // from each event's ts until its write was acknowledged
+		var ackMax []int64    // ACWD_LIVE_TRACE: the largest acknowledgement delay per second
 		var sendLag []float64 // from each batch's first ts until it was handed to the writer
 		for time.Now().Before(end) {
 			nowMS := time.Now().UnixMilli()

@@ -28,16 +28,16 @@ type Tick struct {
 
 // Checkpoint is what a Store holds for one partition.
 type Checkpoint struct {
-	Found      bool
-	EffOffset  int64  // the effects of every offset < EffOffset are in the store
+	Found     bool
+	EffOffset int64 // the effects of every offset < EffOffset are in the store
 	// SharedOffset: the effects on shared (team, queue, center) keys of
 	// every offset < SharedOffset are in the store (SnapOffset ≤
 	// SharedOffset ≤ EffOffset).
 	SharedOffset int64
-	SnapOffset int64  // Snapshot and Aux reflect every offset < SnapOffset
-	Snapshot   []byte // processor engine snapshot
-	Aux        []byte // the pipeline's own state (see tracker.appendAux)
-	Ticks      []Tick // wall-clock ticks since SnapOffset, in order
+	SnapOffset   int64  // Snapshot and Aux reflect every offset < SnapOffset
+	Snapshot     []byte // processor engine snapshot
+	Aux          []byte // the pipeline's own state (see tracker.appendAux)
+	Ticks        []Tick // wall-clock ticks since SnapOffset, in order
 	// Provisional lists the open wrap-ups (segment ids) that got a
 	// wall-clock overrun alert before the engine raised one.
 	Provisional []string
