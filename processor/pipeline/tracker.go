@@ -484,11 +484,6 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	t.setPrev(b)
 }
 
-// hasShared reports whether shared deltas are pending.
-func (t *tracker) hasShared() bool {
-	return len(t.ivs) > 0 || len(t.days) > 0 || len(t.last60) > 0
-}
-
 // takeShared moves the pending shared deltas into b, in key order:
 // intervals first (the store reads the last-60-minutes maxima from them),
 // then days, then the last-60m view spanning [first, end).
