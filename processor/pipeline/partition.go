@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -43,11 +45,27 @@ type partition struct {
 	// The partition's event-time clock: refTS (the largest ts read) was
 	// read at wall time refWall; event time is assumed to run on at wall
 	// clock speed from there.
-	refTS   int64
-	refWall time.Time
-	snapBuf []byte
-	queued  int   // fetched messages waiting, as of the last timer tick
-	seq     int64 // the last commit's Batch.Seq
+	refTS    int64
+	refWall  time.Time
+	snapBufs [2][]byte // alternate: one may be in flight
+	snapIdx  int
+	queued   int   // fetched messages waiting, as of the last timer tick
+	seq      int64 // the last prepared batch's Seq
+	// inflight reports the end of the commit in flight (nil: none).
+	// At most one batch is in flight while the next one is being built.
+	inflight chan error
+	// commitCtx bounds in-flight commits; it outlives a revocation so
+	// that the final flush can wait for them, and is cancelled when the
+	// partition's goroutine ends.
+	commitCtx context.Context
+}
+
+// job is one flush on its way out: derived records to publish, then the
+// batch to commit.
+type job struct {
+	b           *Batch
+	msgs        []kafka.Message
+	kafkaCommit bool // also commit the offset to Kafka (informational)
 }
 
 const noOffset = -1
@@ -89,6 +107,9 @@ func (pt *partition) run(ctx context.Context) {
 		pt.log.Error().Err(err).Msg("setting the start offset")
 		return
 	}
+	cctx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCommits()
+	pt.commitCtx = cctx
 	fctx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
 	msgs := make(chan kafka.Message, 1024)
@@ -113,6 +134,16 @@ func (pt *partition) run(ctx context.Context) {
 	}()
 	pt.log.Info().Int64("offset", pt.next).Int64("effects_from", pt.effOffset).Msg("partition assigned")
 
+	// Partitions flush out of phase with each other (spread over the
+	// interval by a low-discrepancy sequence of the partition number), so
+	// that their commits do not queue behind each other in Redis.
+	phase := time.Duration(float64(cfg.FlushInterval) * math.Mod(float64(pt.src.Partition)*0.6180339887, 1))
+	select {
+	case <-ctx.Done():
+		pt.release(r)
+		return
+	case <-time.After(phase):
+	}
 	flushT := time.NewTicker(cfg.FlushInterval)
 	defer flushT.Stop()
 	for {
@@ -139,13 +170,30 @@ func (pt *partition) run(ctx context.Context) {
 					break drain
 				}
 			}
-		case <-flushT.C:
-			pt.queued = len(msgs)
-			pt.wallClock(ctx, r, pt.queued)
-			if err := pt.flush(ctx, false); err != nil {
+		case err := <-pt.inflight:
+			pt.inflight = nil
+			if err != nil {
 				if ctx.Err() == nil {
 					pt.log.Error().Err(err).Msg("partition stopped")
 				}
+				return
+			}
+		case <-flushT.C:
+			pt.queued = len(msgs)
+			pt.wallClock(ctx, r, pt.queued)
+			// Wait for the previous flush (this is where a slow or
+			// absent Redis or Kafka pauses the partition), then send the
+			// next one on its way while messages keep being applied.
+			err := pt.await(ctx)
+			if err == nil {
+				err = pt.flush(false)
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					pt.release(r)
+					return
+				}
+				pt.log.Error().Err(err).Msg("partition stopped")
 				return
 			}
 		}
@@ -316,9 +364,14 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 	}
 }
 
-// flush publishes the derived messages and commits the store effects with
-// the checkpoint. final is the flush of a partition being released.
-func (pt *partition) flush(ctx context.Context, final bool) error {
+// flush prepares the next batch from what was applied since the last one
+// and sends it on its way: its derived records are published, then its
+// effects are committed with the checkpoint, while the partition goes on
+// applying messages. final is the flush of a partition being released: it
+// is committed before flush returns. Bookkeeping assumes the batch will
+// be committed: a batch that is not makes the partition stop (fenced, or
+// its context ended), and the next owner resumes from the last checkpoint.
+func (pt *partition) flush(final bool) error {
 	cfg := &pt.p.cfg
 	now := cfg.Now()
 	// Caught up: everything fetched is applied and the last fetch saw no
@@ -328,34 +381,84 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 	if !pt.tr.suppress && caughtUp {
 		pt.tr.checkOverruns(pt.eventNow(now), pt.eng.PendingEnds)
 	}
-	msgs := pt.tr.takeMessages()
-	if len(msgs) > 0 {
+	j := &job{msgs: pt.tr.takeMessages()}
+	snap := false
+	if !pt.tr.suppress && pt.next != noOffset { // else the store is ahead of us, or nothing was read
+		b := &Batch{Source: pt.src, Token: pt.token, Seq: pt.seq + 1, Offset: pt.next, WallMS: now.UnixMilli()}
+		// A snapshot goes with a shared flush, so that a replay from it
+		// regenerates exactly the shared effects after SharedOffset.
+		snap = final || pt.snapNeeded || now.Sub(pt.lastSnap) >= cfg.SnapshotInterval || len(pt.ticks) > 1000
+		shared := snap || now.Truncate(cfg.SharedFlushInterval) != pt.lastShared.Truncate(cfg.SharedFlushInterval)
+		pt.tr.collect(pt.eng, b, shared)
+		b.Provisional = pt.tr.provisional()
+		if pt.next != pt.flushedNext || !b.Empty() || len(pt.ticks) > 0 || pt.snapNeeded {
+			j.b = b
+		}
+	}
+	if b := j.b; b != nil {
+		if b.Shared {
+			pt.lastShared = now
+		}
+		if snap {
+			pt.snapIdx ^= 1
+			pt.snapBufs[pt.snapIdx] = pt.eng.AppendSnapshot(pt.snapBufs[pt.snapIdx][:0])
+			b.Snapshot = pt.snapBufs[pt.snapIdx]
+			b.Aux = pt.tr.appendAux(nil)
+			b.SnapOffset = pt.next
+			pt.ticks = pt.ticks[:0]
+			pt.lastSnap = now
+			pt.snapNeeded = false
+		} else {
+			b.Ticks = slices.Clone(pt.ticks)
+		}
+		pt.flushedNext, pt.seq = pt.next, b.Seq
+		if final || now.Sub(pt.lastCommit) >= time.Second {
+			pt.lastCommit = now
+			j.kafkaCommit = true
+		}
+	}
+	if j.b == nil && len(j.msgs) == 0 {
+		return nil
+	}
+	if final {
+		return pt.send(pt.commitCtx, j)
+	}
+	done := make(chan error, 1)
+	pt.inflight = done
+	ctx := pt.commitCtx
+	go func() { done <- pt.send(ctx, j) }()
+	return nil
+}
+
+// await waits for the flush in flight, if any, and returns its error.
+func (pt *partition) await(ctx context.Context) error {
+	if pt.inflight == nil {
+		return nil
+	}
+	select {
+	case err := <-pt.inflight:
+		pt.inflight = nil
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// send publishes j's derived records, then commits its batch, retrying
+// both until they succeed, ctx ends or the partition is fenced. Records
+// go first, so a checkpoint never passes records not yet published.
+func (pt *partition) send(ctx context.Context, j *job) error {
+	cfg := &pt.p.cfg
+	if len(j.msgs) > 0 {
 		if err := pt.retry(ctx, "publishing derived records", func(ctx context.Context) error {
-			return cfg.Publisher.Publish(ctx, msgs)
+			return cfg.Publisher.Publish(ctx, j.msgs)
 		}); err != nil {
 			return err
 		}
 	}
-	if pt.tr.suppress || pt.next == noOffset {
-		return nil // the store is ahead of us, or nothing was read
-	}
-	b := &Batch{Source: pt.src, Token: pt.token, Seq: pt.seq + 1, Offset: pt.next, WallMS: now.UnixMilli()}
-	// A snapshot goes with a shared flush, so that a replay from it
-	// regenerates exactly the shared effects after SharedOffset.
-	snap := final || pt.snapNeeded || now.Sub(pt.lastSnap) >= cfg.SnapshotInterval || len(pt.ticks) > 1000
-	shared := snap || now.Truncate(cfg.SharedFlushInterval) != pt.lastShared.Truncate(cfg.SharedFlushInterval)
-	pt.tr.collect(pt.eng, b, shared)
-	b.Provisional = pt.tr.provisional()
-	if pt.next == pt.flushedNext && b.Empty() && len(pt.ticks) == 0 && !pt.snapNeeded {
-		return nil // nothing new
-	}
-	if snap {
-		pt.snapBuf = pt.eng.AppendSnapshot(pt.snapBuf[:0])
-		b.Snapshot = pt.snapBuf
-		b.Aux = pt.tr.appendAux(nil)
-		b.SnapOffset = pt.next
-	} else {
-		b.Ticks = pt.ticks
+	b := j.b
+	if b == nil {
+		return nil
 	}
 	start := time.Now()
 	if err := pt.retry(ctx, "writing to Redis", func(ctx context.Context) error {
@@ -366,18 +469,8 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 	if o := cfg.Observer; o != nil {
 		o.Flushed(pt.src, b, time.Since(start))
 	}
-	pt.flushedNext, pt.seq = pt.next, b.Seq
-	if b.Shared {
-		pt.lastShared = now
-	}
-	if snap {
-		pt.ticks = pt.ticks[:0]
-		pt.lastSnap = now
-		pt.snapNeeded = false
-	}
-	if final || now.Sub(pt.lastCommit) >= time.Second {
-		pt.lastCommit = now
-		if err := pt.p.commitOffset(pt.gen, pt.src, pt.next); err != nil && !final {
+	if j.kafkaCommit {
+		if err := pt.p.commitOffset(pt.gen, pt.src, b.Offset); err != nil {
 			pt.log.Debug().Err(err).Msg("committing the offset to Kafka (informational; the Redis checkpoint is authoritative)")
 		}
 	}
@@ -386,9 +479,14 @@ func (pt *partition) flush(ctx context.Context, final bool) error {
 
 // release flushes and checkpoints a partition being taken away.
 func (pt *partition) release(r *kafka.Reader) {
-	ctx, cancel := context.WithTimeout(context.Background(), pt.p.cfg.FinalFlushTimeout)
+	ctx, cancel := context.WithTimeout(pt.commitCtx, pt.p.cfg.FinalFlushTimeout)
 	defer cancel()
-	if err := pt.flush(ctx, true); err != nil {
+	pt.commitCtx = ctx
+	err := pt.await(ctx)
+	if err == nil {
+		err = pt.flush(true)
+	}
+	if err != nil {
 		pt.log.Warn().Err(err).Msg("final flush failed; the next owner resumes from the last checkpoint")
 		return
 	}
