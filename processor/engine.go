@@ -92,10 +92,10 @@ type agent struct {
 	lastACWMS    int64  // duration of the last closed segment
 	lastOverrun  bool   // whether it overran
 
-	acc    *events.Counters // agent-scope counters of window accWin
+	acc    *accEntry // agent-scope counters of window accWin
 	accWin int64
 	// team-scope counters of window teamWin for team teamKey (a cache)
-	teamAcc *events.Counters
+	teamAcc *accEntry
 	teamKey string
 	teamWin int64
 }
@@ -156,8 +156,9 @@ type Engine struct {
 
 	started  bool  // winStart is set
 	winStart int64 // start of the current (only open) window
-	acc      map[scopeKey]*events.Counters
-	center   *events.Counters
+	acc      map[scopeKey]*accEntry
+	center   *accEntry
+	dirty    []*accEntry // acc entries changed since the last EachChangedCounter
 
 	alerts minHeap[alertEntry]
 	stats  Stats
@@ -188,7 +189,7 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 		horizonMS: cfg.DedupHorizon.Milliseconds(),
 		dedup:     make(map[key128]struct{}),
 		agents:    make(map[string]*agent),
-		acc:       make(map[scopeKey]*events.Counters),
+		acc:       make(map[scopeKey]*accEntry),
 		buf:       newEventBuffer(),
 		alerts:    minHeap[alertEntry]{less: alertLess},
 	}, nil
@@ -363,7 +364,7 @@ func (e *Engine) emitWindow() {
 	}
 	iv := &e.interval
 	for _, k := range e.sortedKeys() {
-		c := e.acc[k]
+		c := &e.acc[k].Counters
 		if c.IsZero() {
 			continue
 		}
@@ -372,6 +373,7 @@ func (e *Engine) emitWindow() {
 	}
 	clear(e.acc)
 	e.center = nil
+	e.dirty = e.dirty[:0]
 }
 
 // OpenWindow reports the start (Unix ms) of the interval still being
@@ -383,10 +385,56 @@ func (e *Engine) OpenWindow() (start int64, ok bool) { return e.winStart, e.star
 // counters so far, in scope then key order. The live pipeline diffs these
 // between flushes to update Redis "as events are applied". fn must not keep
 // c or call back into the engine.
+// It also clears the changed marks (see EachChangedCounter).
 func (e *Engine) EachOpenCounter(fn func(scope events.Scope, key string, c *events.Counters)) {
+	e.clearDirty()
 	for _, k := range e.sortedKeys() {
-		fn(k.scope, k.key, e.acc[k])
+		fn(k.scope, k.key, &e.acc[k].Counters)
 	}
+}
+
+// EachChangedCounter is EachOpenCounter limited to the scope/keys whose
+// counters changed since the previous EachChangedCounter or
+// EachOpenCounter call in the same open interval (a changed counter may
+// have been changed back). Its cost is proportional to the keys changed,
+// not to all keys of the interval.
+func (e *Engine) EachChangedCounter(fn func(scope events.Scope, key string, c *events.Counters)) {
+	slices.SortFunc(e.dirty, func(x, y *accEntry) int { return cmpScopeKey(x.key, y.key) })
+	for _, x := range e.dirty {
+		fn(x.key.scope, x.key.key, &x.Counters)
+	}
+	e.clearDirty()
+}
+
+func (e *Engine) clearDirty() {
+	for _, x := range e.dirty {
+		x.dirty = false
+	}
+	clear(e.dirty)
+	e.dirty = e.dirty[:0]
+}
+
+// accEntry is the counters of one scope/key in the open interval.
+type accEntry struct {
+	events.Counters
+	key   scopeKey
+	dirty bool
+}
+
+// touch marks x changed and returns its counters for changing.
+func (e *Engine) touch(x *accEntry) *events.Counters {
+	if !x.dirty {
+		x.dirty = true
+		e.dirty = append(e.dirty, x)
+	}
+	return &x.Counters
+}
+
+func cmpScopeKey(x, y scopeKey) int {
+	if x.scope != y.scope {
+		return int(x.scope) - int(y.scope)
+	}
+	return strings.Compare(x.key, y.key)
 }
 
 // sortedKeys lists the current window's scope keys by scope, then key.
@@ -395,31 +443,32 @@ func (e *Engine) sortedKeys() []scopeKey {
 	for k := range e.acc {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(x, y scopeKey) int {
-		if x.scope != y.scope {
-			return int(x.scope) - int(y.scope)
-		}
-		return strings.Compare(x.key, y.key)
-	})
+	slices.SortFunc(keys, cmpScopeKey)
 	return keys
 }
 
-func (e *Engine) counters(scope events.Scope, key string) *events.Counters {
+// entry returns the open interval's entry of scope/key, creating it.
+func (e *Engine) entry(scope events.Scope, key string) *accEntry {
 	k := scopeKey{scope, key}
-	c := e.acc[k]
-	if c == nil {
-		c = new(events.Counters)
-		e.acc[k] = c
+	x := e.acc[k]
+	if x == nil {
+		x = &accEntry{key: k}
+		e.acc[k] = x
 	}
-	return c
+	return x
+}
+
+// counters returns the counters of scope/key for changing.
+func (e *Engine) counters(scope events.Scope, key string) *events.Counters {
+	return e.touch(e.entry(scope, key))
 }
 
 func (e *Engine) agentCounters(a *agent) *events.Counters {
 	if a.acc == nil || a.accWin != e.winStart {
-		a.acc = e.counters(events.ScopeAgent, a.id)
+		a.acc = e.entry(events.ScopeAgent, a.id)
 		a.accWin = e.winStart
 	}
-	return a.acc
+	return e.touch(a.acc)
 }
 
 // teamCounters returns the counters of the agent's team, nil without one.
@@ -428,17 +477,17 @@ func (e *Engine) teamCounters(a *agent) *events.Counters {
 		return nil
 	}
 	if a.teamAcc == nil || a.teamWin != e.winStart || a.teamKey != a.team {
-		a.teamAcc = e.counters(events.ScopeTeam, a.team)
+		a.teamAcc = e.entry(events.ScopeTeam, a.team)
 		a.teamKey, a.teamWin = a.team, e.winStart
 	}
-	return a.teamAcc
+	return e.touch(a.teamAcc)
 }
 
 func (e *Engine) centerCounters() *events.Counters {
 	if e.center == nil {
-		e.center = e.counters(events.ScopeCenter, events.CenterKey)
+		e.center = e.entry(events.ScopeCenter, events.CenterKey)
 	}
-	return e.center
+	return e.touch(e.center)
 }
 
 // accrue adds the agent's current state from a.accrued up to `to` into the

@@ -230,7 +230,7 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 	for _, k := range keys {
 		w.u(uint64(k.scope))
 		w.s(k.key)
-		w.counters(e.acc[k])
+		w.counters(&e.acc[k].Counters)
 	}
 	return w.b
 }
@@ -318,12 +318,12 @@ func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
 	e.winStart = r.i()
 	for n := r.count(12); n > 0 && r.err == nil; n-- {
 		k := scopeKey{scope: events.Scope(r.u()), key: r.s()}
-		c := new(events.Counters)
-		r.counters(c)
+		x := &accEntry{key: k}
+		r.counters(&x.Counters)
 		if k.scope >= events.NumScopes {
 			r.fail("scope")
 		}
-		e.acc[k] = c
+		e.acc[k] = x
 	}
 	if r.err == nil && len(r.b) != 0 {
 		r.fail("end (trailing bytes)")

@@ -77,7 +77,10 @@ type tracker struct {
 	suppress, suppressShared bool
 
 	// base is what the store holds from this partition for window baseWin.
-	base    map[scopeKey]events.Counters
+	base map[scopeKey]events.Counters
+	// seeded: base has seen every open counter (collect then diffs only
+	// the changed ones).
+	seeded  bool
 	baseWin int64
 	// closed are this partition's final counters of the recent closed
 	// windows still inside the last-60-minutes view, oldest first.
@@ -109,6 +112,10 @@ type tracker struct {
 	// engine.
 	open map[string]events.AgentState
 	prov map[string]bool
+	// inTime holds, per agent, the open wrap-up (segment id) known to end
+	// before its overrun threshold: its closing event has arrived and
+	// waits for the watermark, so the wall clock must not alert it.
+	inTime map[string]string
 
 	// written is what this partition last wrote to each agent key during
 	// its current ownership, so that a flush writes only what changed.
@@ -138,6 +145,7 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		dirtyDays: map[dayKey][2]int64{},
 		dirty60:   map[scopeKey]bool{},
 		prov:      map[string]bool{},
+		inTime:    map[string]string{},
 
 		written:       map[viewKey]writtenView{},
 		writtenAgents: map[string]events.AgentState{},
@@ -237,7 +245,7 @@ func (t *tracker) emitAlert(a *events.Alert) {
 func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[string]int64) {
 	var due []string
 	for id, st := range t.open {
-		if !st.Alerted && !t.prov[st.SegmentID] && now >= st.ACWStart+st.OverrunMS {
+		if !st.Alerted && !t.prov[st.SegmentID] && now >= st.ACWStart+st.OverrunMS && t.inTime[id] != st.SegmentID {
 			due = append(due, id)
 		}
 	}
@@ -249,6 +257,7 @@ func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[st
 	for _, id := range due {
 		st := t.open[id]
 		if end, ok := ends[id]; ok && end <= st.ACWStart+st.OverrunMS {
+			t.inTime[id] = st.SegmentID // it stays so: no need to ask again
 			continue
 		}
 		t.prov[st.SegmentID] = true
@@ -323,6 +332,7 @@ func (t *tracker) AgentState(a *events.AgentState) {
 		t.open[a.AgentID] = *a
 	} else {
 		delete(t.open, a.AgentID)
+		delete(t.inTime, a.AgentID)
 	}
 	if !t.suppress {
 		t.agents[a.AgentID] = *a
@@ -409,7 +419,13 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 		clear(t.base)
 		t.baseWin = w
 	}
-	eng.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters) {
+	// The base is diffed against the changed counters only, once it holds
+	// all of them (the first collect, after a restore, visits all).
+	each := eng.EachChangedCounter
+	if !t.seeded {
+		each, t.seeded = eng.EachOpenCounter, true
+	}
+	each(func(scope events.Scope, key string, c *events.Counters) {
 		k := scopeKey{scope, key}
 		bc := t.base[k]
 		if *c == bc {
@@ -749,7 +765,13 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) error {
 	}
 	clear(t.base)
 	t.baseWin, _ = eng.OpenWindow()
-	eng.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters) {
+	// The base is diffed against the changed counters only, once it holds
+	// all of them (the first collect, after a restore, visits all).
+	each := eng.EachChangedCounter
+	if !t.seeded {
+		each, t.seeded = eng.EachOpenCounter, true
+	}
+	each(func(scope events.Scope, key string, c *events.Counters) {
 		t.base[scopeKey{scope, key}] = *c
 	})
 	return nil
