@@ -1,12 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"flag"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -14,26 +9,8 @@ import (
 	"github.com/acwstream/acwstream/processor"
 )
 
-// fileConfig is the YAML config file. Durations are Go durations ("2s",
-// "15m"). Unknown keys are an error, so typos do not pass silently.
-type fileConfig struct {
-	Engine engineFile `yaml:"engine"`
-}
-
-type engineFile struct {
-	MaxOutOfOrder duration       `yaml:"max_out_of_order"`
-	Window        duration       `yaml:"window"`
-	DedupHorizon  duration       `yaml:"dedup_horizon"`
-	Thresholds    thresholdsFile `yaml:"thresholds"`
-}
-
-type thresholdsFile struct {
-	Warn    duration                 `yaml:"warn"`
-	Overrun duration                 `yaml:"overrun"`
-	Teams   map[string]thresholdPair `yaml:"teams"`
-	Queues  map[string]thresholdPair `yaml:"queues"`
-}
-
+// thresholdPair is one team's or queue's thresholds in the config file;
+// an absent value falls back to the default threshold.
 type thresholdPair struct {
 	Warn    duration `yaml:"warn"`
 	Overrun duration `yaml:"overrun"`
@@ -54,94 +31,47 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// loadConfigFile reads a YAML config file into an engine Config.
-func loadConfigFile(path string) (processor.Config, error) {
-	var cfg processor.Config
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
+// engineFlags are the engine settings shared by replay, run and demo.
+type engineFlags struct {
+	cfg processor.Config
+}
+
+func (f *engineFlags) register(ss *settings) {
+	c := &f.cfg
+	ss.dur(&c.MaxOutOfOrder, "max-out-of-order", "engine.max_out_of_order", processor.DefaultMaxOutOfOrder.String(),
+		"how far behind the partition's largest ts an event may arrive and still be applied in order (duration)", time.Millisecond)
+	ss.dur(&c.Default.Warn, "warn", "engine.thresholds.warn", processor.DefaultWarn.String(),
+		"default warn threshold: a longer wrap-up is flagged warn (duration)", time.Millisecond)
+	ss.dur(&c.Default.Overrun, "overrun", "engine.thresholds.overrun", processor.DefaultOverrun.String(),
+		"default overrun threshold: a longer wrap-up is an overrun and alerts (duration)", time.Millisecond)
+	ss.dur(&c.Window, "window", "engine.window", processor.DefaultWindow.String(),
+		"interval length, aligned to the Unix epoch (duration)", time.Second)
+	ss.dur(&c.DedupHorizon, "dedup-horizon", "engine.dedup_horizon", processor.DefaultDedupHorizon.String(),
+		"how long behind the watermark event keys are remembered to drop redeliveries (duration)", time.Second)
+	if ss.extra == nil {
+		ss.extra = map[string]func(*yaml.Node) error{}
 	}
-	var f fileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	e := f.Engine
-	cfg.MaxOutOfOrder = time.Duration(e.MaxOutOfOrder)
-	cfg.Window = time.Duration(e.Window)
-	cfg.DedupHorizon = time.Duration(e.DedupHorizon)
-	cfg.Default = processor.Thresholds{Warn: time.Duration(e.Thresholds.Warn), Overrun: time.Duration(e.Thresholds.Overrun)}
-	conv := func(m map[string]thresholdPair) map[string]processor.Thresholds {
-		if len(m) == 0 {
+	byKind := func(dst *map[string]processor.Thresholds) func(n *yaml.Node) error {
+		return func(n *yaml.Node) error {
+			var m map[string]thresholdPair
+			if err := n.Decode(&m); err != nil {
+				return fmt.Errorf("want a map of name: {warn: 20s, overrun: 30s}: %v", err)
+			}
+			*dst = make(map[string]processor.Thresholds, len(m))
+			for k, v := range m {
+				(*dst)[k] = processor.Thresholds{Warn: time.Duration(v.Warn), Overrun: time.Duration(v.Overrun)}
+			}
 			return nil
 		}
-		out := make(map[string]processor.Thresholds, len(m))
-		for k, v := range m {
-			out[k] = processor.Thresholds{Warn: time.Duration(v.Warn), Overrun: time.Duration(v.Overrun)}
-		}
-		return out
 	}
-	cfg.ByTeam = conv(e.Thresholds.Teams)
-	cfg.ByQueue = conv(e.Thresholds.Queues)
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("config %s: %w", path, err)
-	}
-	return cfg, nil
+	ss.extra["engine.thresholds.teams"] = byKind(&c.ByTeam)
+	ss.extra["engine.thresholds.queues"] = byKind(&c.ByQueue)
 }
 
-// engineFlags are the engine settings shared by replay and run. A flag set
-// on the command line wins over the config file.
-type engineFlags struct {
-	config        string
-	maxOutOfOrder time.Duration
-	warn          time.Duration
-	overrun       time.Duration
-	window        time.Duration
-	dedupHorizon  time.Duration
-}
-
-func (f *engineFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.config, "config", "", "YAML config file (flags override it)")
-	fs.DurationVar(&f.maxOutOfOrder, "max-out-of-order", processor.DefaultMaxOutOfOrder, "how far behind the largest ts an event may arrive before it is late")
-	fs.DurationVar(&f.warn, "warn", processor.DefaultWarn, "default warn threshold: a wrap-up longer than this is flagged warn")
-	fs.DurationVar(&f.overrun, "overrun", processor.DefaultOverrun, "default overrun threshold: a wrap-up longer than this is an overrun and alerts")
-	fs.DurationVar(&f.window, "window", processor.DefaultWindow, "interval length, aligned to the Unix epoch")
-	fs.DurationVar(&f.dedupHorizon, "dedup-horizon", processor.DefaultDedupHorizon, "how long behind the watermark event keys are remembered to drop redeliveries")
-}
-
-// build merges config file and flags (flags win when set explicitly).
-func (f *engineFlags) build(fs *flag.FlagSet) (processor.Config, error) {
-	var cfg processor.Config
-	if f.config != "" {
-		c, err := loadConfigFile(f.config)
-		if err != nil {
-			return cfg, err
-		}
-		cfg = c
+// config returns the engine configuration, validated.
+func (f *engineFlags) config() (processor.Config, error) {
+	if err := f.cfg.Validate(); err != nil {
+		return f.cfg, fmt.Errorf("%w: engine: %v", errConfig, err)
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	pick := func(name string, flagVal time.Duration, dst *time.Duration) {
-		if set[name] || *dst == 0 {
-			*dst = flagVal
-		}
-	}
-	pick("max-out-of-order", f.maxOutOfOrder, &cfg.MaxOutOfOrder)
-	pick("warn", f.warn, &cfg.Default.Warn)
-	pick("overrun", f.overrun, &cfg.Default.Overrun)
-	pick("window", f.window, &cfg.Window)
-	pick("dedup-horizon", f.dedupHorizon, &cfg.DedupHorizon)
-	if cfg.MaxOutOfOrder <= 0 {
-		return cfg, fmt.Errorf("%w: --max-out-of-order must be positive, got %s", errUsage, cfg.MaxOutOfOrder)
-	}
-	for name, d := range map[string]time.Duration{"--warn": cfg.Default.Warn, "--overrun": cfg.Default.Overrun, "--window": cfg.Window} {
-		if d <= 0 {
-			return cfg, fmt.Errorf("%w: %s must be positive, got %s", errUsage, name, d)
-		}
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return cfg, nil
+	return f.cfg, nil
 }

@@ -26,15 +26,16 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	speed := fs.Float64("speed", 20, "simulated seconds per real second")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "simulator seed")
 	var ef engineFlags
-	ef.register(fs)
+	var ss settings
+	ef.register(&ss)
 	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}
 	if *speed <= 0 {
 		return fmt.Errorf("%w: --speed must be positive", errUsage)
 	}
-	cfg, err := ef.build(fs)
+	cfg, err := ef.config()
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,6 @@
 // Command acwd is the acwstream After Call Work processor.
 //
+//	acwd config check [FILE]         validate a configuration, print the effective settings
 //	acwd demo [flags]                watch the engine on live simulated traffic
 //	acwd run [flags]                 the service: Kafka → engine → Redis and derived topics
 //	acwd replay [flags] [FILE ...]   run the engine over JSON Lines files
@@ -33,6 +34,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"config", "check a configuration and print the effective settings", runConfigCmd},
 		{"demo", "watch the engine on live simulated traffic (no Kafka or Redis needed)", runDemo},
 		{"devbroker", "embedded Kafka-protocol broker for development and tests (not production)", runDevbroker},
 		{"run", "consume Kafka, write live metrics to Redis and publish derived topics", runRun},
@@ -55,6 +57,10 @@ func usage(w io.Writer) {
 
 // errUsage marks a command-line mistake: exit status 2.
 var errUsage = errors.New("usage")
+
+// errConfig marks an invalid setting (file, environment or flag): exit
+// status 2, with a message naming the setting.
+var errConfig = errors.New("configuration")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -80,7 +86,7 @@ func mainExit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
-		case errors.Is(err, errUsage):
+		case errors.Is(err, errUsage), errors.Is(err, errConfig):
 			fmt.Fprintf(stderr, "acwd %s: %v\n", c.name, err)
 			return 2
 		default:

@@ -27,10 +27,11 @@ flags:
 func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("replay", stderr)
 	var ef engineFlags
-	ef.register(fs)
+	var ss settings
+	ef.register(&ss)
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}
 	if *cpuprofile != "" {
@@ -44,7 +45,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cfg, err := ef.build(fs)
+	cfg, err := ef.config()
 	if err != nil {
 		return err
 	}

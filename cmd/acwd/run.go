@@ -2,14 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"net/url"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/acwstream/acwstream/processor"
 	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/acwstream/acwstream/sink/redisstore"
 	"github.com/acwstream/acwstream/sink/topics"
@@ -26,60 +34,217 @@ group and exits 0.
 flags:
 `
 
+// runFlags holds every setting of acwd run (see settings: default, config
+// file, ACW_ environment variable, flag).
 type runFlags struct {
-	engine                       engineFlags
-	brokers, topic               string
-	group, redisURL              string
-	start                        string
-	prefix                       string
-	tz                           string
-	flush, sharedFlush, snapshot time.Duration
-	segments, alerts             string
-	intervals, dlq               string
-	maxMessageBytes              int
-	logLevel                     string
-	logFormat                    string
-	shutdownTimeout              time.Duration
-	sessionTimeout               time.Duration
+	engine          engineFlags
+	brokers, topics []string
+	group           string
+	inputFormat     string
+	start           string
+	sessionTimeout  time.Duration
+	tls             tlsFlags
+	saslMechanism   string
+	saslUser        string
+	saslPassword    string
+
+	redisURL                  string
+	prefix                    string
+	tz                        string
+	intervalTTL, dayTTL       time.Duration
+	last60mTTL                time.Duration
+	alertsMaxLen              int
+	flush, sharedFlush        time.Duration
+	snapshot, shutdownTimeout time.Duration
+	maxMessageBytes           int
+
+	segments, alerts, intervals, dlq string
+	replication                      int
+
+	httpListen           string
+	logLevel, logFormat  string
 }
 
-func (f *runFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-	IntVar(*int, string, int, string)
-}) {
-	fs.StringVar(&f.brokers, "brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap addresses")
-	fs.StringVar(&f.topic, "topic", "acw.events", "comma-separated input topics (canonical events keyed by agent_id)")
-	fs.StringVar(&f.group, "group", "acwstream", "consumer group id")
-	fs.StringVar(&f.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis URL (redis:// or rediss:// for TLS, with password and DB)")
-	fs.StringVar(&f.start, "start", "earliest", "where a partition without a checkpoint starts: earliest or latest")
-	fs.StringVar(&f.prefix, "prefix", "acw", "prefix of every Redis key and channel")
-	fs.StringVar(&f.tz, "tz", "UTC", "IANA time zone of the daily views")
-	fs.DurationVar(&f.flush, "flush-interval", 100*time.Millisecond, "how often each partition flushes agent keys, alerts and its checkpoint to Redis")
-	fs.DurationVar(&f.sharedFlush, "shared-flush-interval", time.Second, "how often each partition's flush also updates the team, queue and center keys")
-	fs.DurationVar(&f.snapshot, "snapshot-interval", 5*time.Second, "how often a flush carries a full engine snapshot (recovery re-reads from it)")
-	fs.StringVar(&f.segments, "segments-topic", "acw.segments", "derived topic of closed wrap-ups")
-	fs.StringVar(&f.alerts, "alerts-topic", "acw.alerts", "derived topic of overrun and resolved alerts")
-	fs.StringVar(&f.intervals, "intervals-topic", "acw.intervals", "derived topic of closed intervals")
-	fs.StringVar(&f.dlq, "dlq-topic", "acw.dlq", "dead-letter topic of rejected input messages")
-	fs.IntVar(&f.maxMessageBytes, "max-message-bytes", 1<<20, "input messages larger than this (bytes) are dead-lettered unread")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or console")
-	fs.DurationVar(&f.sessionTimeout, "session-timeout", 10*time.Second, "consumer group session timeout: how long a silent member keeps its partitions")
-	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long the final flush of each partition may take on shutdown")
+type tlsFlags struct {
+	enabled            bool
+	ca, cert, key      string
+	insecureSkipVerify bool
+}
+
+func (f *runFlags) register(ss *settings) {
+	f.engine.register(ss)
+	ss.strList(&f.brokers, "brokers", "kafka.brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma-separated HOST:PORT", true)
+	ss.strList(&f.topics, "topic", "kafka.topics", "acw.events", "input topics, comma-separated (events keyed by agent_id)", true)
+	ss.str(&f.group, "group", "kafka.group", "acwstream", "consumer group id; instances with the same id share the partitions")
+	ss.str(&f.inputFormat, "input-format", "kafka.input_format", "canonical", "format of the input messages", "canonical")
+	ss.str(&f.start, "start", "kafka.start", "earliest", "where a partition without a checkpoint starts", "earliest", "latest")
+	ss.dur(&f.sessionTimeout, "session-timeout", "kafka.session_timeout", "10s", "consumer group session timeout: how long a silent member keeps its partitions (duration)", time.Second)
+	ss.boolean(&f.tls.enabled, "kafka-tls", "kafka.tls.enabled", "false", "connect to Kafka over TLS")
+	ss.str(&f.tls.ca, "kafka-tls-ca", "kafka.tls.ca_file", "", "PEM file of the CAs that sign the brokers' certificates (default: the system's)")
+	ss.str(&f.tls.cert, "kafka-tls-cert", "kafka.tls.cert_file", "", "PEM client certificate, for mutual TLS")
+	ss.str(&f.tls.key, "kafka-tls-key", "kafka.tls.key_file", "", "PEM key of the client certificate")
+	ss.boolean(&f.tls.insecureSkipVerify, "kafka-tls-insecure", "kafka.tls.insecure_skip_verify", "false", "do not verify the brokers' certificates (testing only)")
+	ss.str(&f.saslMechanism, "kafka-sasl", "kafka.sasl.mechanism", "none", "SASL mechanism", "none", "plain", "scram-sha-256", "scram-sha-512")
+	ss.str(&f.saslUser, "kafka-sasl-user", "kafka.sasl.username", "", "SASL user name")
+	ss.str(&f.saslPassword, "kafka-sasl-password", "kafka.sasl.password", "", "SASL password (prefer the environment variable)").mask = secret
+
+	ss.str(&f.redisURL, "redis", "redis.url", "redis://127.0.0.1:6379/0", "Redis URL: redis://[user:password@]HOST:PORT/DB, or rediss:// for TLS").mask = maskURL
+	ss.str(&f.prefix, "prefix", "redis.prefix", "acw", "prefix of every Redis key and channel")
+	ss.str(&f.tz, "tz", "redis.time_zone", "UTC", "IANA time zone of the daily views (acw:…:day:YYYY-MM-DD)")
+	ss.dur(&f.intervalTTL, "interval-ttl", "redis.interval_ttl", "48h", "lifetime of interval hashes (duration)", time.Minute)
+	ss.dur(&f.dayTTL, "day-ttl", "redis.day_ttl", "192h", "lifetime of daily hashes (duration)", time.Hour)
+	ss.dur(&f.last60mTTL, "last60m-ttl", "redis.last60m_ttl", "2h", "lifetime of the rolling last-60-minutes hashes (duration)", time.Hour)
+	ss.num(&f.alertsMaxLen, "alerts-max-len", "redis.alerts_max_len", "100000", "approximate cap of the acw:alerts stream (entries)", 100)
+
+	ss.dur(&f.flush, "flush-interval", "pipeline.flush_interval", "100ms", "how often each partition flushes agent keys, alerts and its checkpoint to Redis (duration)", time.Millisecond)
+	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", "1s", "how often a partition's flush also updates the team, queue and center keys (duration)", time.Millisecond)
+	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", "5s", "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
+	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
+	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", "10s", "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
+
+	ss.str(&f.segments, "segments-topic", "topics.segments", "acw.segments", "derived topic of closed wrap-ups")
+	ss.str(&f.alerts, "alerts-topic", "topics.alerts", "acw.alerts", "derived topic of overrun and resolved alerts")
+	ss.str(&f.intervals, "intervals-topic", "topics.intervals", "acw.intervals", "derived topic of closed intervals")
+	ss.str(&f.dlq, "dlq-topic", "topics.dlq", "acw.dlq", "dead-letter topic of rejected input messages")
+	ss.num(&f.replication, "topics-replication", "topics.replication_factor", "1", "replication factor of derived topics acwd creates (use 3 on a production cluster)", 1)
+
+	ss.str(&f.httpListen, "http", "http.listen", ":8080", "HTTP address of /metrics, /healthz, /readyz and the wallboard; empty to disable")
+	ss.str(&f.logLevel, "log-level", "log.level", "info", "log level", "debug", "info", "warn", "error")
+	ss.str(&f.logFormat, "log-format", "log.format", "json", "log format", "json", "console")
+}
+
+// maskURL hides the password of a URL.
+func maskURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return v
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "***")
+	}
+	return u.String()
+}
+
+// runConfig is what runFlags turn into once checked as a whole.
+type runConfig struct {
+	engine    processor.Config
+	start     int64
+	loc       *time.Location
+	redis     *redis.Options
+	dialer    *kafka.Dialer
+	transport *kafka.Transport
+}
+
+// check validates the settings together and builds what run needs. Every
+// error names the setting.
+func (f *runFlags) check() (*runConfig, error) {
+	rc := &runConfig{}
+	var err error
+	if rc.engine, err = f.engine.config(); err != nil {
+		return nil, err
+	}
+	if f.group == "" {
+		return nil, fmt.Errorf("%w: --group (kafka.group) must not be empty", errConfig)
+	}
+	rc.start = kafka.FirstOffset
+	if f.start == "latest" {
+		rc.start = kafka.LastOffset
+	}
+	if rc.loc, err = time.LoadLocation(f.tz); err != nil {
+		return nil, fmt.Errorf("%w: --tz (redis.time_zone) %q: want an IANA zone such as UTC or Europe/Paris: %v", errConfig, f.tz, err)
+	}
+	if rc.redis, err = redis.ParseURL(f.redisURL); err != nil {
+		return nil, fmt.Errorf("%w: --redis (redis.url) %q: %v", errConfig, maskURL(f.redisURL), err)
+	}
+	if f.prefix == "" {
+		return nil, fmt.Errorf("%w: --prefix (redis.prefix) must not be empty", errConfig)
+	}
+	for name, t := range map[string]string{"--segments-topic": f.segments, "--alerts-topic": f.alerts, "--intervals-topic": f.intervals, "--dlq-topic": f.dlq} {
+		if t == "" {
+			return nil, fmt.Errorf("%w: %s must not be empty", errConfig, name)
+		}
+	}
+	if f.sharedFlush < f.flush {
+		return nil, fmt.Errorf("%w: --shared-flush-interval (%s) must not be shorter than --flush-interval (%s)", errConfig, f.sharedFlush, f.flush)
+	}
+	tlsCfg, err := f.tls.config()
+	if err != nil {
+		return nil, err
+	}
+	mech, err := saslMechanism(f.saslMechanism, f.saslUser, f.saslPassword)
+	if err != nil {
+		return nil, err
+	}
+	rc.dialer = &kafka.Dialer{Timeout: 10 * time.Second, DualStack: true, TLS: tlsCfg, SASLMechanism: mech}
+	rc.transport = &kafka.Transport{TLS: tlsCfg, SASL: mech}
+	return rc, nil
+}
+
+// config builds the TLS configuration (nil when TLS is off).
+func (t *tlsFlags) config() (*tls.Config, error) {
+	if !t.enabled {
+		if t.ca != "" || t.cert != "" || t.key != "" {
+			return nil, fmt.Errorf("%w: --kafka-tls-ca/-cert/-key are set but --kafka-tls (kafka.tls.enabled) is false", errConfig)
+		}
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.insecureSkipVerify}
+	if t.ca != "" {
+		pem, err := os.ReadFile(t.ca)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --kafka-tls-ca (kafka.tls.ca_file): %v", errConfig, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: --kafka-tls-ca (kafka.tls.ca_file) %s: no PEM certificate in it", errConfig, t.ca)
+		}
+		c.RootCAs = pool
+	}
+	if (t.cert == "") != (t.key == "") {
+		return nil, fmt.Errorf("%w: --kafka-tls-cert and --kafka-tls-key (kafka.tls.cert_file, key_file) go together", errConfig)
+	}
+	if t.cert != "" {
+		pair, err := tls.LoadX509KeyPair(t.cert, t.key)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --kafka-tls-cert/--kafka-tls-key: %v", errConfig, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// saslMechanism returns the kafka-go SASL mechanism (nil for none).
+func saslMechanism(name, user, password string) (sasl.Mechanism, error) {
+	if name == "none" {
+		if user != "" || password != "" {
+			return nil, fmt.Errorf("%w: a SASL user or password is set but --kafka-sasl (kafka.sasl.mechanism) is none", errConfig)
+		}
+		return nil, nil
+	}
+	if user == "" || password == "" {
+		return nil, fmt.Errorf("%w: --kafka-sasl %s needs --kafka-sasl-user and --kafka-sasl-password (kafka.sasl.username, kafka.sasl.password)", errConfig, name)
+	}
+	switch name {
+	case "plain":
+		return plain.Mechanism{Username: user, Password: password}, nil
+	case "scram-sha-256":
+		return scram.Mechanism(scram.SHA256, user, password)
+	default:
+		return scram.Mechanism(scram.SHA512, user, password)
+	}
 }
 
 func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
-		return zerolog.Nop(), fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+		return zerolog.Nop(), fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errConfig, level)
 	}
 	switch format {
 	case "json":
 	case "console":
 		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
 	default:
-		return zerolog.Nop(), fmt.Errorf("%w: --log-format %q: want json or console", errUsage, format)
+		return zerolog.Nop(), fmt.Errorf("%w: --log-format %q: want json or console", errConfig, format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
@@ -87,13 +252,13 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr)
 	var f runFlags
-	f.engine.register(fs)
-	f.register(fs)
+	var ss settings
+	f.register(&ss)
 	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}
-	eng, err := f.engine.build(fs)
+	rc, err := f.check()
 	if err != nil {
 		return err
 	}
@@ -101,42 +266,22 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	var start int64
-	switch f.start {
-	case "earliest":
-		start = kafka.FirstOffset
-	case "latest":
-		start = kafka.LastOffset
-	default:
-		return fmt.Errorf("%w: --start %q: want earliest or latest", errUsage, f.start)
-	}
-	loc, err := time.LoadLocation(f.tz)
-	if err != nil {
-		return fmt.Errorf("%w: --tz %q: %v", errUsage, f.tz, err)
-	}
-	brokers, inputs := splitList(f.brokers), splitList(f.topic)
-	if len(brokers) == 0 || len(inputs) == 0 || f.group == "" {
-		return fmt.Errorf("%w: --brokers, --topic and --group must not be empty", errUsage)
-	}
-	ropt, err := redis.ParseURL(f.redisURL)
-	if err != nil {
-		return fmt.Errorf("%w: --redis %q: %v", errUsage, f.redisURL, err)
-	}
-	rdb := redis.NewClient(ropt)
+	rdb := redis.NewClient(rc.redis)
 	defer rdb.Close()
-	store, err := redisstore.New(rdb, redisstore.Config{Prefix: f.prefix, Group: f.group, Window: eng.Window})
+	store, err := redisstore.New(rdb, redisstore.Config{Prefix: f.prefix, Group: f.group, Window: rc.engine.Window,
+		IntervalTTL: f.intervalTTL, DayTTL: f.dayTTL, Last60mTTL: f.last60mTTL, AlertsMaxLen: int64(f.alertsMaxLen)})
 	if err != nil {
 		return err
 	}
 	derived := pipeline.Topics{Segments: f.segments, Alerts: f.alerts, Intervals: f.intervals, DLQ: f.dlq}
-	if err := ensureDerived(ctx, brokers, inputs[0], derived.All()); err != nil {
+	if err := ensureDerived(ctx, rc.dialer, f.brokers, f.topics[0], f.replication, derived.All()); err != nil {
 		log.Warn().Err(err).Msg("could not create the derived topics; relying on auto-creation")
 	}
-	pub := topics.New(topics.Config{Brokers: brokers})
+	pub := topics.New(topics.Config{Brokers: f.brokers, Transport: rc.transport})
 	defer pub.Close()
 	p, err := pipeline.New(pipeline.Config{
-		Brokers: brokers, Topics: inputs, Group: f.group, StartOffset: start,
-		Engine: eng, Derived: derived, Location: loc,
+		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
+		Engine: rc.engine, Derived: derived, Location: rc.loc,
 		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes,
 		FinalFlushTimeout: f.shutdownTimeout,
 		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
@@ -146,7 +291,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	log.Info().Strs("brokers", brokers).Strs("topics", inputs).Str("group", f.group).Msg("acwd run starting")
+	log.Info().Strs("brokers", f.brokers).Strs("topics", f.topics).Str("group", f.group).Msg("acwd run starting")
 	err = p.Run(ctx)
 	log.Info().Msg("acwd run stopped")
 	return err
@@ -154,12 +299,12 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 
 // ensureDerived creates the derived topics with as many partitions as the
 // first input topic (at least one).
-func ensureDerived(ctx context.Context, brokers []string, input string, names []string) error {
+func ensureDerived(ctx context.Context, dialer *kafka.Dialer, brokers []string, input string, replication int, names []string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	n, err := topics.Partitions(ctx, nil, brokers, input)
+	n, err := topics.Partitions(ctx, dialer, brokers, input)
 	if err != nil {
 		return err
 	}
-	return topics.Ensure(ctx, nil, brokers, max(n, 1), 1, names...)
+	return topics.Ensure(ctx, dialer, brokers, max(n, 1), replication, names...)
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// withEnv makes the settings read env instead of the process environment.
+func withEnv(t *testing.T, env map[string]string) {
+	t.Helper()
+	old := getenv
+	getenv = func(k string) string { return env[k] }
+	t.Cleanup(func() { getenv = old })
+}
+
+func writeFile(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// effective runs config check and returns its lines by key path.
+func effective(t *testing.T, args ...string) map[string]string {
+	t.Helper()
+	code, out, stderr := acwd(t, "", append([]string{"config", "check"}, args...)...)
+	if code != 0 {
+		t.Fatalf("config check %v: exit %d: %s", args, code, stderr)
+	}
+	got := map[string]string{}
+	var path []string
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		depth := (len(l) - len(strings.TrimLeft(l, " "))) / 2
+		path = path[:depth]
+		k, v, _ := strings.Cut(strings.TrimSpace(l), ":")
+		path = append(path, k)
+		if v = strings.TrimSpace(v); v != "" {
+			got[strings.Join(path, ".")] = v
+		}
+	}
+	return got
+}
+
+func TestSettingsPrecedenceIsDefaultFileEnvFlag(t *testing.T) {
+	file := writeFile(t, "acw.yaml", `
+pipeline:
+  flush_interval: 200ms
+  shared_flush_interval: 2s
+kafka:
+  brokers: [k1:9092, k2:9092]
+  group: from-file
+engine:
+  thresholds:
+    overrun: 40s
+`)
+	withEnv(t, map[string]string{"ACW_FLUSH_INTERVAL": "300ms", "ACW_GROUP": "from-env", "ACW_LOG_LEVEL": "debug"})
+	got := effective(t, file, "--flush-interval", "400ms", "--log-level", "warn")
+	want := map[string]string{
+		"pipeline.flush_interval":        "400ms # flag --flush-interval",
+		"pipeline.shared_flush_interval": "2s # file " + file + " line 4",
+		"kafka.brokers":                  "[k1:9092, k2:9092] # file " + file + " line 6",
+		"kafka.group":                    "from-env # env ACW_GROUP",
+		"log.level":                      "warn # flag --log-level",
+		"engine.thresholds.overrun":      "40s # file " + file + " line 10",
+		"engine.thresholds.warn":         "20s # default",
+		"redis.prefix":                   "acw # default",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
+
+func TestConfigCheckOutputIsAConfigFile(t *testing.T) {
+	withEnv(t, map[string]string{"ACW_REDIS": "redis://app:s3cret@redis:6379/3", "ACW_KAFKA_SASL": "scram-sha-512",
+		"ACW_KAFKA_SASL_USER": "acw", "ACW_KAFKA_SASL_PASSWORD": "hunter2"})
+	code, out, stderr := acwd(t, "", "config", "check", "testdata/overrides.yaml", "--topic", "a,b", "--tz", "Europe/Paris")
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	if strings.Contains(out, "s3cret") || strings.Contains(out, "hunter2") {
+		t.Errorf("secrets printed:\n%s", out)
+	}
+	if !strings.Contains(out, "url: redis://app:%2A%2A%2A@redis:6379/3 # env ACW_REDIS") && !strings.Contains(out, "url: redis://app:***@redis:6379/3") {
+		t.Errorf("masked URL missing:\n%s", out)
+	}
+	// Printed again from its own output (with the secrets given back),
+	// the configuration is the same, value for value.
+	withEnv(t, map[string]string{"ACW_KAFKA_SASL_PASSWORD": "hunter2"})
+	again := writeFile(t, "again.yaml", strings.ReplaceAll(strings.ReplaceAll(out, "%2A%2A%2A", "s3cret"), "***", "s3cret"))
+	_, out2, stderr2 := acwd(t, "", "config", "check", again)
+	strip := regexp.MustCompile(` # .*`)
+	if a, b := strip.ReplaceAllString(out, ""), strip.ReplaceAllString(out2, ""); a != b {
+		t.Errorf("round trip differs (%s):\n%s\n---\n%s", stderr2, a, b)
+	}
+}
+
+func TestInvalidSettingsNameTheSetting(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		file string
+		args []string
+		want string
+	}{
+		{"an enum flag", nil, "", []string{"--start", "middle"}, `invalid value "middle" for flag -start: want one of earliest, latest`},
+		{"an enum from the environment", map[string]string{"ACW_LOG_LEVEL": "loud"}, "", nil, `setting log-level from environment variable ACW_LOG_LEVEL: want one of debug, info, warn, error, got "loud"`},
+		{"a duration in the file", nil, "pipeline:\n  flush_interval: fast\n", nil, `line 2: pipeline.flush_interval: want a duration such as 250ms`},
+		{"a number in the file", nil, "pipeline:\n  max_message_bytes: 12\n", nil, `pipeline.max_message_bytes: must be at least 1024, got 12`},
+		{"a misspelt key", nil, "pipeline:\n  flush_intervall: 1s\n", nil, `line 2: unknown setting pipeline.flush_intervall (known here: pipeline.flush_interval,`},
+		{"an unknown section", nil, "kafak:\n  group: x\n", nil, `unknown setting kafak (sections: engine, http, kafka, log, pipeline, redis, topics)`},
+		{"a SASL mechanism", nil, "kafka:\n  sasl: {mechanism: gssapi}\n", nil, `kafka.sasl.mechanism: want one of none, plain, scram-sha-256, scram-sha-512, got "gssapi"`},
+		{"SASL without credentials", nil, "", []string{"--kafka-sasl", "plain"}, "--kafka-sasl plain needs --kafka-sasl-user and --kafka-sasl-password"},
+		{"a missing CA file", nil, "", []string{"--kafka-tls", "--kafka-tls-ca", "/nonexistent/ca.pem"}, "--kafka-tls-ca (kafka.tls.ca_file): open /nonexistent/ca.pem"},
+		{"a time zone", nil, "", []string{"--tz", "Mars/Olympus"}, `--tz (redis.time_zone) "Mars/Olympus": want an IANA zone`},
+		{"a Redis URL", map[string]string{"ACW_REDIS": "http://x"}, "", nil, `--redis (redis.url) "http://x"`},
+		{"an empty topic list", nil, "", []string{"--topic", ","}, `invalid value "," for flag -topic: must not be empty`},
+		{"inconsistent intervals", nil, "", []string{"--flush-interval", "2s"}, "--shared-flush-interval (1s) must not be shorter than --flush-interval (2s)"},
+		{"an engine rule", nil, "engine:\n  max_out_of_order: 1500us\n", nil, "configuration: engine: max_out_of_order: must be whole milliseconds"},
+		{"a per-team threshold", nil, "engine:\n  thresholds:\n    teams: {a: {warn: soon}}\n", nil, `engine.thresholds.teams: want a map of name: {warn: 20s, overrun: 30s}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			withEnv(t, tc.env)
+			args := []string{"config", "check"}
+			if tc.file != "" {
+				args = append(args, writeFile(t, "c.yaml", tc.file))
+			}
+			code, _, stderr := acwd(t, "", append(args, tc.args...)...)
+			if code != 2 || !strings.Contains(stderr, tc.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant 2 and %q", code, stderr, tc.want)
+			}
+			if strings.Contains(stderr, "panic") {
+				t.Error(stderr)
+			}
+		})
+	}
+}
+
+func TestRunHelpListsEverySettingWithItsDefault(t *testing.T) {
+	code, _, stderr := acwd(t, "", "run", "--help")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var f runFlags
+	var ss settings
+	f.register(&ss)
+	for _, s := range ss.list {
+		if !regexp.MustCompile(`(?m)^  -`+s.flag+`\b`).MatchString(stderr) || !strings.Contains(stderr, "env "+s.env()+", file "+s.key) {
+			t.Errorf("--%s (%s, %s) is not in the help", s.flag, s.env(), s.key)
+		}
+		if s.def != "" && s.def != "false" && !strings.Contains(stderr, "(default "+s.def+")") {
+			t.Errorf("--%s: default %s not shown", s.flag, s.def)
+		}
+	}
+}
