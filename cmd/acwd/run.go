@@ -61,8 +61,8 @@ type runFlags struct {
 	segments, alerts, intervals, dlq string
 	replication                      int
 
-	httpListen           string
-	logLevel, logFormat  string
+	httpListen          string
+	logLevel, logFormat string
 }
 
 type tlsFlags struct {

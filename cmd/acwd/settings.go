@@ -31,7 +31,7 @@ type setting struct {
 	plain, list bool
 	// mask, if set, hides secrets in what config check prints.
 	mask func(string) string
-	set    func(string) error
+	set  func(string) error
 
 	// value and source are the effective value and where it came from
 	// ("default", "file FILE line N", "env ACW_…", "flag --…").
