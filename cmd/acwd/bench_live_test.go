@@ -160,7 +160,7 @@ func BenchmarkRunLive(b *testing.B) {
 		stop := func() {}
 		func() {
 			args := []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", "live" + strconv.Itoa(i),
-				"--redis", h.redis.URL(), "--log-level", "warn", "--warn", "2s", "--overrun", "3s", "--start", "latest"}
+				"--redis", h.redis.URL(), "--log-level", "warn", "--warn", "2s", "--overrun", "3s", "--start", "latest", "--http", ""}
 			args = append(args, strings.Fields(os.Getenv("ACWD_LIVE_ARGS"))...)
 			var wg sync.WaitGroup
 			wg.Add(1)

@@ -62,9 +62,19 @@ var errUsage = errors.New("usage")
 // status 2, with a message naming the setting.
 var errConfig = errors.New("configuration")
 
+// main runs a command until it ends or a first SIGTERM/SIGINT asks it to
+// stop cleanly; a second signal exits at once (status 130).
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		cancel()
+		<-sigs
+		fmt.Fprintln(os.Stderr, "acwd: second signal: exiting now without a final flush")
+		os.Exit(130)
+	}()
 	os.Exit(mainExit(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 

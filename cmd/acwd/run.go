@@ -6,8 +6,11 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/acwstream/acwstream/processor"
 	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/acwstream/acwstream/sink/metrics"
 	"github.com/acwstream/acwstream/sink/redisstore"
 	"github.com/acwstream/acwstream/sink/topics"
 )
@@ -266,6 +270,8 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	m := metrics.New(version)
+	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rdb := redis.NewClient(rc.redis)
 	defer rdb.Close()
 	store, err := redisstore.New(rdb, redisstore.Config{Prefix: f.prefix, Group: f.group, Window: rc.engine.Window,
@@ -286,15 +292,59 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 		FinalFlushTimeout: f.shutdownTimeout,
 		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
-		Store:             store, Publisher: pub, Log: log,
+		Store:             store, Publisher: pub, Log: log, Observer: m,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return fmt.Errorf("%w: %v", errConfig, err)
 	}
-	log.Info().Strs("brokers", f.brokers).Strs("topics", f.topics).Str("group", f.group).Msg("acwd run starting")
-	err = p.Run(ctx)
+	if f.httpListen != "" {
+		srv, addr, err := serveHTTP(f.httpListen, m.Handler(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, nil))
+		if err != nil {
+			return fmt.Errorf("%w: --http (http.listen) %s: %v", errConfig, f.httpListen, err)
+		}
+		defer srv.Close()
+		log.Info().Str("addr", addr).Msg("serving /metrics, /healthz and /readyz")
+	}
+	log.Info().Strs("brokers", f.brokers).Strs("topics", f.topics).Str("group", f.group).Str("version", version).Msg("acwd run starting")
+	errc := make(chan error, 1)
+	go func() { errc <- p.Run(ctx) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		log.Info().Dur("timeout", f.shutdownTimeout).Msg("stopping: flushing and checkpointing every partition")
+		select {
+		case err = <-errc:
+		case <-time.After(f.shutdownTimeout + 2*time.Second):
+			log.Error().Msg("shutdown timed out; exiting with partitions not checkpointed (their next owner resumes from the last checkpoint)")
+			return fmt.Errorf("shutdown took longer than --shutdown-timeout %s", f.shutdownTimeout)
+		}
+	}
 	log.Info().Msg("acwd run stopped")
 	return err
+}
+
+// redisLogger sends go-redis's own messages (connection pool retries) to
+// the log at debug level: the pipeline already logs failures once per
+// state change.
+type redisLogger struct{ log zerolog.Logger }
+
+// redisLogOnce: go-redis's logger is process-wide; the first run sets it.
+var redisLogOnce sync.Once
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug().Str("component", "go-redis").Msgf(format, v...)
+}
+
+// serveHTTP listens on addr and serves h in the background; it returns
+// the server and the address actually bound (for port 0).
+func serveHTTP(addr string, h http.Handler) (*http.Server, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	return srv, ln.Addr().String(), nil
 }
 
 // ensureDerived creates the derived topics with as many partitions as the

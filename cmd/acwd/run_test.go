@@ -112,7 +112,7 @@ func (h *runHarness) produce(lines [][]byte) {
 // runArgs are the acwd run flags for this harness.
 func (h *runHarness) runArgs(group string) []string {
 	return []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", group,
-		"--redis", h.redis.URL(), "--log-level", "warn", "--snapshot-interval", "1s"}
+		"--redis", h.redis.URL(), "--log-level", "warn", "--snapshot-interval", "1s", "--http", "127.0.0.1:0"}
 }
 
 // startInProcess runs acwd run in this process until the returned stop

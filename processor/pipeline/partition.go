@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -23,6 +24,9 @@ type partition struct {
 	gen *kafka.Generation
 	src Source
 	log zerolog.Logger
+	// rejLog logs rejected messages (debug), at most 10 a second plus
+	// one in 1000 beyond that.
+	rejLog zerolog.Logger
 
 	token string
 	eng   *processor.Engine
@@ -80,7 +84,9 @@ func (pt *partition) run(ctx context.Context) {
 	_, _ = rand.Read(tok[:])
 	pt.token = pt.p.instance + "/" + strconv.Itoa(int(pt.gen.ID)) + "/" + hex.EncodeToString(tok[:])
 	pt.dec = new(events.Decoder)
+	pt.rejLog = pt.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
 	pt.tr = newTracker(cfg.Derived, cfg.Engine.Window, cfg.Location)
+	pt.tr.obs, pt.tr.src = cfg.Observer, pt.src
 	pt.hwm = noOffset
 
 	if err := pt.restore(ctx); err != nil {
@@ -296,10 +302,10 @@ func (pt *partition) handle(m *kafka.Message) {
 			},
 		})
 		if pt.log.GetLevel() <= zerolog.DebugLevel {
-			pt.log.Debug().Str("reason", reason).Int64("offset", m.Offset).Msg(errMsg)
+			pt.rejLog.Debug().Str("reason", reason).Int64("offset", m.Offset).Msg(errMsg)
 		}
 	}
-	if o := cfg.Observer; o != nil {
+	if o := cfg.Observer; o != nil && !pt.tr.suppress {
 		o.Consumed(pt.src, outcome)
 	}
 	pt.next = m.Offset + 1
@@ -327,6 +333,17 @@ func (pt *partition) eventNow(now time.Time) int64 {
 func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int) {
 	cfg := &pt.p.cfg
 	now := cfg.Now()
+	if o := cfg.Observer; o != nil && pt.eng != nil {
+		lag := int64(-1)
+		if pt.hwm != noOffset && pt.next != noOffset {
+			lag = max(0, pt.hwm-pt.next)
+		}
+		var wm int64
+		if _, ok := pt.eng.MaxTS(); ok {
+			wm = pt.eng.Watermark()
+		}
+		o.Progress(pt.src, Progress{Lag: lag, Watermark: wm, Open: len(pt.tr.open)})
+	}
 	if pt.tr.suppress || queued > 0 || now.Sub(pt.lastMsg) < cfg.IdleAfter {
 		return
 	}
@@ -467,7 +484,8 @@ func (pt *partition) send(ctx context.Context, j *job) error {
 		return err
 	}
 	if o := cfg.Observer; o != nil {
-		o.Flushed(pt.src, b, time.Since(start))
+		done := time.Now()
+		o.Flushed(pt.src, b, done.Sub(start), done)
 	}
 	if j.kafkaCommit {
 		if err := pt.p.commitOffset(pt.gen, pt.src, b.Offset); err != nil {
@@ -508,6 +526,13 @@ func (pt *partition) retry(ctx context.Context, what string, fn func(context.Con
 		}
 		if errors.Is(err, ErrFenced) {
 			return err
+		}
+		if o := pt.p.cfg.Observer; o != nil {
+			op := "redis"
+			if strings.Contains(what, "publish") {
+				op = "kafka"
+			}
+			o.Failed(pt.src, op, err)
 		}
 		if !failing {
 			failing = true

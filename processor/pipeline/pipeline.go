@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
@@ -88,15 +89,42 @@ type Config struct {
 }
 
 // Observer receives progress notifications from every partition
-// goroutine; implementations must be safe for concurrent use.
+// goroutine (metrics); implementations must be safe for concurrent use and
+// must not block. Records replayed while a partition recovers from its
+// checkpoint are not reported again.
 type Observer interface {
-	// Flushed reports one committed flush.
-	Flushed(src Source, b *Batch, took time.Duration)
 	// Consumed reports one input message and what became of it
 	// ("applied" accepted, "duplicate", or a rejection reason).
 	Consumed(src Source, outcome string)
+	// Segment reports a closed wrap-up.
+	Segment(src Source, s *events.Segment)
+	// Alert reports an alert raised (overrun) or resolved.
+	Alert(src Source, a *events.Alert)
+	// Flushed reports one committed flush, took being the Redis commit's
+	// duration and done the wall-clock time it completed.
+	Flushed(src Source, b *Batch, took time.Duration, done time.Time)
+	// Failed reports a failed attempt that will be retried: op is
+	// "redis" (commit or claim) or "kafka" (publishing derived records).
+	Failed(src Source, op string, err error)
+	// Progress reports a partition's state at each flush tick.
+	Progress(src Source, p Progress)
 	// Assigned reports a partition starting (true) or stopping (false).
 	Assigned(src Source, on bool)
+	// Rebalanced reports this member joining a new generation of the
+	// group with n partitions.
+	Rebalanced(generation int32, n int)
+}
+
+// Progress is a partition's state at a flush tick.
+type Progress struct {
+	// Lag is how many messages the partition is behind its high
+	// watermark as of the last fetch (-1 unknown).
+	Lag int64
+	// Watermark is the engine's watermark, Unix ms (0 before the first
+	// event).
+	Watermark int64
+	// Open is how many of the partition's agents are in wrap-up.
+	Open int
 }
 
 func (c *Config) setDefaults() error {
@@ -218,6 +246,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}
 		log.Info().Int32("generation", gen.ID).Int("partitions", n).Msg("joined generation")
+		if o := cfg.Observer; o != nil {
+			o.Rebalanced(gen.ID, n)
+		}
 	}
 	return g.Close() // idempotent; waits for the partitions' final flushes
 }

@@ -112,6 +112,9 @@ type tracker struct {
 	// engine.
 	open map[string]events.AgentState
 	prov map[string]bool
+
+	obs Observer // may be nil
+	src Source
 	// inTime holds, per agent, the open wrap-up (segment id) known to end
 	// before its overrun threshold: its closing event has arrived and
 	// waits for the watermark, so the wall clock must not alert it.
@@ -206,6 +209,9 @@ func (t *tracker) last60Windows() int64 {
 }
 
 func (t *tracker) Segment(s *events.Segment) {
+	if t.obs != nil && !t.suppress {
+		t.obs.Segment(t.src, s)
+	}
 	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)})
 	if t.prov[s.SegmentID] {
 		delete(t.prov, s.SegmentID)
@@ -229,6 +235,9 @@ func (t *tracker) emitAlert(a *events.Alert) {
 	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)})
 	if !t.suppress {
 		t.alerts = append(t.alerts, *a)
+		if t.obs != nil {
+			t.obs.Alert(t.src, a)
+		}
 	}
 }
 

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// freeAddr returns a 127.0.0.1 address with a port nobody listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// get fetches url and returns the status code and body (0 if unreachable).
+func get(url string) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// scrape returns the samples of /metrics by series ("name{labels}").
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	code, body := get("http://" + addr + "/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	out := map[string]float64{}
+	for _, l := range strings.Split(body, "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad sample line %q", l)
+		}
+		out[l[:i]] = v
+	}
+	return out
+}
+
+// sum adds the samples of series matching the regular expression.
+func sum(m map[string]float64, re string) float64 {
+	r := regexp.MustCompile("^" + re + "$")
+	total := 0.0
+	for k, v := range m {
+		if r.MatchString(k) {
+			total += v
+		}
+	}
+	return total
+}
+
+// waitStatus polls url until it answers want, failing after timeout.
+func waitStatus(t *testing.T, url string, want int, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		code, body := get(url)
+		if code == want {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %d %q, want %d", url, code, body, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestRunMetricsHealthAndReadiness scrapes /metrics while events flow and
+// through a Redis outage: the series move, /healthz stays 200, and
+// /readyz is 503 while Redis is down and 200 otherwise. The run ends with
+// SIGTERM: exit status 0 and every partition checkpointed at its end.
+func TestRunMetricsHealthAndReadiness(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 15 s")
+	}
+	cfg := simForRun(23)
+	cfg.Agents = 60
+	h := newRunHarness(t, cfg)
+	addr := freeAddr(t)
+	p := startProc(t, append(h.runArgs("ops"), "--http", addr, "--log-level", "info")...)
+	waitStatus(t, "http://"+addr+"/healthz", 200, 20*time.Second)
+	waitStatus(t, "http://"+addr+"/readyz", 200, 30*time.Second)
+	before := scrape(t, addr)
+	if v := before["acw_assigned_partitions"]; v != 12 {
+		t.Errorf("acw_assigned_partitions %v, want 12", v)
+	}
+	if v := sum(before, `acw_build_info\{goversion="go[^"]+",version="[^"]+"\}`); v != 1 {
+		t.Errorf("acw_build_info missing: %v", v)
+	}
+
+	streamed := h.streamLines(20, 100*time.Millisecond)
+	<-streamed
+	h.waitCheckpoints("ops", 60*time.Second)
+	mid := scrape(t, addr)
+	for _, series := range []string{
+		`acw_events_total\{outcome="applied"\}`,
+		`acw_segments_total\{outcome="(ok|warn|overrun)"\}`,
+		`acw_wrapup_duration_seconds_count`,
+		`acw_alerts_total\{kind="overrun"\}`,
+		`acw_event_to_redis_seconds_count`,
+		`acw_redis_flush_seconds_count\{kind="(delta|snapshot)"\}`,
+	} {
+		if a, b := sum(before, series), sum(mid, series); b <= a {
+			t.Errorf("%s did not grow while events flowed: %v → %v", series, a, b)
+		}
+	}
+	if v := sum(mid, `acw_events_total\{outcome="(malformed|invalid)"\}`); v == 0 {
+		t.Errorf("rejected events not counted (the simulated log has bad lines)")
+	}
+	if v := sum(mid, `acw_consumer_lag_messages\{partition="\d+",topic="acw.events"\}`); v != 0 {
+		t.Errorf("consumer lag %v after catching up, want 0", v)
+	}
+	if n := len(regexp.MustCompile(`(?m)^acw_watermark_lag_seconds\{`).FindAllString(fmt.Sprint(keys(mid)), -1)); n > 12 {
+		t.Errorf("%d watermark lag series, want one per partition", n)
+	}
+	for k := range mid {
+		if strings.Contains(k, "agent") || strings.Contains(k, "team=") || strings.Contains(k, "queue=") {
+			t.Errorf("unbounded label in %s", k)
+		}
+	}
+
+	h.redis.Shutdown()
+	body := waitStatus(t, "http://"+addr+"/readyz", 503, 10*time.Second)
+	if !strings.Contains(body, "Redis unreachable") {
+		t.Errorf("/readyz during the outage says %q", body)
+	}
+	if code, _ := get("http://" + addr + "/healthz"); code != 200 {
+		t.Errorf("/healthz %d during the Redis outage, want 200", code)
+	}
+	time.Sleep(time.Second) // a few failed flushes
+	h.redis.Restart()
+	waitStatus(t, "http://"+addr+"/readyz", 200, 30*time.Second)
+	after := scrape(t, addr)
+	if after["acw_redis_up"] != 1 {
+		t.Errorf("acw_redis_up %v after recovery", after["acw_redis_up"])
+	}
+	if code := p.term(); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	if n := logsContain([]*proc{p}, "partition released after its final checkpoint"); n != 12 {
+		t.Errorf("%d partitions released with a final checkpoint, want 12", n)
+	}
+	h.waitCheckpoints("ops", time.Second)
+	h.checkDerived()
+}
+
+func keys(m map[string]float64) string {
+	var b strings.Builder
+	for k := range m {
+		b.WriteString(k)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
