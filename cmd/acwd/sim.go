@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,7 +20,9 @@ Writes a realistic, seeded contact-centre event log in the canonical format,
 one JSON object per line, to --out (stdout by default). The same flags always
 give the same bytes. With --brokers it produces the events to a Kafka topic
 instead, keyed by agent_id (undecodable lines get the key "unparsable"), as
-fast as the broker takes them.
+fast as the broker takes them. With --speed the events are paced in real
+time instead (--speed 1: as they happen; 10: a simulated day in 2.4 hours),
+starting now unless --start is given: a live feed for acwd run.
 
 flags:
 `
@@ -46,6 +49,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.StringVar(&out, "out", "-", "output file (- for stdout)")
 	brokers := fs.String("brokers", "", "produce to Kafka at these comma-separated addresses instead of writing a file")
 	topic := fs.String("topic", "acw.events", "topic to produce to (with --brokers)")
+	speed := fs.Float64("speed", 0, "pace events in real time, this many simulated seconds per second (0: as fast as possible)")
 	fs.Usage = func() { fmt.Fprint(stderr, simUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -53,17 +57,26 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
 	}
+	if *speed < 0 {
+		return fmt.Errorf("%w: --speed must not be negative, got %g", errUsage, *speed)
+	}
+	startSet := false
+	fs.Visit(func(f *flag.Flag) { startSet = startSet || f.Name == "start" })
 	st, err := events.ParseRFC3339Millis([]byte(start))
 	if err != nil {
 		return fmt.Errorf("%w: --start: %q is not an RFC 3339 time", errUsage, start)
 	}
+	if *speed > 0 && !startSet {
+		st = time.Now().UnixMilli()
+	}
 	cfg.Start = st
+	pc := &pacer{speed: *speed, wall0: time.Now(), sim0: st}
 	g, err := sim.New(cfg)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *brokers != "" {
-		return produceSim(ctx, g, splitList(*brokers), *topic, stdout)
+		return produceSim(ctx, g, pc, splitList(*brokers), *topic, stdout)
 	}
 	var w io.Writer = stdout
 	if out != "-" {
@@ -83,6 +96,11 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		if line == nil {
 			break
 		}
+		if pc.speed > 0 {
+			if err := pc.wait(ctx, line, bw.Flush); err != nil {
+				return stopped(ctx, err)
+			}
+		}
 		bw.Write(line)
 		if err := bw.WriteByte('\n'); err != nil {
 			return err
@@ -99,7 +117,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 
 // produceSim writes the generator's lines to topic, keyed by agent_id, in
 // batches, and reports how many it wrote.
-func produceSim(ctx context.Context, g *sim.Generator, brokers []string, topic string, stdout io.Writer) error {
+func produceSim(ctx context.Context, g *sim.Generator, pc *pacer, brokers []string, topic string, stdout io.Writer) error {
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 5000, BatchBytes: 8 << 20,
 		AllowAutoTopicCreation: true}
@@ -121,6 +139,11 @@ func produceSim(ctx context.Context, g *sim.Generator, brokers []string, topic s
 		if dec.Decode(line, &ev) == nil {
 			key = ev.AgentID
 		}
+		if pc.speed > 0 {
+			if err := pc.wait(ctx, line, flush); err != nil {
+				return stopped(ctx, err)
+			}
+		}
 		batch = append(batch, kafka.Message{Key: []byte(key), Value: append([]byte(nil), line...)})
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
@@ -132,5 +155,46 @@ func produceSim(ctx context.Context, g *sim.Generator, brokers []string, topic s
 		return err
 	}
 	_, err := fmt.Fprintf(stdout, "produced %d events to %s\n", n, topic)
+	return err
+}
+
+// pacer holds lines back until their ts is due in real time.
+type pacer struct {
+	speed float64   // simulated seconds per second; 0: no pacing
+	wall0 time.Time // wall time of sim0
+	sim0  int64     // simulated start, Unix ms
+	dec   events.Decoder
+	ev    events.Event
+}
+
+// wait returns once line's ts is due (lines without a readable ts are due
+// at once), calling flush first if it has to sleep.
+func (p *pacer) wait(ctx context.Context, line []byte, flush func() error) error {
+	if p.dec.Decode(line, &p.ev) != nil {
+		return nil
+	}
+	due := p.wall0.Add(time.Duration(float64(p.ev.TS-p.sim0) * float64(time.Millisecond) / p.speed))
+	d := time.Until(due)
+	if d <= 0 {
+		return nil
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// stopped turns the end of a live feed by a signal into success.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
 	return err
 }
