@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -157,6 +158,22 @@ func TestRunHelpListsEverySettingWithItsDefault(t *testing.T) {
 		}
 		if s.def != "" && s.def != "false" && !strings.Contains(stderr, "(default "+s.def+")") {
 			t.Errorf("--%s: default %s not shown", s.flag, s.def)
+		}
+	}
+}
+
+func TestREADMEListsEverySetting(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f runFlags
+	var ss settings
+	f.register(&ss)
+	for _, s := range ss.list {
+		row := fmt.Sprintf("| `--%s` | `%s` | `%s` |", s.flag, s.env(), s.key)
+		if !strings.Contains(string(b), row) {
+			t.Errorf("README's configuration table lacks %s", row)
 		}
 	}
 }
