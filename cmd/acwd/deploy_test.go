@@ -105,7 +105,7 @@ func TestPrometheusRulesUseExposedMetrics(t *testing.T) {
 	var prom struct {
 		RuleFiles     []string `yaml:"rule_files"`
 		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
+			JobName       string                       `yaml:"job_name"`
 			StaticConfigs []struct{ Targets []string } `yaml:"static_configs"`
 		} `yaml:"scrape_configs"`
 	}
@@ -272,11 +272,15 @@ func TestKubernetesManifests(t *testing.T) {
 						RunAsNonRoot bool `yaml:"runAsNonRoot"`
 					} `yaml:"securityContext"`
 					Containers []struct {
-						Args           []string
-						LivenessProbe  struct{ HTTPGet struct{ Path, Port string } `yaml:"httpGet"` } `yaml:"livenessProbe"`
-						ReadinessProbe struct{ HTTPGet struct{ Path, Port string } `yaml:"httpGet"` } `yaml:"readinessProbe"`
-						Resources      struct{ Requests map[string]string }
-						Ports          []struct {
+						Args          []string
+						LivenessProbe struct {
+							HTTPGet struct{ Path, Port string } `yaml:"httpGet"`
+						} `yaml:"livenessProbe"`
+						ReadinessProbe struct {
+							HTTPGet struct{ Path, Port string } `yaml:"httpGet"`
+						} `yaml:"readinessProbe"`
+						Resources struct{ Requests map[string]string }
+						Ports     []struct {
 							Name          string
 							ContainerPort int `yaml:"containerPort"`
 						}
