@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -174,4 +175,49 @@ func keys(m map[string]float64) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// TestRunShutdownIsBounded stops acwd while Redis is down, so that the
+// final flushes cannot complete: a second SIGTERM exits at once (130), and
+// a single one exits 1 once --shutdown-timeout has passed.
+func TestRunShutdownIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 10 s")
+	}
+	cfg := simForRun(29)
+	cfg.Agents = 30
+	h := newRunHarness(t, cfg)
+	twice := startProc(t, append(h.runArgs("sig2"), "--log-level", "info")...)
+	once := startProc(t, append(h.runArgs("sig1"), "--log-level", "info", "--shutdown-timeout", "1s")...)
+	<-h.streamLines(5, 50*time.Millisecond)
+	h.waitCheckpoints("sig2", 60*time.Second)
+	h.waitCheckpoints("sig1", 60*time.Second)
+	h.redis.Shutdown()
+	defer h.redis.Restart()
+	time.Sleep(500 * time.Millisecond)
+
+	start := time.Now()
+	twice.cmd.Process.Signal(syscall.SIGTERM)
+	once.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	if twice.exited() {
+		t.Fatal("acwd exited on the first SIGTERM although its final flushes could not reach Redis")
+	}
+	if code := twice.term(); code != 130 {
+		t.Errorf("exit status %d after a second SIGTERM, want 130", code)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a second SIGTERM took %v to stop acwd", d)
+	}
+	select {
+	case <-once.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("acwd did not give up its final flushes after --shutdown-timeout 1s")
+	}
+	if code := once.cmd.ProcessState.ExitCode(); code != 1 {
+		t.Errorf("exit status %d when the shutdown timed out, want 1", code)
+	}
+	if n := logsContain([]*proc{once}, "could not write their final checkpoint"); n != 1 {
+		t.Errorf("the unfinished shutdown was not reported (%d)", n)
+	}
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"math/rand/v2"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,10 +16,7 @@ import (
 // re-executed with ACWD_TEST_MAIN=1 is acwd.
 func TestMain(m *testing.M) {
 	if os.Getenv("ACWD_TEST_MAIN") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := mainExit(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+		main() // exits
 	}
 	os.Exit(m.Run())
 }

@@ -506,6 +506,7 @@ func (pt *partition) release(r *kafka.Reader) {
 	}
 	if err != nil {
 		pt.log.Warn().Err(err).Msg("final flush failed; the next owner resumes from the last checkpoint")
+		pt.p.unflushed.Add(1)
 		return
 	}
 	pt.log.Info().Int64("offset", pt.next).Msg("partition released after its final checkpoint")

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -182,6 +183,9 @@ type Pipeline struct {
 	instance string
 
 	commitMu sync.Mutex
+	// unflushed counts partitions released without their final
+	// checkpoint (Redis unreachable until the final flush timed out).
+	unflushed atomic.Int32
 }
 
 // New validates cfg and returns a Pipeline; Run starts it.
@@ -196,8 +200,10 @@ func New(cfg Config) (*Pipeline, error) {
 
 // Run joins the group and processes assigned partitions until ctx is
 // cancelled; then every partition flushes and checkpoints, the member
-// leaves the group, and Run returns nil. It returns an error only when the
-// group cannot be created.
+// leaves the group, and Run returns nil. It returns an error when the
+// group cannot be created, or when some partitions could not write their
+// final checkpoint within FinalFlushTimeout (nothing is lost: their next
+// owner resumes from their last checkpoint).
 func (p *Pipeline) Run(ctx context.Context) error {
 	cfg := &p.cfg
 	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
@@ -250,7 +256,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			o.Rebalanced(gen.ID, n)
 		}
 	}
-	return g.Close() // idempotent; waits for the partitions' final flushes
+	err = g.Close() // idempotent; waits for the partitions' final flushes
+	if n := p.unflushed.Load(); n > 0 && err == nil {
+		err = fmt.Errorf("%d partition(s) could not write their final checkpoint; their next owner resumes from the last one", n)
+	}
+	return err
 }
 
 // commitOffset records the next offset of src in Kafka for lag tools.
