@@ -37,7 +37,7 @@ type devBrokerConfig struct {
 // startDevBroker starts a one-node kfake cluster listening on cfg.Listen.
 // Topics not created up front are auto-created on first use with
 // cfg.Partitions partitions. The caller must Close the cluster.
-func startDevBroker(cfg devBrokerConfig) (*kfake.Cluster, error) {
+func startDevBroker(cfg devBrokerConfig, extra ...kfake.Opt) (*kfake.Cluster, error) {
 	if cfg.Partitions < 1 {
 		return nil, fmt.Errorf("%w: --partitions must be at least 1, got %d", errUsage, cfg.Partitions)
 	}
@@ -59,7 +59,7 @@ func startDevBroker(cfg devBrokerConfig) (*kfake.Cluster, error) {
 	if len(cfg.Topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(int32(cfg.Partitions), cfg.Topics...))
 	}
-	c, err := kfake.NewCluster(opts...)
+	c, err := kfake.NewCluster(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("devbroker: %w", err)
 	}

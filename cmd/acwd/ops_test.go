@@ -9,9 +9,16 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/acwstream/acwstream/sink/redistest"
 )
 
 // freeAddr returns a 127.0.0.1 address with a port nobody listens on.
@@ -220,4 +227,81 @@ func TestRunShutdownIsBounded(t *testing.T) {
 	if n := logsContain([]*proc{once}, "could not write their final checkpoint"); n != 1 {
 		t.Errorf("the unfinished shutdown was not reported (%d)", n)
 	}
+}
+
+// TestRunAuthenticatesWithSASL runs acwd against a broker that requires
+// SASL (PLAIN, then SCRAM-SHA-512): it consumes the whole input.
+func TestRunAuthenticatesWithSASL(t *testing.T) {
+	for _, m := range []struct{ flag, kfake string }{{"plain", "PLAIN"}, {"scram-sha-512", "SCRAM-SHA-512"}} {
+		t.Run(m.flag, func(t *testing.T) {
+			c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 3, Topics: []string{runTopic}},
+				kfake.EnableSASL(), kfake.Superuser(m.kfake, "acw", "s3cret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			addr := c.ListenAddrs()[0]
+			mech, err := saslMechanism(m.flag, "acw", "s3cret")
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := &kafka.Writer{Addr: kafka.TCP(addr), Topic: runTopic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll,
+				BatchTimeout: time.Millisecond, Transport: &kafka.Transport{SASL: mech}}
+			var msgs []kafka.Message
+			for i := range 30 {
+				agent := fmt.Sprintf("a%d", i%5)
+				state := []string{"talking", "acw", "ready"}[i/5%3]
+				msgs = append(msgs, kafka.Message{Key: []byte(agent),
+					Value: fmt.Appendf(nil, `{"agent_id":%q,"state":%q,"ts":%d,"call_id":"c%d"}`, agent, state, 1_700_000_000_000+int64(i)*1000, i/15)})
+			}
+			if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+				t.Fatal(err)
+			}
+			w.Close()
+			rs := redistest.Start(t)
+			rdb := redis.NewClient(&redis.Options{Addr: rs.Addr})
+			defer rdb.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan int)
+			var errb strings.Builder
+			go func() {
+				done <- mainExit(ctx, []string{"run", "--brokers", addr, "--topic", runTopic, "--group", "sasl", "--redis", rs.URL(),
+					"--http", "", "--log-level", "warn", "--kafka-sasl", m.flag, "--kafka-sasl-user", "acw", "--kafka-sasl-password", "s3cret"},
+					nil, io.Discard, &syncWriter{w: &errb})
+			}()
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				var total int64
+				for p := range 3 {
+					v, _ := rdb.HGet(context.Background(), fmt.Sprintf("acw:ckpt:sasl:%s:%d", runTopic, p), "eff_offset").Int64()
+					total += v
+				}
+				if total == int64(len(msgs)) {
+					break
+				}
+				if time.Now().After(deadline) {
+					cancel()
+					<-done
+					t.Fatalf("checkpoints cover %d of %d messages after 30s; log:\n%s", total, len(msgs), errb.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Errorf("exit %d: %s", code, errb.String())
+			}
+		})
+	}
+}
+
+// syncWriter serialises writes (the pipeline logs from many goroutines).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
