@@ -121,15 +121,30 @@ func (pt *partition) run(ctx context.Context) {
 	msgs := make(chan kafka.Message, 1024)
 	go func() {
 		defer close(msgs)
+		b := newBackoff(cfg.MaxBackoff)
+		failing := false
 		for {
 			m, err := r.FetchMessage(fctx)
 			if err != nil {
 				if fctx.Err() != nil {
 					return
 				}
-				pt.log.Warn().Err(err).Msg("fetching; retrying")
-				time.Sleep(200 * time.Millisecond)
+				if o := cfg.Observer; o != nil {
+					o.Failed(pt.src, "kafka", err)
+				}
+				if !failing {
+					failing = true
+					pt.log.Warn().Err(err).Msg("fetching from Kafka failed; retrying")
+				}
+				if !b.wait(fctx) {
+					return
+				}
 				continue
+			}
+			if failing {
+				failing = false
+				b.reset()
+				pt.log.Info().Msg("fetching from Kafka: recovered")
 			}
 			select {
 			case msgs <- m:

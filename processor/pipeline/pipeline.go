@@ -105,7 +105,8 @@ type Observer interface {
 	// duration and done the wall-clock time it completed.
 	Flushed(src Source, b *Batch, took time.Duration, done time.Time)
 	// Failed reports a failed attempt that will be retried: op is
-	// "redis" (commit or claim) or "kafka" (publishing derived records).
+	// "redis" (commit or claim) or "kafka" (fetching input or publishing
+	// derived records).
 	Failed(src Source, op string, err error)
 	// Progress reports a partition's state at each flush tick.
 	Progress(src Source, p Progress)

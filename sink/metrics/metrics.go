@@ -70,7 +70,7 @@ func New(version string) *Metrics {
 	m.wmLag = f.gaugeVec("acw_watermark_lag_seconds", "Wall-clock time minus a partition's watermark (event time up to which results are final), seconds.", "topic", "partition")
 	m.latency = f.histogram("acw_event_to_redis_seconds", "From an agent event's ts until Redis shows the agent's new state, seconds (at least max_out_of_order).", LatencyBuckets)
 	m.flush = f.histogramVec("acw_redis_flush_seconds", "Duration of one partition flush to Redis (one atomic script with the checkpoint); kind snapshot carries a full engine snapshot, delta does not.", prometheus.ExponentialBuckets(0.0005, 2, 14), "kind")
-	m.errors = f.counterVec("acw_errors_total", "Failed writes that are being retried, by op: redis (flush or checkpoint claim) or kafka (derived records).", "op")
+	m.errors = f.counterVec("acw_errors_total", "Failed operations that are being retried, by op: redis (flush or checkpoint claim) or kafka (fetching input, publishing derived records).", "op")
 	m.rebalances = f.counter("acw_rebalances_total", "Consumer group generations this instance joined.")
 	m.assigned = f.gauge("acw_assigned_partitions", "Input partitions this instance processes now.")
 	m.redisUp = f.gauge("acw_redis_up", "1 when the last readiness check reached Redis, else 0.")
