@@ -141,7 +141,7 @@ func TestRunMetricsHealthAndReadiness(t *testing.T) {
 	if v := sum(mid, `acw_consumer_lag_messages\{partition="\d+",topic="acw.events"\}`); v != 0 {
 		t.Errorf("consumer lag %v after catching up, want 0", v)
 	}
-	if n := len(regexp.MustCompile(`(?m)^acw_watermark_lag_seconds\{`).FindAllString(fmt.Sprint(keys(mid)), -1)); n > 12 {
+	if n := len(regexp.MustCompile(`(?m)^acw_watermark_lag_seconds\{`).FindAllString(keys(mid), -1)); n > 12 {
 		t.Errorf("%d watermark lag series, want one per partition", n)
 	}
 	for k := range mid {

@@ -9,7 +9,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -121,30 +120,13 @@ func (pt *partition) run(ctx context.Context) {
 	msgs := make(chan kafka.Message, 1024)
 	go func() {
 		defer close(msgs)
-		b := newBackoff(cfg.MaxBackoff)
-		failing := false
 		for {
-			m, err := r.FetchMessage(fctx)
-			if err != nil {
-				if fctx.Err() != nil {
-					return
-				}
-				if o := cfg.Observer; o != nil {
-					o.Failed(pt.src, "kafka", err)
-				}
-				if !failing {
-					failing = true
-					pt.log.Warn().Err(err).Msg("fetching from Kafka failed; retrying")
-				}
-				if !b.wait(fctx) {
-					return
-				}
-				continue
-			}
-			if failing {
-				failing = false
-				b.reset()
-				pt.log.Info().Msg("fetching from Kafka: recovered")
+			var m kafka.Message
+			if pt.retry(fctx, "kafka", "fetching from Kafka", func(ctx context.Context) (err error) {
+				m, err = r.FetchMessage(ctx)
+				return err
+			}) != nil {
+				return // fetching stopped
 			}
 			select {
 			case msgs <- m:
@@ -225,7 +207,7 @@ func (pt *partition) run(ctx context.Context) {
 func (pt *partition) restore(ctx context.Context) error {
 	cfg := &pt.p.cfg
 	var ck Checkpoint
-	err := pt.retry(ctx, "claiming the checkpoint", func(ctx context.Context) error {
+	err := pt.retry(ctx, "redis", "claiming the checkpoint", func(ctx context.Context) error {
 		var err error
 		ck, err = cfg.Store.Claim(ctx, pt.src, pt.token)
 		return err
@@ -482,7 +464,7 @@ func (pt *partition) await(ctx context.Context) error {
 func (pt *partition) send(ctx context.Context, j *job) error {
 	cfg := &pt.p.cfg
 	if len(j.msgs) > 0 {
-		if err := pt.retry(ctx, "publishing derived records", func(ctx context.Context) error {
+		if err := pt.retry(ctx, "kafka", "publishing derived records", func(ctx context.Context) error {
 			return cfg.Publisher.Publish(ctx, j.msgs)
 		}); err != nil {
 			return err
@@ -493,7 +475,7 @@ func (pt *partition) send(ctx context.Context, j *job) error {
 		return nil
 	}
 	start := time.Now()
-	if err := pt.retry(ctx, "writing to Redis", func(ctx context.Context) error {
+	if err := pt.retry(ctx, "redis", "writing to Redis", func(ctx context.Context) error {
 		return cfg.Store.Commit(ctx, b)
 	}); err != nil {
 		return err
@@ -528,8 +510,9 @@ func (pt *partition) release(r *kafka.Reader) {
 }
 
 // retry calls fn until it succeeds, ctx ends or the partition is fenced,
-// with capped exponential backoff, logging once per failure run.
-func (pt *partition) retry(ctx context.Context, what string, fn func(context.Context) error) error {
+// with capped exponential backoff, logging once per failure run and
+// counting every failure under op ("redis" or "kafka") for the Observer.
+func (pt *partition) retry(ctx context.Context, op, what string, fn func(context.Context) error) error {
 	b := newBackoff(pt.p.cfg.MaxBackoff)
 	failing := false
 	for {
@@ -543,11 +526,10 @@ func (pt *partition) retry(ctx context.Context, what string, fn func(context.Con
 		if errors.Is(err, ErrFenced) {
 			return err
 		}
+		if ctx.Err() != nil {
+			return ctx.Err() // stopped, not failed
+		}
 		if o := pt.p.cfg.Observer; o != nil {
-			op := "redis"
-			if strings.Contains(what, "publish") {
-				op = "kafka"
-			}
 			o.Failed(pt.src, op, err)
 		}
 		if !failing {

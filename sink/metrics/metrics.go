@@ -50,31 +50,45 @@ type Metrics struct {
 	assigned   prometheus.Gauge
 	redisUp    prometheus.Gauge
 
-	mu        sync.Mutex
-	parts     map[pipeline.Source]int // assignments per partition (0 or 1)
-	nowFunc   func() time.Time
-	assignedN int
+	mu    sync.Mutex
+	parts map[pipeline.Source]int // assignments per partition (0 or 1)
 }
 
 // New returns Metrics registered in a new registry, with build info
 // (version) and the Go and process collectors.
 func New(version string) *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), parts: map[pipeline.Source]int{}, nowFunc: time.Now}
-	f := promauto{m.reg}
-	m.events = f.counterVec("acw_events_total", "Input messages by outcome: applied, duplicate, or the rejection reason (malformed, invalid, late, oversized); rejected ones go to the DLQ topic.", "outcome")
-	m.segments = f.counterVec("acw_segments_total", "Closed wrap-ups by outcome: ok, warn (past the warn threshold) or overrun.", "outcome")
-	m.wrapUp = f.histogram("acw_wrapup_duration_seconds", "Duration of closed wrap-ups, seconds.", WrapUpBuckets)
-	m.alerts = f.counterVec("acw_alerts_total", "Alerts by kind: overrun (raised) and resolved.", "kind")
-	m.open = f.gaugeVec("acw_open_wrapups", "Agents in wrap-up now, per input partition.", "topic", "partition")
-	m.lag = f.gaugeVec("acw_consumer_lag_messages", "Messages between a partition's last read offset and its high watermark.", "topic", "partition")
-	m.wmLag = f.gaugeVec("acw_watermark_lag_seconds", "Wall-clock time minus a partition's watermark (event time up to which results are final), seconds.", "topic", "partition")
-	m.latency = f.histogram("acw_event_to_redis_seconds", "From an agent event's ts until Redis shows the agent's new state, seconds (at least max_out_of_order).", LatencyBuckets)
-	m.flush = f.histogramVec("acw_redis_flush_seconds", "Duration of one partition flush to Redis (one atomic script with the checkpoint); kind snapshot carries a full engine snapshot, delta does not.", prometheus.ExponentialBuckets(0.0005, 2, 14), "kind")
-	m.errors = f.counterVec("acw_errors_total", "Failed operations that are being retried, by op: redis (flush or checkpoint claim) or kafka (fetching input, publishing derived records).", "op")
-	m.rebalances = f.counter("acw_rebalances_total", "Consumer group generations this instance joined.")
-	m.assigned = f.gauge("acw_assigned_partitions", "Input partitions this instance processes now.")
-	m.redisUp = f.gauge("acw_redis_up", "1 when the last readiness check reached Redis, else 0.")
-	info := f.gaugeVec("acw_build_info", "Build information; always 1.", "version", "goversion")
+	r := prometheus.NewRegistry()
+	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}}
+	byPartition := []string{"topic", "partition"}
+	m.events = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_events_total",
+		Help: "Input messages by outcome: applied, duplicate, or the rejection reason (malformed, invalid, late, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
+	m.segments = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_segments_total",
+		Help: "Closed wrap-ups by outcome: ok, warn (past the warn threshold) or overrun."}, []string{"outcome"}))
+	m.wrapUp = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_wrapup_duration_seconds",
+		Help: "Duration of closed wrap-ups, seconds.", Buckets: WrapUpBuckets}))
+	m.alerts = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_alerts_total",
+		Help: "Alerts by kind: overrun (raised) and resolved."}, []string{"kind"}))
+	m.open = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_open_wrapups",
+		Help: "Agents in wrap-up now, per input partition."}, byPartition))
+	m.lag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_consumer_lag_messages",
+		Help: "Messages between a partition's last read offset and its high watermark."}, byPartition))
+	m.wmLag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_watermark_lag_seconds",
+		Help: "Wall-clock time minus a partition's watermark (event time up to which results are final), seconds."}, byPartition))
+	m.latency = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_event_to_redis_seconds",
+		Help: "From an agent event's ts until Redis shows the agent's new state, seconds (at least max_out_of_order).", Buckets: LatencyBuckets}))
+	m.flush = register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "acw_redis_flush_seconds",
+		Help:    "Duration of one partition flush to Redis (one atomic script with the checkpoint); kind snapshot carries a full engine snapshot, delta does not.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"kind"}))
+	m.errors = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_errors_total",
+		Help: "Failed operations that are being retried, by op: redis (flush or checkpoint claim) or kafka (fetching input, publishing derived records)."}, []string{"op"}))
+	m.rebalances = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "acw_rebalances_total",
+		Help: "Consumer group generations this instance joined."}))
+	m.assigned = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "acw_assigned_partitions",
+		Help: "Input partitions this instance processes now."}))
+	m.redisUp = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "acw_redis_up",
+		Help: "1 when the last Redis operation (a flush, a checkpoint claim or a readiness check) succeeded, 0 when it failed."}))
+	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
+		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
 	for _, o := range []string{"applied", "duplicate", events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonOversized} {
 		m.events.WithLabelValues(o)
@@ -91,7 +105,7 @@ func New(version string) *Metrics {
 	for _, k := range []string{"delta", "snapshot"} {
 		m.flush.WithLabelValues(k)
 	}
-	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -103,7 +117,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 func (m *Metrics) AssignedPartitions() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.assignedN
+	return len(m.parts)
 }
 
 func (m *Metrics) Consumed(_ pipeline.Source, outcome string) {
@@ -132,6 +146,7 @@ func (m *Metrics) Flushed(_ pipeline.Source, b *pipeline.Batch, took time.Durati
 		kind = "snapshot"
 	}
 	m.flush.WithLabelValues(kind).Observe(took.Seconds())
+	m.redisUp.Set(1)
 	now := done.UnixMilli()
 	for i := range b.Agents {
 		a := &b.Agents[i]
@@ -144,6 +159,9 @@ func (m *Metrics) Flushed(_ pipeline.Source, b *pipeline.Batch, took time.Durati
 
 func (m *Metrics) Failed(_ pipeline.Source, op string, _ error) {
 	m.errors.WithLabelValues(op).Inc()
+	if op == "redis" {
+		m.redisUp.Set(0)
+	}
 }
 
 func (m *Metrics) Progress(src pipeline.Source, p pipeline.Progress) {
@@ -153,7 +171,7 @@ func (m *Metrics) Progress(src pipeline.Source, p pipeline.Progress) {
 		m.lag.WithLabelValues(l...).Set(float64(p.Lag))
 	}
 	if p.Watermark > 0 {
-		m.wmLag.WithLabelValues(l...).Set(float64(m.nowFunc().UnixMilli()-p.Watermark) / 1000)
+		m.wmLag.WithLabelValues(l...).Set(float64(time.Now().UnixMilli()-p.Watermark) / 1000)
 	}
 }
 
@@ -172,8 +190,7 @@ func (m *Metrics) Assigned(src pipeline.Source, on bool) {
 			m.wmLag.DeleteLabelValues(l...)
 		}
 	}
-	m.assignedN = len(m.parts)
-	m.assigned.Set(float64(m.assignedN))
+	m.assigned.Set(float64(len(m.parts)))
 }
 
 func (m *Metrics) Rebalanced(int32, int) { m.rebalances.Inc() }
@@ -210,41 +227,8 @@ func (m *Metrics) Handler(ping func(context.Context) error, next http.Handler) h
 	return mux
 }
 
-// promauto registers new collectors in reg.
-type promauto struct{ reg *prometheus.Registry }
-
-func (f promauto) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-	f.reg.MustRegister(c)
+// register adds c to r and returns it.
+func register[C prometheus.Collector](r *prometheus.Registry, c C) C {
+	r.MustRegister(c)
 	return c
-}
-
-func (f promauto) counter(name, help string) prometheus.Counter {
-	c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-	f.reg.MustRegister(c)
-	return c
-}
-
-func (f promauto) gaugeVec(name, help string, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
-	f.reg.MustRegister(g)
-	return g
-}
-
-func (f promauto) gauge(name, help string) prometheus.Gauge {
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
-	f.reg.MustRegister(g)
-	return g
-}
-
-func (f promauto) histogram(name, help string, buckets []float64) prometheus.Histogram {
-	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
-	f.reg.MustRegister(h)
-	return h
-}
-
-func (f promauto) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
-	f.reg.MustRegister(h)
-	return h
 }
