@@ -5,15 +5,19 @@ export GOFLAGS ?= -buildvcs=false
 .PHONY: test deps vet bench build fuzz
 
 ## test: install what the tests need, vet, and run every test with -race.
+## The browser test must not skip here: chromium is installed by deps.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 20m ./...
+	ACW_REQUIRE_BROWSER=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-## deps: install the system packages the tests use when they are missing.
+## deps: install the system packages the tests use when they are missing:
+## redis-server (Redis tests) and chromium (the wallboard's browser test).
+DEPS_MISSING = $(strip $(if $(shell command -v redis-server),,redis-server) $(if $(shell command -v chromium || command -v chromium-browser),,chromium))
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-	  echo "installing redis-server"; \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; fi; }
+	@if [ -n "$(DEPS_MISSING)" ]; then \
+	  echo "installing $(DEPS_MISSING)"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEPS_MISSING); \
+	fi
 
 vet:
 	$(GO) vet ./...
@@ -31,3 +35,4 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./events/
 	$(GO) test -run '^$$' -fuzz FuzzSnapshotRestore -fuzztime 30s ./processor/
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/connect/

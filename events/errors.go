@@ -62,3 +62,19 @@ func Reason(err error) string {
 }
 
 func quote(s string) string { return string(AppendString(nil, s)) }
+
+// Invalidf returns a FieldError (an ErrInvalid) naming field: for
+// adapters, whose records break their platform's format.
+func Invalidf(field, format string, args ...any) error { return invalidf(field, format, args...) }
+
+// MalformedError is an ErrMalformed for a record that cannot be read as
+// its format at all (not JSON, not a queue_log line, …).
+type MalformedError struct {
+	Format string // the input format, e.g. "connect"
+	Msg    string
+}
+
+func (e *MalformedError) Error() string { return "not a " + e.Format + " record: " + e.Msg }
+
+// Is makes errors.Is(err, ErrMalformed) true.
+func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }

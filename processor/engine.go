@@ -166,6 +166,7 @@ type Engine struct {
 
 	// scratch, reused to avoid allocation
 	scratchEv  events.Event
+	scratchEvs []events.Event // Translate's buffer
 	applying   events.Event
 	seg        events.Segment
 	alert      events.Alert

@@ -11,6 +11,10 @@ import (
 // it is malformed, invalid or late; the returned error says which.
 const Rejected Outcome = 3
 
+// Ignored is the Outcome of Translate for a record that implies no event
+// (a heartbeat, a configuration-only change).
+const Ignored Outcome = 4
+
 // LateError is the error for a late event. It names the field ts.
 type LateError struct {
 	TS            int64         // the event's ts, Unix ms
@@ -70,4 +74,45 @@ func (e *Engine) Summary(read int64) events.Summary {
 		Invalid:    e.stats.Invalid,
 		Late:       e.stats.Late,
 	}
+}
+
+// Translate reads one platform record with ad (see events.Adapter) and
+// applies the events it implies, as Ingest does for a canonical input. It
+// returns Accepted when any of them was accepted, Duplicate when all were
+// repeats, Ignored when the record implied none, or Rejected with an error
+// naming the field: the record could not be read (malformed or invalid,
+// nothing applied) or one of its events was late (the others are
+// applied). The adapter must belong to the engine's goroutine.
+func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
+	evs, err := ad.Translate(raw, e.scratchEvs[:0])
+	e.scratchEvs = evs[:0]
+	if err != nil {
+		if events.Reason(err) == events.ReasonMalformed {
+			e.stats.Malformed++
+		} else {
+			e.stats.Invalid++
+		}
+		return Rejected, err
+	}
+	if len(evs) == 0 {
+		return Ignored, nil
+	}
+	out := Duplicate
+	var late error
+	for i := range evs {
+		w := e.Watermark()
+		switch e.Apply(&evs[i]) {
+		case Accepted:
+			out = Accepted
+		case Late:
+			if late == nil {
+				late = &LateError{TS: evs[i].TS, Watermark: w, MaxOutOfOrder: e.cfg.MaxOutOfOrder}
+			}
+		}
+	}
+	clear(evs)
+	if late != nil {
+		return Rejected, late
+	}
+	return out, nil
 }

@@ -40,6 +40,7 @@ func commands() []command {
 		{"run", "consume Kafka, write live metrics to Redis and publish derived topics", runRun},
 		{"replay", "run the engine in pure event time over JSON Lines (files or stdin)", runReplay},
 		{"sim", "write a realistic, seeded canonical event log", runSim},
+		{"translate", "print the canonical events a platform adapter makes of its records", runTranslate},
 		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintln(stdout, "acwd", version)
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -9,7 +10,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,6 +33,32 @@ func freeAddr(t *testing.T) string {
 }
 
 // get fetches url and returns the status code and body (0 if unreachable).
+// checkWallboard checks that acwd run serves the wallboard and that its
+// state lists exactly the agents whose live-state hashes are in Redis.
+func checkWallboard(t *testing.T, h *runHarness, addr string) {
+	t.Helper()
+	if code, page := get("http://" + addr + "/"); code != 200 || !strings.Contains(page, "live wrap-up board") {
+		t.Errorf("GET /: %d %.100q, want the wallboard", code, page)
+	}
+	code, body := get("http://" + addr + "/api/state")
+	var st struct {
+		Agents []struct{ ID, State string }
+	}
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+		t.Fatalf("GET /api/state: %d %v %.200s", code, err, body)
+	}
+	want := 0
+	iter := h.rdb.Scan(context.Background(), 0, "acw:agent:*", 1000).Iterator()
+	for iter.Next(context.Background()) {
+		if h.rdb.HExists(context.Background(), iter.Val(), "state").Val() {
+			want++
+		}
+	}
+	if len(st.Agents) != want || want == 0 {
+		t.Errorf("wallboard state lists %d agents, Redis has %d agent hashes", len(st.Agents), want)
+	}
+}
+
 func get(url string) (int, string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
@@ -123,6 +149,7 @@ func TestRunMetricsHealthAndReadiness(t *testing.T) {
 	<-streamed
 	h.waitCheckpoints("ops", 60*time.Second)
 	mid := scrape(t, addr)
+	checkWallboard(t, h, addr)
 	for _, series := range []string{
 		`acw_events_total\{outcome="applied"\}`,
 		`acw_segments_total\{outcome="(ok|warn|overrun)"\}`,
@@ -263,11 +290,11 @@ func TestRunAuthenticatesWithSASL(t *testing.T) {
 			defer rdb.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan int)
-			var errb strings.Builder
+			var errb lineBuffer
 			go func() {
 				done <- mainExit(ctx, []string{"run", "--brokers", addr, "--topic", runTopic, "--group", "sasl", "--redis", rs.URL(),
 					"--http", "", "--log-level", "warn", "--kafka-sasl", m.flag, "--kafka-sasl-user", "acw", "--kafka-sasl-password", "s3cret"},
-					nil, io.Discard, &syncWriter{w: &errb})
+					nil, io.Discard, &errb)
 			}()
 			deadline := time.Now().Add(30 * time.Second)
 			for {
@@ -292,16 +319,4 @@ func TestRunAuthenticatesWithSASL(t *testing.T) {
 			}
 		})
 	}
-}
-
-// syncWriter serialises writes (the pipeline logs from many goroutines).
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -29,6 +29,8 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var ef engineFlags
 	var ss settings
 	ef.register(&ss)
+	var format string
+	ss.str(&format, "input-format", "kafka.input_format", "canonical", "format of the input records", inputFormats...)
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
 	if err := parseSettings(fs, &ss, args); err != nil {
@@ -60,41 +62,34 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	var dec events.Decoder
-	var line, read int64
-	for _, name := range inputs {
-		if err := ctx.Err(); err != nil {
-			return err
+	ad := newAdapter(format)
+	var read int64
+	err = eachInputLine(inputs, stdin, func(_ string, line int64, b []byte) error {
+		if len(bytes.TrimSpace(b)) == 0 {
+			return nil
 		}
-		var r io.Reader = stdin
-		if name != "-" {
-			f, err := os.Open(name)
-			if err != nil {
+		read++
+		if read&0xffff == 0 {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			defer f.Close()
-			r = f
 		}
-		err := eachLine(r, func(b []byte) error {
-			line++
-			if len(bytes.TrimSpace(b)) == 0 {
-				return nil
-			}
-			read++
-			if read&0xffff == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			if o, err := eng.Ingest(&dec, b); o == processor.Rejected {
-				rec := events.Rejected{Line: line, Reason: processor.RejectReason(err), Error: err.Error(), Raw: b}
-				w.buf = rec.AppendJSON(w.buf[:0])
-				w.flushLine()
-			}
-			return w.err
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", displayName(name), err)
+		var o processor.Outcome
+		var err error
+		if ad != nil {
+			o, err = eng.Translate(ad, b)
+		} else {
+			o, err = eng.Ingest(&dec, b)
 		}
+		if o == processor.Rejected {
+			rec := events.Rejected{Line: line, Reason: processor.RejectReason(err), Error: err.Error(), Raw: b}
+			w.buf = rec.AppendJSON(w.buf[:0])
+			w.flushLine()
+		}
+		return w.err
+	})
+	if err != nil {
+		return err
 	}
 	eng.Close()
 	sum := eng.Summary(read)
@@ -111,6 +106,32 @@ func displayName(name string) string {
 		return "stdin"
 	}
 	return name
+}
+
+// eachInputLine calls fn for every line of the named inputs in order
+// ("-" is stdin), numbering lines from 1 across all of them. Errors name
+// the input.
+func eachInputLine(inputs []string, stdin io.Reader, fn func(name string, line int64, b []byte) error) error {
+	var line int64
+	for _, name := range inputs {
+		var r io.Reader = stdin
+		if name != "-" {
+			f, err := os.Open(name)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			r = f
+		}
+		err := eachLine(r, func(b []byte) error {
+			line++
+			return fn(name, line, b)
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", displayName(name), err)
+		}
+	}
+	return nil
 }
 
 // eachLine calls fn for every line of r without its line terminator. The

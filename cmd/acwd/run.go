@@ -25,6 +25,7 @@ import (
 	"github.com/acwstream/acwstream/sink/metrics"
 	"github.com/acwstream/acwstream/sink/redisstore"
 	"github.com/acwstream/acwstream/sink/topics"
+	"github.com/acwstream/acwstream/sink/wallboard"
 )
 
 const runUsage = `usage: acwd run --brokers HOST:PORT[,…] --topic NAME[,…] --group ID --redis redis://HOST:PORT/DB [flags]
@@ -80,7 +81,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.strList(&f.brokers, "brokers", "kafka.brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma-separated HOST:PORT", true)
 	ss.strList(&f.topics, "topic", "kafka.topics", "acw.events", "input topics, comma-separated (events keyed by agent_id)", true)
 	ss.str(&f.group, "group", "kafka.group", "acwstream", "consumer group id; instances with the same id share the partitions")
-	ss.str(&f.inputFormat, "input-format", "kafka.input_format", "canonical", "format of the input messages", "canonical")
+	ss.str(&f.inputFormat, "input-format", "kafka.input_format", "canonical", "format of the input messages: canonical JSON, or a platform's records read by its adapter", inputFormats...)
 	ss.str(&f.start, "start", "kafka.start", "earliest", "where a partition without a checkpoint starts", "earliest", "latest")
 	ss.dur(&f.sessionTimeout, "session-timeout", "kafka.session_timeout", "10s", "consumer group session timeout: how long a silent member keeps its partitions (duration)", time.Second)
 	ss.boolean(&f.tls.enabled, "kafka-tls", "kafka.tls.enabled", "false", "connect to Kafka over TLS")
@@ -270,6 +271,28 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	if err != nil {
 		return err
 	}
+	return serve(ctx, &f, rc, log, service{})
+}
+
+// service holds what acwd demo changes about a run: the clock and a
+// callback with the bound HTTP address. The zero value is acwd run's.
+type service struct {
+	// now is the pipeline's wall clock and the wallboard's event-time
+	// clock (default time.Now); rate is how fast it runs against the real
+	// one (default 1).
+	now  func() time.Time
+	rate float64
+	// listening, if set, is called with the HTTP address once bound.
+	listening func(addr string)
+}
+
+// serve runs the pipeline, the HTTP endpoints and the wallboard until ctx
+// ends, then flushes and checkpoints every partition (bounded by
+// --shutdown-timeout).
+func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, svc service) error {
+	if svc.now == nil {
+		svc.now = time.Now
+	}
 	m := metrics.New(version)
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rdb := redis.NewClient(rc.redis)
@@ -292,18 +315,30 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 		FinalFlushTimeout: f.shutdownTimeout,
 		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
-		Store:             store, Publisher: pub, Log: log, Observer: m,
+		Store:             store, Publisher: pub, Log: log, Observer: m, Now: svc.now,
+		NewAdapter: adapterFactory(f.inputFormat),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)
 	}
 	if f.httpListen != "" {
-		srv, addr, err := serveHTTP(f.httpListen, m.Handler(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, nil))
+		board, err := wallboard.New(wallboard.Config{Redis: rdb, Prefix: f.prefix, Window: rc.engine.Window, Location: rc.loc,
+			Now: func() int64 { return svc.now().UnixMilli() }, Rate: svc.rate, Log: log})
+		if err != nil {
+			return err
+		}
+		bctx, stopBoard := context.WithCancel(ctx)
+		defer stopBoard()
+		go board.Run(bctx)
+		srv, addr, err := serveHTTP(f.httpListen, m.Handler(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, board.Handler()))
 		if err != nil {
 			return fmt.Errorf("%w: --http (http.listen) %s: %v", errConfig, f.httpListen, err)
 		}
 		defer srv.Close()
-		log.Info().Str("addr", addr).Msg("serving /metrics, /healthz and /readyz")
+		log.Info().Str("addr", addr).Msg("serving the wallboard at /, and /metrics, /healthz and /readyz")
+		if svc.listening != nil {
+			svc.listening(addr)
+		}
 	}
 	log.Info().Strs("brokers", f.brokers).Strs("topics", f.topics).Str("group", f.group).Str("version", version).Msg("acwd run starting")
 	errc := make(chan error, 1)

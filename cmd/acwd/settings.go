@@ -66,6 +66,29 @@ func (ss *settings) add(flag, key, def, help string, set func(string) error) *se
 	return s
 }
 
+// setDefault gives the setting of flag another default: acwd demo shares
+// run's settings with defaults of its own.
+func (ss *settings) setDefault(flag, def string) {
+	for _, s := range ss.list {
+		if s.flag == flag {
+			s.def = def
+			return
+		}
+	}
+	panic("setDefault: no setting --" + flag)
+}
+
+// sourceOf says where the effective value of flag's setting came from
+// ("default", "env …", "file …", "flag …"), after load.
+func (ss *settings) sourceOf(flag string) string {
+	for _, s := range ss.list {
+		if s.flag == flag {
+			return s.source
+		}
+	}
+	return ""
+}
+
 // str adds a string setting; with allowed values, any other is an error.
 func (ss *settings) str(p *string, flag, key, def, help string, allowed ...string) *setting {
 	if len(allowed) > 0 {

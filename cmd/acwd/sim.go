@@ -76,7 +76,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *brokers != "" {
-		return produceSim(ctx, g, pc, splitList(*brokers), *topic, stdout)
+		return produceSim(ctx, g, pc, splitList(*brokers), *topic, nil, stdout)
 	}
 	var w io.Writer = stdout
 	if out != "-" {
@@ -116,11 +116,15 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 }
 
 // produceSim writes the generator's lines to topic, keyed by agent_id, in
-// batches, and reports how many it wrote.
-func produceSim(ctx context.Context, g *sim.Generator, pc *pacer, brokers []string, topic string, stdout io.Writer) error {
+// batches, and reports how many it wrote. transport carries TLS and SASL
+// (nil: plaintext).
+func produceSim(ctx context.Context, g *sim.Generator, pc *pacer, brokers []string, topic string, transport *kafka.Transport, stdout io.Writer) error {
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond, BatchSize: 5000, BatchBytes: 8 << 20,
 		AllowAutoTopicCreation: true}
+	if transport != nil {
+		w.Transport = transport
+	}
 	defer w.Close()
 	var dec events.Decoder
 	var ev events.Event

@@ -30,6 +30,7 @@ type partition struct {
 	token string
 	eng   *processor.Engine
 	dec   *events.Decoder
+	ad    events.Adapter // nil: canonical input
 	tr    *tracker
 
 	next        int64 // next offset to read (-1: not known yet)
@@ -83,6 +84,9 @@ func (pt *partition) run(ctx context.Context) {
 	_, _ = rand.Read(tok[:])
 	pt.token = pt.p.instance + "/" + strconv.Itoa(int(pt.gen.ID)) + "/" + hex.EncodeToString(tok[:])
 	pt.dec = new(events.Decoder)
+	if cfg.NewAdapter != nil {
+		pt.ad = cfg.NewAdapter()
+	}
 	pt.rejLog = pt.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
 	pt.tr = newTracker(cfg.Derived, cfg.Engine.Window, cfg.Location)
 	pt.tr.obs, pt.tr.src = cfg.Observer, pt.src
@@ -278,12 +282,20 @@ func (pt *partition) handle(m *kafka.Message) {
 		reason = events.ReasonOversized
 		errMsg = fmt.Sprintf("message of %d bytes exceeds the %d-byte limit", len(m.Value), cfg.MaxMessageBytes)
 	} else {
-		o, err := pt.eng.Ingest(pt.dec, m.Value)
+		var o processor.Outcome
+		var err error
+		if pt.ad != nil {
+			o, err = pt.eng.Translate(pt.ad, m.Value)
+		} else {
+			o, err = pt.eng.Ingest(pt.dec, m.Value)
+		}
 		switch {
 		case err != nil:
 			reason, errMsg = processor.RejectReason(err), err.Error()
 		case o == processor.Duplicate:
 			outcome = "duplicate"
+		case o == processor.Ignored:
+			outcome = "ignored"
 		}
 	}
 	if reason != "" {

@@ -66,6 +66,11 @@ type Config struct {
 	// MaxMessageBytes: larger input messages go to the DLQ unread;
 	// default 1 MiB.
 	MaxMessageBytes int
+	// NewAdapter, if set, returns the adapter that reads each partition's
+	// messages (a platform's records, see events.Adapter); one per
+	// partition. nil: messages are canonical JSON events. Adapters must be
+	// stateless across messages, or their state is lost on reassignment.
+	NewAdapter func() events.Adapter
 	// IdleAfter is how long a caught-up partition must see no message
 	// before wall-clock time advances its watermark; default 250ms.
 	IdleAfter time.Duration

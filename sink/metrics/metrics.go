@@ -61,7 +61,7 @@ func New(version string) *Metrics {
 	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}}
 	byPartition := []string{"topic", "partition"}
 	m.events = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_events_total",
-		Help: "Input messages by outcome: applied, duplicate, or the rejection reason (malformed, invalid, late, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
+		Help: "Input messages by outcome: applied, duplicate, ignored (a platform record implying no event, such as a heartbeat), or the rejection reason (malformed, invalid, late, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
 	m.segments = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_segments_total",
 		Help: "Closed wrap-ups by outcome: ok, warn (past the warn threshold) or overrun."}, []string{"outcome"}))
 	m.wrapUp = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_wrapup_duration_seconds",
@@ -90,7 +90,7 @@ func New(version string) *Metrics {
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
-	for _, o := range []string{"applied", "duplicate", events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonOversized} {
+	for _, o := range []string{"applied", "duplicate", "ignored", events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonOversized} {
 		m.events.WithLabelValues(o)
 	}
 	for _, o := range []string{"ok", "warn", "overrun"} {

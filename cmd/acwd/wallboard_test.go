@@ -1,0 +1,327 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// lineBuffer collects output written from many goroutines (the pipeline
+// logs from several) and reads it back safely.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lineBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lineBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var wallboardURL = regexp.MustCompile(`Wallboard\s+(http://\S+/)`)
+
+// waitWallboard waits for the demo banner and returns the wallboard URL.
+func waitWallboard(t *testing.T, out fmt.Stringer, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if m := wallboardURL.FindStringSubmatch(out.String()); m != nil {
+			return m[1]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no wallboard URL after %s; output:\n%s", timeout, out)
+	return ""
+}
+
+// chromium returns the path of the Chromium binary. `make test` installs
+// Debian's chromium and sets ACW_REQUIRE_BROWSER, so CI never skips.
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("ACW_REQUIRE_BROWSER") != "" {
+		t.Fatal("chromium is not installed: run `make test`, which installs it (apt-get install chromium)")
+	}
+	t.Skip("chromium is not installed; `make test` installs it")
+	return ""
+}
+
+// TestWallboardInBrowser drives headless Chromium against a running demo:
+// agents appear, a wrap-up turns red once past 30 s, the alert feed shows
+// its overrun, and the page keeps updating without a reload. With
+// ACW_SCREENSHOT=FILE it also writes a 1920×1080 screenshot (the README's).
+func TestWallboardInBrowser(t *testing.T) {
+	bin := chromium(t)
+	demoCtx, stopDemo := context.WithCancel(context.Background())
+	defer stopDemo()
+	var out, errOut lineBuffer
+	done := make(chan error, 1)
+	const agents = 24
+	go func() {
+		done <- runDemo(demoCtx, []string{"--http", "127.0.0.1:0", "--speed", "4", "--agents", fmt.Sprint(agents),
+			"--teams", "3", "--seed", "5", "--log-level", "error"}, nil, &out, &errOut)
+	}()
+	url := waitWallboard(t, &out, 30*time.Second)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1920, 1080), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("hide-scrollbars", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelTab := chromedp.NewContext(actx)
+	defer cancelTab()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+
+	// eval runs js in the page and decodes its value into res.
+	eval := func(js string, res any) {
+		t.Helper()
+		j, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+js+")"))
+		if err == nil {
+			err = json.Unmarshal([]byte(j), res)
+		}
+		if err != nil {
+			t.Fatalf("evaluating %s: %v\ndemo log:\n%s", js, err, errOut.String())
+		}
+	}
+	// poll evaluates js every 200 ms until it returns a non-empty string.
+	poll := func(what, js string, timeout time.Duration) string {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			var s string
+			eval(js, &s)
+			if s != "" {
+				return s
+			}
+			if time.Now().After(deadline) {
+				var html string
+				eval(`document.querySelector("main").innerText.slice(0, 3000)`, &html)
+				t.Fatalf("%s: not seen within %s; page:\n%s\ndemo log:\n%s", what, timeout, html, errOut.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
+		t.Fatal(err)
+	}
+	var ignored any
+	eval(`window.__loadMarker = "same page"`, &ignored)
+
+	// Agents appear, each with a state label and a timer.
+	poll("every agent on the board", fmt.Sprintf(`document.querySelectorAll("#agents .agent").length >= %d ? "yes" : ""`, agents), 30*time.Second)
+	var first struct {
+		Updates int    `json:"updates"`
+		Label   string `json:"label"`
+		Timer   string `json:"timer"`
+	}
+	eval(`(() => { const a = document.querySelector("#agents .agent");
+		return {updates: Number(document.body.dataset.updates), label: a.querySelector(".state").textContent, timer: a.querySelector(".timer").textContent}; })()`, &first)
+	if first.Label == "" || !regexp.MustCompile(`^\d+:\d\d$`).MatchString(first.Timer) {
+		t.Fatalf("agent card without a state label or timer: %+v", first)
+	}
+
+	// A wrap-up seen below its overrun threshold turns red once past it,
+	// and the alert feed shows that wrap-up's overrun. (A card can also
+	// turn red for a moment when its close is still on the way: timers
+	// run in the browser. The alert proves the overrun was real.)
+	red := poll("a wrap-up turning red, with its overrun alert in the feed", `(() => {
+		const seen = window.__plainACW = window.__plainACW || {};
+		for (const li of document.querySelectorAll("#agents .agent.s-acw")) {
+			const k = li.dataset.agent + "@" + li.dataset.start;
+			if (!li.classList.contains("over")) { seen[k] = true; continue; }
+			const alert = document.querySelector('#alerts li[data-kind="overrun"][data-agent="' + li.dataset.agent + '"][data-start="' + li.dataset.start + '"]');
+			if (seen[k] && alert) return k + "@" + alert.textContent;
+		}
+		return "";
+	})()`, 2*time.Minute)
+	parts := strings.SplitN(red, "@", 3)
+	agent, alert := parts[0], parts[2]
+	if !strings.Contains(alert, "Overrun") || !strings.Contains(alert, agent) || !strings.Contains(alert, "past 30 s") {
+		t.Errorf("alert entry %q does not name the kind, the agent and the threshold", alert)
+	}
+	var card struct {
+		Background string `json:"bg"`
+		Flag       string `json:"flag"`
+		State      string `json:"state"`
+		Timer      string `json:"timer"`
+	}
+	eval(fmt.Sprintf(`(() => { const li = document.querySelector('#agents .agent[data-agent=%q]');
+		return {bg: getComputedStyle(li).backgroundColor, flag: li.querySelector(".flag").textContent,
+			state: li.querySelector(".state").textContent, timer: li.querySelector(".timer").textContent}; })()`, agent), &card)
+	if card.State == "Wrap-up" { // it may have finished meanwhile
+		if card.Background != "rgb(198, 40, 40)" {
+			t.Errorf("overrun card of %s has background %s, want the red rgb(198, 40, 40)", agent, card.Background)
+		}
+		if card.Flag != "Overrun" {
+			t.Errorf("overrun card of %s is flagged %q, want the text label Overrun (not colour alone)", agent, card.Flag)
+		}
+		if m := regexp.MustCompile(`^(\d+):(\d\d)$`).FindStringSubmatch(card.Timer); m == nil || m[1] == "0" && m[2] < "30" {
+			t.Errorf("overrun card of %s shows timer %q, want at least 0:30", agent, card.Timer)
+		}
+	}
+
+	// The page keeps updating without a reload.
+	poll("more updates pushed", fmt.Sprintf(`Number(document.body.dataset.updates) > %d + 3 ? "yes" : ""`, first.Updates), 30*time.Second)
+	var marker string
+	eval(`window.__loadMarker || ""`, &marker)
+	if marker != "same page" {
+		t.Fatal("the page reloaded: its window state is gone")
+	}
+
+	// Large-screen mode: a button, with its state exposed to assistive tech.
+	if err := chromedp.Do(ctx, chromedp.Click("#large")); err != nil {
+		t.Fatal(err)
+	}
+	var large string
+	eval(`document.body.classList.contains("large") + "/" + document.getElementById("large").getAttribute("aria-pressed")`, &large)
+	if large != "true/true" {
+		t.Errorf("large-screen mode after a click: class/aria-pressed = %s, want true/true", large)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click("#large")); err != nil {
+		t.Fatal(err)
+	}
+
+	if path := os.Getenv("ACW_SCREENSHOT"); path != "" {
+		// a moment with an amber and a red timer both on the board, if
+		// one comes within a minute
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			var both bool
+			eval(`!!document.querySelector("#agents .agent.warn") && !!document.querySelector("#agents .agent.over")`, &both)
+			if both {
+				break
+			}
+		}
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	stopDemo()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo stopped with %v; log:\n%s", err, errOut.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not stop within 30s of Ctrl-C")
+	}
+	if !strings.Contains(out.String(), "acwd demo stopped.") {
+		t.Errorf("demo did not report a clean stop; output:\n%s", out.String())
+	}
+}
+
+// TestDemoFromCleanClone runs the README's Quick start command, `go run
+// ./cmd/acwd demo`, in a fresh clone of this repository's committed HEAD:
+// it must build from committed files alone, serve the wallboard with live
+// agents, and stop with status 0 on Ctrl-C.
+func TestDemoFromCleanClone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the module from a clone")
+	}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skipf("not in a git work tree (%v)", err)
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("git", "clone", "--quiet", "--no-hardlinks", strings.TrimSpace(string(top)), dir).CombinedOutput(); err != nil {
+		t.Fatalf("git clone: %v\n%s", err, out)
+	}
+	cmd := exec.Command("go", "run", "./cmd/acwd", "demo", "--http", "127.0.0.1:0", "--speed", "10")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out, errOut lineBuffer
+	cmd.Stderr = &errOut
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			out.Write(append(sc.Bytes(), '\n'))
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); pw.Close() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}()
+	url := waitWallboard(t, &out, 5*time.Minute)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var st struct {
+			Agents []struct {
+				State string `json:"state"`
+			} `json:"agents"`
+		}
+		if resp, err := http.Get(url + "api/state"); err == nil {
+			json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if len(st.Agents) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no agents on the wallboard 30s after it started; log:\n%s", errOut.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !bytes.Contains(page, []byte("live wrap-up board")) {
+		t.Fatalf("GET / did not serve the wallboard page: %.200s", page)
+	}
+
+	// Ctrl-C reaches the whole process group, as in a terminal. The go
+	// command itself then exits 1 whatever the program does (its build
+	// workers record the interrupt), so the program's clean stop is read
+	// from its output: the stop message and no error.
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-exited:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("demo did not stop within 30s of Ctrl-C; log:\n%s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "acwd demo stopped.") || strings.Contains(errOut.String(), "acwd demo:") {
+		t.Errorf("demo did not stop cleanly; output:\n%s\nlog:\n%s", out.String(), errOut.String())
+	}
+}

@@ -1,0 +1,298 @@
+// acwstream wallboard: renders the state pushed on /api/events (Server-Sent
+// Events). The first message of a connection is full; later ones carry only
+// the agents that changed. Timers run here between messages on the
+// event-time clock the server sends (now + elapsed × rate).
+"use strict";
+(function () {
+  const $ = (id) => document.getElementById(id);
+  const STATE_LABEL = {
+    acw: "Wrap-up", talking: "On call", hold: "On hold", ringing: "Ringing",
+    ready: "Ready", not_ready: "Not ready", logged_out: "Logged out",
+  };
+  // display order of states: wrap-ups first, they are what the board is for
+  const ORDER = { acw: 0, talking: 1, hold: 1, ringing: 1, ready: 2, not_ready: 3, logged_out: 4 };
+  const COUNTS = [["acw", "In wrap-up"], ["call", "On call"], ["ready", "Ready"], ["not_ready", "Not ready"], ["logged_out", "Logged out"]];
+
+  const agents = new Map(); // id → agent record
+  const cards = new Map(); // id → <li>
+  let rest = null; // last state: open, tiles, alerts, clock
+  let clockAt = 0; // performance.now() when rest arrived
+  let seenAlerts = new Set();
+  let updates = 0;
+  let lastMsg = 0; // Date.now() of the last message
+  const byId = (a, b) => a.localeCompare(b, undefined, { numeric: true });
+
+  function now() {
+    if (!rest) return Date.now();
+    return rest.now + (performance.now() - clockAt) * rest.rate;
+  }
+  function fmtDur(ms) {
+    if (!(ms >= 0)) ms = 0;
+    const s = Math.floor(ms / 1000), h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    const mm = h ? String(m).padStart(2, "0") : String(m);
+    return (h ? h + ":" : "") + mm + ":" + String(r).padStart(2, "0");
+  }
+  function fmtSecs(ms) { return (ms / 1000).toFixed(ms < 10000 ? 1 : 0) + " s"; }
+  function fmtTime(ms) {
+    const d = new Date(ms);
+    return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+  function setText(e, t) { if (e.textContent !== t) e.textContent = t; }
+
+  // level of a wrap-up of elapsed ms with the agent's thresholds:
+  // "over" past the overrun threshold, "warn" past the warn one.
+  function level(elapsed, warnMS, overMS) {
+    if (overMS && elapsed > overMS) return "over";
+    if (warnMS && elapsed > warnMS) return "warn";
+    return "";
+  }
+  const FLAG = { over: "Overrun", warn: "Past warn", "": "" };
+
+  // ---- agents -------------------------------------------------------
+  function card(a) {
+    let li = cards.get(a.id);
+    if (!li) {
+      li = el("li", "agent");
+      li.dataset.agent = a.id;
+      li.append(el("span", "name", a.id), el("span", "timer"), el("span", "state"), el("span", "flag"), el("span", "meta"));
+      cards.set(a.id, li);
+    }
+    li.className = "agent s-" + (a.state || "unknown");
+    li.dataset.state = a.state;
+    if (a.state === "acw") li.dataset.start = a.acw_start; else delete li.dataset.start;
+    setText(li.children[2], STATE_LABEL[a.state] || a.state || "Unknown");
+    let meta = [a.team, a.queue].filter(Boolean).join(" · ");
+    if (a.state !== "acw" && a.last_acw_ms) {
+      meta += (meta ? " · " : "") + "last wrap-up " + fmtSecs(a.last_acw_ms) + (a.last_acw_overrun ? " (overrun)" : "");
+    }
+    setText(li.children[4], meta);
+    return li;
+  }
+  function tickCard(li, a, t) {
+    const start = a.state === "acw" && a.acw_start ? a.acw_start : a.since;
+    const elapsed = t - start;
+    setText(li.children[1], fmtDur(elapsed));
+    let lvl = "";
+    if (a.state === "acw") lvl = level(elapsed, a.warn_ms, a.overrun_ms);
+    li.classList.toggle("warn", lvl === "warn");
+    li.classList.toggle("over", lvl === "over");
+    setText(li.children[3], FLAG[lvl]);
+    li.title = a.id + ": " + (STATE_LABEL[a.state] || a.state) + " for " + fmtDur(elapsed) + (lvl ? " — " + FLAG[lvl] : "");
+  }
+  function renderAgents() {
+    const list = [...agents.values()].sort((a, b) => (ORDER[a.state] ?? 5) - (ORDER[b.state] ?? 5) || byId(a.id, b.id));
+    const grid = $("agents");
+    let prev = null;
+    for (const a of list) {
+      const li = card(a);
+      const want = prev ? prev.nextSibling : grid.firstChild;
+      if (want !== li) grid.insertBefore(li, want);
+      prev = li;
+    }
+    for (const [id, li] of cards) {
+      if (!agents.has(id)) { li.remove(); cards.delete(id); }
+    }
+    $("no-agents").hidden = agents.size > 0;
+    const n = { acw: 0, call: 0, ready: 0, not_ready: 0, logged_out: 0 };
+    for (const a of agents.values()) {
+      if (a.state === "talking" || a.state === "hold" || a.state === "ringing") n.call++;
+      else if (a.state in n) n[a.state]++;
+    }
+    const counts = $("counts");
+    counts.replaceChildren(...COUNTS.map(([k, label]) => {
+      const li = el("li", "c-" + k);
+      li.append(el("b", "", String(n[k])), document.createTextNode(" " + label));
+      return li;
+    }));
+  }
+
+  // ---- longest wrap-ups ----------------------------------------------
+  function renderLongest() {
+    const ol = $("longest");
+    const items = rest.open.map((o) => {
+      const a = agents.get(o.agent_id) || { id: o.agent_id };
+      const li = el("li");
+      li.dataset.agent = o.agent_id;
+      li.dataset.start = o.start;
+      li.dataset.warn = a.warn_ms || 0;
+      li.dataset.over = a.overrun_ms || 0;
+      li.append(el("span", "name", o.agent_id), el("span", "timer"), el("span", "flag"),
+        el("span", "meta", [a.team, a.queue, a.call_id].filter(Boolean).join(" · ")));
+      return li;
+    });
+    ol.replaceChildren(...items);
+    $("no-longest").hidden = items.length > 0;
+    setText($("open-count"), rest.open_count ? String(rest.open_count) : "");
+  }
+  function tickLongest(t) {
+    for (const li of $("longest").children) {
+      const elapsed = t - Number(li.dataset.start);
+      const lvl = level(elapsed, Number(li.dataset.warn), Number(li.dataset.over));
+      setText(li.children[1], fmtDur(elapsed));
+      setText(li.children[2], FLAG[lvl]);
+      li.className = lvl;
+    }
+  }
+
+  // ---- alerts ---------------------------------------------------------
+  function renderAlerts() {
+    const ol = $("alerts");
+    const first = seenAlerts.size === 0;
+    const next = new Set();
+    const items = rest.alerts.map((al) => {
+      const li = el("li", "k-" + al.kind);
+      li.dataset.agent = al.agent_id;
+      li.dataset.kind = al.kind;
+      li.dataset.id = al.id;
+      li.dataset.start = al.start;
+      const t = el("time", "", fmtTime(al.at));
+      t.dateTime = new Date(al.at).toISOString();
+      const where = [al.team, al.queue].filter(Boolean).join(" · ");
+      const who = `${al.agent_id}${where ? " (" + where + ")" : ""}`;
+      const took = al.at - al.start;
+      let text;
+      if (al.kind === "overrun") text = `${who} still wrapping up ${al.call_id || "a call"} past ${fmtSecs(al.threshold_ms)}`;
+      else if (took > al.threshold_ms) text = `${who} finished the overrun wrap-up of ${al.call_id || "a call"} after ${fmtSecs(took)}`;
+      else text = `${who} had finished ${al.call_id || "the call"}'s wrap-up in ${fmtSecs(took)}, within ${fmtSecs(al.threshold_ms)}: its close arrived late`;
+      li.append(t, el("span", "kind", al.kind === "overrun" ? "Overrun" : "Resolved"), document.createTextNode(text));
+      if (!first && !seenAlerts.has(al.id)) li.classList.add("new");
+      next.add(al.id);
+      return li;
+    });
+    seenAlerts = next;
+    ol.replaceChildren(...items);
+    $("no-alerts").hidden = items.length > 0;
+  }
+
+  // ---- tiles ------------------------------------------------------------
+  function pct(v) { return v.toFixed(1) + " %"; }
+  const COLS = [
+    ["Calls", (s) => String(s.calls_handled)],
+    ["Avg ACW", (s) => (s.acw_count ? fmtSecs(s.acw_avg_ms) : "–")],
+    ["ACW % work", (s) => pct(s.acw_pct_of_work)],
+    ["Overruns", (s) => String(s.overrun_count), (s) => s.overrun_count > 0],
+  ];
+  // queues carry wrap-up and call counts only: work time is per agent
+  const colsOf = (scope) => (scope === "queue" ? COLS.filter((c) => c[0] !== "ACW % work") : COLS);
+  function statsRow(label, cls, s, cols) {
+    const tr = el("tr", cls);
+    tr.append(el("td", "", label));
+    for (const [, f, hot] of cols) {
+      const td = el("td", s && hot && hot(s) ? "hot" : "", s ? f(s) : "–");
+      tr.append(td);
+    }
+    return tr;
+  }
+  function liveCounts(scope, key) {
+    let acw = 0, call = 0, ready = 0;
+    for (const a of agents.values()) {
+      if ((scope === "team" ? a.team : a.queue) !== key) continue;
+      if (a.state === "acw") acw++;
+      else if (a.state === "talking" || a.state === "hold" || a.state === "ringing") call++;
+      else if (a.state === "ready") ready++;
+    }
+    return scope === "team" ? `${acw} wrap-up · ${call} on call · ${ready} ready` : `${acw} wrap-up · ${call} on call`;
+  }
+  function renderTiles(scope) {
+    const ul = $(scope + "s");
+    const tiles = (rest.tiles[scope] || []).slice().sort((a, b) => byId(a.key, b.key));
+    ul.replaceChildren(...tiles.map((tl) => {
+      const li = el("li", "tile");
+      li.dataset.key = tl.key;
+      const h = el("h3", "", tl.key);
+      h.append(el("span", "live", liveCounts(scope, tl.key)));
+      const table = el("table");
+      const head = el("tr");
+      const cols = colsOf(scope);
+      head.append(el("th", "", ""), ...cols.map(([name]) => el("th", "", name)));
+      table.append(head, statsRow("Interval", "interval", tl.interval, cols), statsRow("Today", "today", tl.day, cols));
+      li.append(h, table);
+      return li;
+    }));
+    const start = rest.interval_start, end = start + rest.window_ms;
+    setText($(scope + "s-hint"), `interval ${fmtTime(start).slice(0, 5)}–${fmtTime(end).slice(0, 5)} · today ${rest.day}`);
+  }
+  function kpis(box, label, s) {
+    const parts = [el("span", "label", label)];
+    for (const [name, f] of COLS) {
+      const k = el("div", "kpi");
+      k.append(el("b", "", s ? f(s) : "–"), el("span", "", name));
+      parts.push(k);
+    }
+    box.replaceChildren(...parts);
+  }
+  function renderCenter() {
+    const c = (rest.tiles.center || [])[0] || {};
+    kpis($("center-interval"), "Centre · this interval", c.interval);
+    kpis($("center-day"), "Centre · today", c.day);
+  }
+
+  // ---- clock and status -------------------------------------------------
+  function tick() {
+    const t = now();
+    for (const [id, li] of cards) tickCard(li, agents.get(id), t);
+    if (rest) tickLongest(t);
+    setText($("clock"), fmtTime(t));
+    if (lastMsg && $("status").classList.contains("live")) {
+      const ago = Math.round((Date.now() - lastMsg) / 1000);
+      setText($("status-text"), ago < 2 ? "Live · updated just now" : `Live · last update ${fmtDur(ago * 1000)} ago`);
+    }
+  }
+  function status(kind, text) {
+    $("status").className = "status " + kind;
+    setText($("status-text"), text);
+  }
+
+  // ---- stream -------------------------------------------------------------
+  function onState(st) {
+    if (st.full) agents.clear();
+    for (const a of st.agents) agents.set(a.id, a);
+    for (const id of st.removed || []) agents.delete(id);
+    rest = st;
+    clockAt = performance.now();
+    updates++;
+    document.body.dataset.seq = st.seq;
+    document.body.dataset.updates = updates;
+    renderAgents();
+    renderLongest();
+    renderAlerts();
+    renderTiles("team");
+    renderTiles("queue");
+    renderCenter();
+    setText($("clock-note"), st.rate !== 1 ? `simulated ×${st.rate}` : "");
+    lastMsg = Date.now();
+    status("live", "Live");
+    tick();
+  }
+  function connect() {
+    const es = new EventSource("api/events");
+    es.addEventListener("state", (e) => onState(JSON.parse(e.data)));
+    es.onopen = () => status("live", "Live");
+    es.onerror = () => status("down", "Reconnecting… (showing the last state)");
+  }
+
+  // ---- controls -------------------------------------------------------------
+  function setLarge(on) {
+    document.body.classList.toggle("large", on);
+    $("large").setAttribute("aria-pressed", String(on));
+  }
+  $("large").addEventListener("click", () => setLarge(!document.body.classList.contains("large")));
+  document.addEventListener("keydown", (e) => {
+    if ((e.key === "l" || e.key === "L") && !e.ctrlKey && !e.metaKey && !e.altKey && e.target.tagName !== "INPUT") {
+      setLarge(!document.body.classList.contains("large"));
+    }
+  });
+  $("show-out").addEventListener("change", (e) => document.body.classList.toggle("show-out", e.target.checked));
+  const params = new URLSearchParams(location.search);
+  if (params.has("large")) setLarge(params.get("large") !== "0");
+  if (params.get("out") === "1") { $("show-out").checked = true; document.body.classList.add("show-out"); }
+
+  setInterval(tick, 250);
+  connect();
+})();
