@@ -498,7 +498,8 @@ func (b *Board) read(ctx context.Context, full bool, ids []string) (State, map[s
 		st.Open = []Open{}
 	}
 	b.mu.Lock()
-	due := time.Since(b.tilesAt) >= b.cfg.Tiles || b.rest.IntervalStart != st.IntervalStart || b.rest.Tiles == nil
+	due := time.Since(b.tilesAt) >= b.cfg.Tiles || b.rest.IntervalStart != st.IntervalStart || b.rest.Tiles == nil ||
+		newTileKey(b.rest.Tiles, agents)
 	var known map[string]Agent
 	if due {
 		known = make(map[string]Agent, len(b.agents)+len(agents))
@@ -522,6 +523,20 @@ func (b *Board) read(ctx context.Context, full bool, ids []string) (State, map[s
 	b.tilesAt = time.Now()
 	b.mu.Unlock()
 	return st, agents, nil
+}
+
+// newTileKey tells whether an agent names a team or queue that has no
+// tile yet, so that a new team shows at once, not at the next tile reload.
+func newTileKey(tiles map[string][]Tile, agents map[string]Agent) bool {
+	has := func(scope, k string) bool {
+		return k == "" || slices.ContainsFunc(tiles[scope], func(t Tile) bool { return t.Key == k })
+	}
+	for _, a := range agents {
+		if !has("team", a.Team) || !has("queue", a.Queue) {
+			return true
+		}
+	}
+	return false
 }
 
 // readTiles loads the current interval and today of every team and queue

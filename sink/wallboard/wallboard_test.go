@@ -89,7 +89,7 @@ func startBoard(t *testing.T) (*redis.Client, string) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	b, err := New(Config{Redis: rdb, Now: func() int64 { return now }, Refresh: 10 * time.Millisecond, Rescan: time.Hour, Tiles: 10 * time.Millisecond})
+	b, err := New(Config{Redis: rdb, Now: func() int64 { return now }, Refresh: 10 * time.Millisecond, Rescan: time.Hour, Tiles: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
