@@ -36,3 +36,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./events/
 	$(GO) test -run '^$$' -fuzz FuzzSnapshotRestore -fuzztime 30s ./processor/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/connect/
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/asterisk/

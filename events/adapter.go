@@ -15,3 +15,35 @@ type Adapter interface {
 	// or invalid) and changes no state; the caller dead-letters it.
 	Translate(rec []byte, out []Event) ([]Event, error)
 }
+
+// A Holder is an Adapter that holds some events back until event time has
+// passed them: the end of an implicit wrap-up (Asterisk wrapuptime,
+// FreeSWITCH wrap-up-time) is known when the call ends, but a later record
+// (the member's next call, with an earlier ts) may still cut it short.
+//
+// The engine calls Advance with the watermark an input is about to move it
+// to, before it applies that input's own events, and with the watermark
+// the live pipeline moves an idle partition to as wall-clock time passes;
+// replay calls it with math.MaxInt64 at the end of its input. Held events
+// released this way are never late unless the record that made them was.
+type Holder interface {
+	Adapter
+	// Advance appends to out, in ts order, every held event with ts <= w
+	// (Unix ms), and forgets them.
+	Advance(w int64, out []Event) []Event
+}
+
+// A Stateful adapter remembers what earlier records said (which
+// reservation a worker holds, which wrap-up windows are open), so its
+// state is part of every checkpoint: the pipeline stores AppendState with
+// the engine's snapshot and gives it back to RestoreState on recovery,
+// which makes the recovered adapter behave exactly as the one that wrote
+// it. The encoding is the adapter's own and deterministic.
+type Stateful interface {
+	Adapter
+	// AppendState appends the adapter's state to b.
+	AppendState(b []byte) []byte
+	// RestoreState replaces the adapter's state with one AppendState
+	// wrote; it reports a state it cannot read.
+	RestoreState(b []byte) error
+}

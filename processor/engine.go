@@ -167,6 +167,7 @@ type Engine struct {
 	// scratch, reused to avoid allocation
 	scratchEv  events.Event
 	scratchEvs []events.Event // Translate's buffer
+	scratchRel []events.Event // release's buffer
 	applying   events.Event
 	seg        events.Segment
 	alert      events.Alert

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -94,6 +95,19 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 		}
 		return Rejected, err
 	}
+	if h, ok := ad.(events.Holder); ok {
+		// Release what the adapter holds up to the watermark this record
+		// is about to set, before the record's own events move it there.
+		m, has := e.maxTS, e.hasMax
+		for i := range evs {
+			if !has || evs[i].TS > m {
+				m, has = evs[i].TS, true
+			}
+		}
+		if has {
+			e.release(h, m-e.oooMS)
+		}
+	}
 	if len(evs) == 0 {
 		return Ignored, nil
 	}
@@ -115,4 +129,37 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 		return Rejected, late
 	}
 	return out, nil
+}
+
+// release applies the events h holds with ts <= w. One that is late (the
+// record that made it was late too, and was rejected) is dropped.
+func (e *Engine) release(h events.Holder, w int64) {
+	rel := h.Advance(w, e.scratchRel[:0])
+	e.scratchRel = rel[:0]
+	for i := range rel {
+		if !e.hasMax || rel[i].TS >= e.maxTS-e.oooMS {
+			e.Apply(&rel[i])
+		}
+	}
+	clear(rel)
+}
+
+// AdvanceWith is AdvanceWatermark for an engine fed by ad: the events ad
+// holds with ts <= w (see events.Holder) are applied first. The live
+// pipeline calls it for an idle partition; ad may be nil (canonical input).
+func (e *Engine) AdvanceWith(ad events.Adapter, w int64) {
+	if h, ok := ad.(events.Holder); ok && (!e.hasMax || w > e.maxTS-e.oooMS) {
+		e.release(h, w)
+	}
+	e.AdvanceWatermark(w)
+}
+
+// CloseWith is Close for an engine fed by ad: every event ad still holds
+// is applied first, as if all of time had passed (replay's end of input).
+// ad may be nil.
+func (e *Engine) CloseWith(ad events.Adapter) {
+	if h, ok := ad.(events.Holder); ok && !e.closed {
+		e.release(h, math.MaxInt64)
+	}
+	e.Close()
 }

@@ -29,8 +29,8 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var ef engineFlags
 	var ss settings
 	ef.register(&ss)
-	var format string
-	ss.str(&format, "input-format", "kafka.input_format", "canonical", "format of the input records", inputFormats...)
+	var af adapterFlags
+	af.register(&ss, "format of the input records: canonical JSON, or a platform's records read by its adapter")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
 	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
 	if err := parseSettings(fs, &ss, args); err != nil {
@@ -62,7 +62,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	var dec events.Decoder
-	ad := newAdapter(format)
+	ad := af.newAdapter()
 	var read int64
 	err = eachInputLine(inputs, stdin, func(_ string, line int64, b []byte) error {
 		if len(bytes.TrimSpace(b)) == 0 {
@@ -91,7 +91,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if err != nil {
 		return err
 	}
-	eng.Close()
+	eng.CloseWith(ad)
 	sum := eng.Summary(read)
 	w.buf = sum.AppendJSON(w.buf[:0])
 	w.flushLine()

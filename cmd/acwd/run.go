@@ -45,7 +45,7 @@ type runFlags struct {
 	engine          engineFlags
 	brokers, topics []string
 	group           string
-	inputFormat     string
+	input           adapterFlags
 	start           string
 	sessionTimeout  time.Duration
 	tls             tlsFlags
@@ -81,7 +81,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.strList(&f.brokers, "brokers", "kafka.brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma-separated HOST:PORT", true)
 	ss.strList(&f.topics, "topic", "kafka.topics", "acw.events", "input topics, comma-separated (events keyed by agent_id)", true)
 	ss.str(&f.group, "group", "kafka.group", "acwstream", "consumer group id; instances with the same id share the partitions")
-	ss.str(&f.inputFormat, "input-format", "kafka.input_format", "canonical", "format of the input messages: canonical JSON, or a platform's records read by its adapter", inputFormats...)
+	f.input.register(ss, "format of the input messages: canonical JSON, or a platform's records read by its adapter")
 	ss.str(&f.start, "start", "kafka.start", "earliest", "where a partition without a checkpoint starts", "earliest", "latest")
 	ss.dur(&f.sessionTimeout, "session-timeout", "kafka.session_timeout", "10s", "consumer group session timeout: how long a silent member keeps its partitions (duration)", time.Second)
 	ss.boolean(&f.tls.enabled, "kafka-tls", "kafka.tls.enabled", "false", "connect to Kafka over TLS")
@@ -316,7 +316,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
 		Store:             store, Publisher: pub, Log: log, Observer: m, Now: svc.now,
-		NewAdapter: adapterFactory(f.inputFormat),
+		NewAdapter: f.input.factory(),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errConfig, err)

@@ -6,41 +6,24 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/acwstream/acwstream/events"
-	"github.com/acwstream/acwstream/events/connect"
 	"github.com/acwstream/acwstream/events/sim"
+	"github.com/acwstream/acwstream/processor"
 )
 
-// inputFormats are the values of --input-format: canonical JSON, or a
-// platform's own records read by its adapter.
-var inputFormats = []string{"canonical", "connect"}
-
-// newAdapter returns the adapter of format (nil for canonical input).
-func newAdapter(format string) events.Adapter {
-	switch format {
-	case "connect":
-		return connect.New(connect.Config{})
-	}
-	return nil
-}
-
-// adapterFactory returns what pipeline.Config.NewAdapter wants for
-// format (nil for canonical input).
-func adapterFactory(format string) func() events.Adapter {
-	if newAdapter(format) == nil {
-		return nil
-	}
-	return func() events.Adapter { return newAdapter(format) }
-}
-
-const translateUsage = `usage: acwd translate --input-format FORMAT [FILE…]
+const translateUsage = `usage: acwd translate --input-format FORMAT [--config FILE] [FILE…]
 
 Reads a platform's records, one per line (files in order, or stdin), and
 prints the canonical events its adapter makes of them, one JSON object per
 line: for debugging a feed, or to turn a platform's export into a canonical
-log for acwd replay. Records the adapter rejects are reported on stderr
+log for acwd replay. Events an adapter holds back (the end of an implicit
+wrap-up window) are printed once the input's largest ts minus
+--max-out-of-order passes them, as the engine would receive them, and at
+the end of the input. Records the adapter rejects are reported on stderr
 with their line and reason; the exit status is 0 regardless.
 
 flags:
@@ -48,22 +31,39 @@ flags:
 
 func runTranslate(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlagSet("translate", stderr)
-	format := fs.String("input-format", "", "format of the records ("+strings.Join(inputFormats[1:], ", ")+")")
+	var ss settings
+	var af adapterFlags
+	af.register(&ss, "format of the records ("+strings.Join(inputFormats[1:], ", ")+")")
+	var ooo time.Duration
+	ss.dur(&ooo, "max-out-of-order", "engine.max_out_of_order", processor.DefaultMaxOutOfOrder.String(),
+		"how far behind the largest ts a record may arrive (duration); held events are released this far behind it", time.Millisecond)
 	fs.Usage = func() { fmt.Fprint(stderr, translateUsage); fs.PrintDefaults() }
-	if err := parseFlags(fs, args); err != nil {
+	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}
-	ad := newAdapter(*format)
+	ad := af.newAdapter()
 	if ad == nil {
-		return fmt.Errorf("%w: --input-format: want one of %s, got %q", errUsage, strings.Join(inputFormats[1:], ", "), *format)
+		return fmt.Errorf("%w: --input-format: want one of %s, got %q", errUsage, strings.Join(inputFormats[1:], ", "), af.format)
 	}
+	holder, _ := ad.(events.Holder)
 	inputs := fs.Args()
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
 	out := bufio.NewWriterSize(stdout, 256<<10)
-	var evs []events.Event
+	var evs, rel []events.Event
 	var buf []byte
+	maxTS, hasMax := int64(0), false
+	write := func(evs []events.Event) error {
+		for i := range evs {
+			buf = sim.AppendEvent(buf[:0], &evs[i], false)
+			buf = append(buf, '\n')
+			if _, err := out.Write(buf); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	err := eachInputLine(inputs, stdin, func(name string, line int64, b []byte) error {
 		if len(bytes.TrimSpace(b)) == 0 {
 			return nil
@@ -77,16 +77,25 @@ func runTranslate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 			return nil
 		}
 		for i := range evs {
-			buf = sim.AppendEvent(buf[:0], &evs[i], false)
-			buf = append(buf, '\n')
-			if _, err := out.Write(buf); err != nil {
+			if !hasMax || evs[i].TS > maxTS {
+				maxTS, hasMax = evs[i].TS, true
+			}
+		}
+		if holder != nil && hasMax {
+			rel = holder.Advance(maxTS-ooo.Milliseconds(), rel[:0])
+			if err := write(rel); err != nil {
 				return err
 			}
 		}
-		return nil
+		return write(evs)
 	})
 	if err != nil {
 		return err
+	}
+	if holder != nil {
+		if err := write(holder.Advance(math.MaxInt64, nil)); err != nil {
+			return err
+		}
 	}
 	return out.Flush()
 }

@@ -229,7 +229,11 @@ func (pt *partition) restore(ctx context.Context) error {
 	if pt.eng, err = processor.Restore(cfg.Engine, pt.tr, ck.Snapshot); err != nil {
 		return fmt.Errorf("checkpoint of %s: %w", pt.src, err)
 	}
-	if err := pt.tr.restoreAux(ck.Aux, pt.eng); err != nil {
+	adState, err := pt.tr.restoreAux(ck.Aux, pt.eng)
+	if err == nil {
+		err = pt.restoreAdapter(adState)
+	}
+	if err != nil {
 		return fmt.Errorf("checkpoint of %s: %w", pt.src, err)
 	}
 	pt.next, pt.flushedNext = ck.SnapOffset, ck.EffOffset
@@ -253,7 +257,7 @@ func (pt *partition) restore(ctx context.Context) error {
 // suppression once pt.next reaches the checkpointed effects offset.
 func (pt *partition) catchUp() {
 	for len(pt.replay) > 0 && pt.replay[0].Offset <= pt.next {
-		pt.eng.AdvanceWatermark(pt.replay[0].Watermark)
+		pt.eng.AdvanceWith(pt.ad, pt.replay[0].Watermark)
 		pt.replay = pt.replay[1:]
 	}
 	if pt.tr.suppressShared && pt.next >= pt.sharedOff {
@@ -261,7 +265,7 @@ func (pt *partition) catchUp() {
 	}
 	if pt.tr.suppress && pt.next >= pt.effOffset {
 		for _, t := range pt.replay { // ticks past a gap in the offsets
-			pt.eng.AdvanceWatermark(t.Watermark)
+			pt.eng.AdvanceWith(pt.ad, t.Watermark)
 		}
 		pt.replay = nil
 		pt.tr.resume(pt.eng)
@@ -384,7 +388,7 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 	if w <= pt.eng.Watermark() {
 		return
 	}
-	pt.eng.AdvanceWatermark(w)
+	pt.eng.AdvanceWith(pt.ad, w)
 	if pt.eng.Watermark() >= w {
 		pt.ticks = append(pt.ticks, Tick{Offset: pt.next, Watermark: w})
 	}
@@ -430,6 +434,9 @@ func (pt *partition) flush(final bool) error {
 			pt.snapBufs[pt.snapIdx] = pt.eng.AppendSnapshot(pt.snapBufs[pt.snapIdx][:0])
 			b.Snapshot = pt.snapBufs[pt.snapIdx]
 			b.Aux = pt.tr.appendAux(nil)
+			if st, ok := pt.ad.(events.Stateful); ok {
+				b.Aux = appendAdapterState(b.Aux, st)
+			}
 			b.SnapOffset = pt.next
 			pt.ticks = pt.ticks[:0]
 			pt.lastSnap = now
@@ -552,4 +559,18 @@ func (pt *partition) retry(ctx context.Context, op, what string, fn func(context
 			return ctx.Err()
 		}
 	}
+}
+
+// restoreAdapter gives a stateful adapter the state its checkpoint holds
+// (none: the checkpoint was written before the adapter kept state, or
+// with another input format; the adapter starts empty).
+func (pt *partition) restoreAdapter(state []byte) error {
+	st, ok := pt.ad.(events.Stateful)
+	if !ok || state == nil {
+		return nil
+	}
+	if err := st.RestoreState(state); err != nil {
+		return fmt.Errorf("adapter state: %w", err)
+	}
+	return nil
 }

@@ -749,9 +749,9 @@ func (r *auxReader) count() int {
 }
 
 // restoreAux decodes appendAux's output and sets the base from the engine.
-func (t *tracker) restoreAux(b []byte, eng *processor.Engine) error {
-	if len(b) == 0 || b[0] != 2 {
-		return errAux
+func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []byte, err error) {
+	if len(b) == 0 || (b[0] != 2 && b[0] != 3) {
+		return nil, errAux
 	}
 	r := &auxReader{b: b[1:]}
 	t.closed = t.closed[:0]
@@ -769,8 +769,14 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) error {
 		day := r.str()
 		t.agentDays[dayKey{k, day}] = r.counters()
 	}
+	if b[0] == 3 { // an adapter's state follows
+		n := r.count()
+		if !r.bad && n <= len(r.b) {
+			adapterState, r.b = r.b[:n:n], r.b[n:]
+		}
+	}
 	if r.bad || len(r.b) != 0 {
-		return errAux
+		return nil, errAux
 	}
 	clear(t.base)
 	t.baseWin, _ = eng.OpenWindow()
@@ -783,5 +789,14 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) error {
 	each(func(scope events.Scope, key string, c *events.Counters) {
 		t.base[scopeKey{scope, key}] = *c
 	})
-	return nil
+	return adapterState, nil
+}
+
+// appendAdapterState adds a stateful adapter's state to aux (what
+// appendAux wrote), which restoreAux returns.
+func appendAdapterState(aux []byte, st events.Stateful) []byte {
+	state := st.AppendState(nil)
+	aux[0] = 3
+	aux = binary.AppendUvarint(aux, uint64(len(state)))
+	return append(aux, state...)
 }

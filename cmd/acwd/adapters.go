@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/asterisk"
+	"github.com/acwstream/acwstream/events/connect"
+)
+
+// inputFormats are the values of --input-format: canonical JSON, or a
+// platform's own records read by its adapter.
+var inputFormats = []string{"canonical", "connect", "asterisk"}
+
+// adapterFlags select the input format and hold each adapter's settings,
+// which come from the config file's adapters section.
+type adapterFlags struct {
+	format   string
+	connect  connect.Config
+	asterisk asterisk.Config
+}
+
+func (f *adapterFlags) register(ss *settings, help string) {
+	ss.str(&f.format, "input-format", "kafka.input_format", "canonical", help, inputFormats...)
+	if ss.extra == nil {
+		ss.extra = map[string]func(*yaml.Node) error{}
+	}
+	ss.extra["adapters.connect"] = func(n *yaml.Node) error {
+		var c struct {
+			Statuses  map[string]string `yaml:"statuses"`
+			AgentID   string            `yaml:"agent_id"`
+			TeamLevel int               `yaml:"team_level"`
+		}
+		if err := decodeStrict(n, &c); err != nil {
+			return err
+		}
+		st, err := agentStates(c.Statuses)
+		if err != nil {
+			return err
+		}
+		if c.AgentID != "" && c.AgentID != "arn" && c.AgentID != "username" {
+			return fmt.Errorf("agent_id: want arn or username, got %q", c.AgentID)
+		}
+		if c.TeamLevel < -1 || c.TeamLevel > 5 {
+			return fmt.Errorf("team_level: want -1 (none), 0 (deepest) or 1-5, got %d", c.TeamLevel)
+		}
+		f.connect = connect.Config{Statuses: st, AgentID: c.AgentID, TeamLevel: c.TeamLevel}
+		return nil
+	}
+	ss.extra["adapters.asterisk"] = func(n *yaml.Node) error {
+		var c struct {
+			WrapupTime    duration                       `yaml:"wrapuptime"`
+			Queues        map[string]duration            `yaml:"queues"`
+			Members       map[string]map[string]duration `yaml:"members"`
+			WrapupReasons []string                       `yaml:"wrapup_reasons"`
+			Agents        map[string]string              `yaml:"agents"`
+			Teams         map[string]string              `yaml:"teams"`
+			TimeZone      string                         `yaml:"time_zone"`
+		}
+		if err := decodeStrict(n, &c); err != nil {
+			return err
+		}
+		a := asterisk.Config{WrapupTime: time.Duration(c.WrapupTime), Queues: durations(c.Queues),
+			WrapupReasons: c.WrapupReasons, Agents: c.Agents, Teams: c.Teams, Members: map[string]map[string]time.Duration{}}
+		for q, m := range c.Members {
+			a.Members[q] = durations(m)
+		}
+		if c.TimeZone != "" {
+			loc, err := time.LoadLocation(c.TimeZone)
+			if err != nil {
+				return fmt.Errorf("time_zone: %v", err)
+			}
+			a.Location = loc
+		}
+		f.asterisk = a
+		return nil
+	}
+}
+
+// newAdapter returns the adapter of the selected format (nil for
+// canonical input).
+func (f *adapterFlags) newAdapter() events.Adapter {
+	switch f.format {
+	case "connect":
+		return connect.New(f.connect)
+	case "asterisk":
+		return asterisk.New(f.asterisk)
+	}
+	return nil
+}
+
+// factory returns what pipeline.Config.NewAdapter wants (nil for
+// canonical input): a new adapter per partition.
+func (f *adapterFlags) factory() func() events.Adapter {
+	if f.newAdapter() == nil {
+		return nil
+	}
+	return f.newAdapter
+}
+
+// decodeStrict decodes n into v, rejecting keys v does not have.
+func decodeStrict(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	return dec.Decode(v)
+}
+
+func durations(m map[string]duration) map[string]time.Duration {
+	out := make(map[string]time.Duration, len(m))
+	for k, v := range m {
+		out[k] = time.Duration(v)
+	}
+	return out
+}
+
+// agentStates reads a map of platform status names to agent-level
+// canonical states.
+func agentStates(m map[string]string) (map[string]events.State, error) {
+	out := make(map[string]events.State, len(m))
+	for k, v := range m {
+		st, ok := events.ParseState([]byte(v))
+		if !ok || st.CallLevel() {
+			return nil, fmt.Errorf("statuses: %s: want ready, not_ready or logged_out, got %q", k, v)
+		}
+		out[k] = st
+	}
+	return out, nil
+}

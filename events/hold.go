@@ -1,0 +1,222 @@
+package events
+
+import (
+	"container/heap"
+	"encoding/binary"
+	"errors"
+	"slices"
+)
+
+// Holds is the bookkeeping of a Holder adapter: at most one held event per
+// agent (the state an implicit wrap-up window ends in), released in ts
+// order once event time passes it. The zero value is empty and ready.
+// Peek and Due are O(log n); cancelled entries are dropped lazily.
+type Holds struct {
+	by map[string]Event // agent_id → held event
+	q  holdQueue
+}
+
+type holdEntry struct {
+	ts    int64
+	agent string
+}
+
+type holdQueue []holdEntry
+
+func (q holdQueue) Len() int { return len(q) }
+func (q holdQueue) Less(i, j int) bool {
+	if q[i].ts != q[j].ts {
+		return q[i].ts < q[j].ts
+	}
+	return q[i].agent < q[j].agent
+}
+func (q holdQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *holdQueue) Push(x any)   { *q = append(*q, x.(holdEntry)) }
+func (q *holdQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
+}
+
+// Set holds ev for its agent, replacing what was held for it.
+func (h *Holds) Set(ev Event) {
+	if h.by == nil {
+		h.by = map[string]Event{}
+	}
+	h.by[ev.AgentID] = ev
+	heap.Push(&h.q, holdEntry{ev.TS, ev.AgentID})
+}
+
+// Get returns what is held for agent.
+func (h *Holds) Get(agent string) (Event, bool) {
+	ev, ok := h.by[agent]
+	return ev, ok
+}
+
+// Cancel forgets what is held for agent and returns it.
+func (h *Holds) Cancel(agent string) (Event, bool) {
+	ev, ok := h.by[agent]
+	if ok {
+		delete(h.by, agent)
+	}
+	return ev, ok
+}
+
+// Len is the number of held events.
+func (h *Holds) Len() int { return len(h.by) }
+
+// Due appends to out, in (ts, agent_id) order, every held event with
+// ts <= w, and forgets them.
+func (h *Holds) Due(w int64, out []Event) []Event {
+	for len(h.q) > 0 && h.q[0].ts <= w {
+		e := heap.Pop(&h.q).(holdEntry)
+		if ev, ok := h.by[e.agent]; ok && ev.TS == e.ts {
+			delete(h.by, e.agent)
+			out = append(out, ev)
+		}
+	}
+	if len(h.q) > 4*len(h.by)+64 { // mostly cancelled entries: rebuild
+		h.q = h.q[:0]
+		for a, ev := range h.by {
+			h.q = append(h.q, holdEntry{ev.TS, a})
+		}
+		heap.Init(&h.q)
+	}
+	return out
+}
+
+// AppendState appends the held events to b, sorted by agent_id
+// (deterministic), for an adapter's AppendState.
+func (h *Holds) AppendState(b []byte) []byte {
+	ids := make([]string, 0, len(h.by))
+	for a := range h.by {
+		ids = append(ids, a)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, a := range ids {
+		b = AppendStateEvent(b, h.by[a])
+	}
+	return b
+}
+
+// RestoreState reads what AppendState wrote from r, replacing h.
+func (h *Holds) RestoreState(r *StateReader) {
+	*h = Holds{}
+	for range r.Count() {
+		h.Set(r.Event())
+	}
+}
+
+// AppendStateEvent appends ev in the binary form StateReader.Event reads.
+func AppendStateEvent(b []byte, ev Event) []byte {
+	b = AppendStateString(b, ev.AgentID)
+	b = append(b, byte(ev.State))
+	b = binary.AppendVarint(b, ev.TS)
+	for _, s := range [...]string{ev.CallID, ev.EventID, ev.Team, ev.Queue, ev.Channel, ev.Disposition, ev.Reason} {
+		b = AppendStateString(b, s)
+	}
+	return b
+}
+
+// AppendStateString appends s, length-prefixed.
+func AppendStateString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// ErrState is the error of a StateReader that ran out of bytes or read a
+// value out of range: the state was not written by AppendState.
+var ErrState = errors.New("adapter state is truncated or corrupt")
+
+// StateReader reads adapter state written with the Append helpers. Errors
+// are sticky: after the first, every read returns a zero value and Err
+// reports it.
+type StateReader struct {
+	B   []byte
+	err error
+}
+
+// Err is the first error met, or, when called at the end, ErrState if
+// bytes are left over.
+func (r *StateReader) Err() error {
+	if r.err == nil && len(r.B) != 0 {
+		return ErrState
+	}
+	return r.err
+}
+
+// Uvarint reads an unsigned varint.
+func (r *StateReader) Uvarint() uint64 {
+	v, n := binary.Uvarint(r.B)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.B = r.B[n:]
+	return v
+}
+
+// Varint reads a signed varint.
+func (r *StateReader) Varint() int64 {
+	v, n := binary.Varint(r.B)
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.B = r.B[n:]
+	return v
+}
+
+// Count reads a length that must fit in what is left (each item takes at
+// least one byte).
+func (r *StateReader) Count() int {
+	n := r.Uvarint()
+	if n > uint64(len(r.B)) {
+		r.fail()
+		return 0
+	}
+	return int(n)
+}
+
+// Byte reads one byte.
+func (r *StateReader) Byte() byte {
+	if len(r.B) == 0 {
+		r.fail()
+		return 0
+	}
+	c := r.B[0]
+	r.B = r.B[1:]
+	return c
+}
+
+// String reads a length-prefixed string.
+func (r *StateReader) String() string {
+	n := r.Count()
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.B[:n])
+	r.B = r.B[n:]
+	return s
+}
+
+// Event reads an event AppendStateEvent wrote.
+func (r *StateReader) Event() Event {
+	ev := Event{AgentID: r.String(), State: State(r.Byte()), TS: r.Varint()}
+	for _, p := range [...]*string{&ev.CallID, &ev.EventID, &ev.Team, &ev.Queue, &ev.Channel, &ev.Disposition, &ev.Reason} {
+		*p = r.String()
+	}
+	if ev.State != StateNone && !ev.State.Valid() {
+		r.fail()
+	}
+	return ev
+}
+
+func (r *StateReader) fail() {
+	if r.err == nil {
+		r.err = ErrState
+	}
+	r.B = nil
+}
