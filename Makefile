@@ -37,3 +37,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzSnapshotRestore -fuzztime 30s ./processor/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/connect/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/asterisk/
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/twilio/

@@ -10,11 +10,12 @@ import (
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/events/asterisk"
 	"github.com/acwstream/acwstream/events/connect"
+	"github.com/acwstream/acwstream/events/twilio"
 )
 
 // inputFormats are the values of --input-format: canonical JSON, or a
 // platform's own records read by its adapter.
-var inputFormats = []string{"canonical", "connect", "asterisk"}
+var inputFormats = []string{"canonical", "connect", "twilio", "asterisk"}
 
 // adapterFlags select the input format and hold each adapter's settings,
 // which come from the config file's adapters section.
@@ -22,6 +23,7 @@ type adapterFlags struct {
 	format   string
 	connect  connect.Config
 	asterisk asterisk.Config
+	twilio   twilio.Config
 }
 
 func (f *adapterFlags) register(ss *settings, help string) {
@@ -40,7 +42,7 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		}
 		st, err := agentStates(c.Statuses)
 		if err != nil {
-			return err
+			return fmt.Errorf("statuses: %v", err)
 		}
 		if c.AgentID != "" && c.AgentID != "arn" && c.AgentID != "username" {
 			return fmt.Errorf("agent_id: want arn or username, got %q", c.AgentID)
@@ -49,6 +51,28 @@ func (f *adapterFlags) register(ss *settings, help string) {
 			return fmt.Errorf("team_level: want -1 (none), 0 (deepest) or 1-5, got %d", c.TeamLevel)
 		}
 		f.connect = connect.Config{Statuses: st, AgentID: c.AgentID, TeamLevel: c.TeamLevel}
+		return nil
+	}
+	ss.extra["adapters.twilio"] = func(n *yaml.Node) error {
+		var c struct {
+			Activities           map[string]string `yaml:"activities"`
+			AgentID              string            `yaml:"agent_id"`
+			TeamAttribute        string            `yaml:"team_attribute"`
+			DispositionAttribute string            `yaml:"disposition_attribute"`
+			Channels             []string          `yaml:"channels"`
+		}
+		if err := decodeStrict(n, &c); err != nil {
+			return err
+		}
+		st, err := agentStates(c.Activities)
+		if err != nil {
+			return fmt.Errorf("activities: %v", err)
+		}
+		if c.AgentID != "" && c.AgentID != "sid" && c.AgentID != "name" {
+			return fmt.Errorf("agent_id: want sid or name, got %q", c.AgentID)
+		}
+		f.twilio = twilio.Config{Activities: st, AgentID: c.AgentID, TeamAttribute: c.TeamAttribute,
+			DispositionAttribute: c.DispositionAttribute, Channels: c.Channels}
 		return nil
 	}
 	ss.extra["adapters.asterisk"] = func(n *yaml.Node) error {
@@ -89,6 +113,8 @@ func (f *adapterFlags) newAdapter() events.Adapter {
 		return connect.New(f.connect)
 	case "asterisk":
 		return asterisk.New(f.asterisk)
+	case "twilio":
+		return twilio.New(f.twilio)
 	}
 	return nil
 }
@@ -128,7 +154,7 @@ func agentStates(m map[string]string) (map[string]events.State, error) {
 	for k, v := range m {
 		st, ok := events.ParseState([]byte(v))
 		if !ok || st.CallLevel() {
-			return nil, fmt.Errorf("statuses: %s: want ready, not_ready or logged_out, got %q", k, v)
+			return nil, fmt.Errorf("%s: want ready, not_ready or logged_out, got %q", k, v)
 		}
 		out[k] = st
 	}

@@ -1,0 +1,474 @@
+// Package twilio reads Twilio TaskRouter events and turns them into
+// canonical events. It reads both forms TaskRouter delivers:
+//
+//   - the Workspace EventCallbackUrl webhook: a form-encoded body
+//     (EventType=reservation.wrapup&WorkerSid=…&TimestampMs=…), one per
+//     record;
+//   - Event Streams (CloudEvents, schema TaskRouter.WDSEvent): a JSON
+//     object, or an array of them, with the event in data.payload; the
+//     REST Event resource's JSON (event_type, event_date_ms, event_data) is
+//     read too.
+//
+// Wrap-up is explicit in TaskRouter: a worker's reservation goes
+// reservation.wrapup → reservation.completed. The adapter is stateful:
+// during a reservation the worker is ringing, talking or in acw whatever
+// its activity, and when the reservation ends it returns to the state of
+// its current activity (Available → ready, Offline → logged_out, any
+// other → not_ready with the activity name as reason), which it remembers
+// from worker.activity.update events. Only voice reservations count;
+// others (chat, SMS…) are skipped and counted.
+package twilio
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// Config sets how TaskRouter's names map to canonical fields. The zero
+// value gives the documented defaults.
+type Config struct {
+	// Activities maps activity names to agent-level states. Defaults:
+	// Available → ready, Offline → logged_out; any other name is
+	// not_ready with the name as reason.
+	Activities map[string]events.State
+	// AgentID picks the agent_id: "sid" (default, WorkerSid) or "name"
+	// (WorkerName, falling back to the sid).
+	AgentID string
+	// TeamAttribute is the key of the worker attributes (JSON) that holds
+	// the team; default "team". Nested keys are dotted ("routing.team").
+	TeamAttribute string
+	// DispositionAttribute is the key of the task attributes that holds
+	// the wrap-up outcome; default "conversations.outcome" (what Flex
+	// writes).
+	DispositionAttribute string
+	// Channels are the task channels that count (TaskChannelUniqueName);
+	// default voice. Records without a channel count.
+	Channels []string
+}
+
+// Stats counts what the adapter read but did not turn into events.
+type Stats struct {
+	Ignored  uint64 // events that say nothing about a worker's state (task.*, workflow.*, …)
+	NonVoice uint64 // reservation events of other channels
+	Stray    uint64 // reservation events of a reservation the worker does not hold
+}
+
+// Adapter is an events.Adapter and events.Stateful for TaskRouter events.
+type Adapter struct {
+	cfg        Config
+	activities map[string]events.State
+	channels   map[string]bool
+	workers    map[string]*worker
+	Stats      Stats
+}
+
+// worker is what the adapter knows of one worker.
+type worker struct {
+	activity events.State // from the last activity update (StateNone: not seen)
+	reason   string
+	res      string       // the voice reservation held ("": none)
+	task     string       // its task, the canonical call_id
+	phase    events.State // ringing, talking or acw while res is set
+	team     string
+	// the last state emitted, to skip repeats
+	state    events.State
+	call     string
+	stReason string
+}
+
+// New returns an adapter for cfg.
+func New(cfg Config) *Adapter {
+	a := &Adapter{cfg: cfg, activities: map[string]events.State{"Available": events.StateReady, "Offline": events.StateLoggedOut},
+		channels: map[string]bool{}, workers: map[string]*worker{}}
+	for k, v := range cfg.Activities {
+		a.activities[k] = v
+	}
+	if a.cfg.TeamAttribute == "" {
+		a.cfg.TeamAttribute = "team"
+	}
+	if a.cfg.DispositionAttribute == "" {
+		a.cfg.DispositionAttribute = "conversations.outcome"
+	}
+	chs := cfg.Channels
+	if len(chs) == 0 {
+		chs = []string{"voice"}
+	}
+	for _, c := range chs {
+		a.channels[c] = true
+	}
+	return a
+}
+
+// record is one TaskRouter event, whatever form it came in; names holds
+// the field names of that form, for errors.
+type record struct {
+	typ, id                           string
+	ts                                int64
+	worker, workerName, activity      string
+	reservation, task, queue, channel string
+	workerAttrs, taskAttrs            string
+	names                             *fieldNames
+	hasTS                             bool
+	tsField                           string
+}
+
+type fieldNames struct{ typ, worker, activity, reservation, task string }
+
+var (
+	formNames = &fieldNames{"EventType", "WorkerSid", "WorkerActivityName", "ReservationSid", "TaskSid"}
+	jsonNames = &fieldNames{"type", "worker_sid", "worker_activity_name", "reservation_sid", "task_sid"}
+)
+
+// Translate implements events.Adapter.
+func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, error) {
+	rs, err := parse(rec)
+	if err != nil {
+		return out, err
+	}
+	for i := range rs {
+		if err := a.check(&rs[i]); err != nil {
+			if len(rs) > 1 {
+				return out, events.Invalidf("["+strconv.Itoa(i)+"]."+err.(*events.FieldError).Field, "%s", err.(*events.FieldError).Msg)
+			}
+			return out, err
+		}
+	}
+	for i := range rs {
+		out = a.apply(&rs[i], out)
+	}
+	return out, nil
+}
+
+// parse reads a form body or JSON (an event or an array of them).
+func parse(rec []byte) ([]record, error) {
+	b := bytes.TrimSpace(rec)
+	if len(b) == 0 {
+		return nil, &events.MalformedError{Format: "twilio", Msg: "empty record"}
+	}
+	if b[0] != '{' && b[0] != '[' {
+		q, err := url.ParseQuery(string(b))
+		if err != nil || q.Get("EventType") == "" && q.Get("ResourceType") == "" {
+			return nil, &events.MalformedError{Format: "twilio", Msg: "neither JSON nor a TaskRouter webhook form body (no EventType)"}
+		}
+		r := record{typ: q.Get("EventType"), id: q.Get("Sid"), worker: q.Get("WorkerSid"), workerName: q.Get("WorkerName"),
+			activity: q.Get("WorkerActivityName"), reservation: q.Get("ReservationSid"), task: q.Get("TaskSid"),
+			queue: first(q.Get("TaskQueueName"), q.Get("TaskQueueSid")), channel: q.Get("TaskChannelUniqueName"),
+			workerAttrs: q.Get("WorkerAttributes"), taskAttrs: q.Get("TaskAttributes"), names: formNames}
+		if v := q.Get("TimestampMs"); v != "" {
+			r.tsField = "TimestampMs"
+			n, err := strconv.ParseInt(v, 10, 64)
+			r.ts, r.hasTS = n, err == nil
+		} else if v := q.Get("Timestamp"); v != "" {
+			r.tsField = "Timestamp"
+			r.ts, r.hasTS = parseTime(v)
+		} else {
+			r.tsField = "TimestampMs"
+		}
+		return []record{r}, nil
+	}
+	var raws []json.RawMessage
+	if b[0] == '[' {
+		if err := json.Unmarshal(b, &raws); err != nil {
+			return nil, jsonError(err, "")
+		}
+	} else {
+		raws = []json.RawMessage{b}
+	}
+	rs := make([]record, 0, len(raws))
+	for _, raw := range raws {
+		var env struct {
+			Type      string          `json:"type"`
+			ID        string          `json:"id"`
+			Data      json.RawMessage `json:"data"`
+			EventType string          `json:"event_type"`
+			EventDate json.RawMessage `json:"event_date_ms"`
+			Sid       string          `json:"sid"`
+			EventData *payload        `json:"event_data"`
+		}
+		if err := json.Unmarshal(raw, &env); err != nil {
+			return nil, jsonError(err, "")
+		}
+		var p payload
+		r := record{names: jsonNames, tsField: "timestamp"}
+		switch {
+		case env.EventData != nil: // the REST Event resource
+			p, r.typ, r.id, r.tsField = *env.EventData, env.EventType, env.Sid, "event_date_ms"
+			r.ts, r.hasTS = jsonTime(env.EventDate)
+			r.names = &fieldNames{"event_type", "event_data.worker_sid", "event_data.worker_activity_name", "event_data.reservation_sid", "event_data.task_sid"}
+		default: // CloudEvents
+			var data struct {
+				Payload *payload `json:"payload"`
+			}
+			if len(env.Data) > 0 {
+				if err := json.Unmarshal(env.Data, &data); err != nil {
+					return nil, jsonError(err, "data.")
+				}
+			}
+			if data.Payload == nil {
+				return nil, events.Invalidf("data.payload", "missing")
+			}
+			p, r.id = *data.Payload, env.ID
+			r.typ = strings.TrimPrefix(env.Type, "com.twilio.taskrouter.")
+			if r.typ == "" {
+				r.typ = p.EventType
+			}
+			r.ts, r.hasTS = jsonTime(p.Timestamp)
+			r.tsField = "data.payload.timestamp"
+			r.names = &fieldNames{"type", "data.payload.worker_sid", "data.payload.worker_activity_name", "data.payload.reservation_sid", "data.payload.task_sid"}
+		}
+		r.worker, r.workerName, r.activity = p.WorkerSid, p.WorkerName, p.WorkerActivityName
+		r.reservation, r.task, r.queue, r.channel = p.ReservationSid, p.TaskSid, first(p.TaskQueueName, p.TaskQueueSid), p.TaskChannelUniqueName
+		r.workerAttrs, r.taskAttrs = p.WorkerAttributes, p.TaskAttributes
+		rs = append(rs, r)
+	}
+	if len(rs) == 0 {
+		return nil, events.Invalidf("[]", "an empty array")
+	}
+	return rs, nil
+}
+
+// payload is an Event Streams payload or a REST event_data (snake_case).
+type payload struct {
+	EventType             string          `json:"eventtype"`
+	Timestamp             json.RawMessage `json:"timestamp"`
+	WorkerSid             string          `json:"worker_sid"`
+	WorkerName            string          `json:"worker_name"`
+	WorkerActivityName    string          `json:"worker_activity_name"`
+	ReservationSid        string          `json:"reservation_sid"`
+	TaskSid               string          `json:"task_sid"`
+	TaskQueueName         string          `json:"task_queue_name"`
+	TaskQueueSid          string          `json:"task_queue_sid"`
+	TaskChannelUniqueName string          `json:"task_channel_unique_name"`
+	WorkerAttributes      string          `json:"worker_attributes"`
+	TaskAttributes        string          `json:"task_attributes"`
+}
+
+// jsonError is err as a field error (prefix: the path of the value that
+// was decoded) or a malformed record.
+func jsonError(err error, prefix string) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return events.Invalidf(prefix+te.Field, "is a JSON %s, want a %s", te.Value, te.Type)
+	}
+	return &events.MalformedError{Format: "twilio", Msg: err.Error()}
+}
+
+// jsonTime reads a time given as a number (Unix ms, or seconds when
+// small) or a string (the same, or RFC 3339).
+func jsonTime(raw json.RawMessage) (int64, bool) {
+	s := strings.Trim(string(raw), `"`)
+	if s == "" || s == "null" {
+		return 0, false
+	}
+	return parseTime(s)
+}
+
+func parseTime(s string) (int64, bool) {
+	if n, err := strconv.ParseFloat(s, 64); err == nil {
+		if n < 1e11 { // seconds
+			n *= 1000
+		}
+		return int64(n), n > 0 && n < 1e15
+	}
+	ms, err := events.ParseRFC3339Millis([]byte(s))
+	return ms, err == nil
+}
+
+func first(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// check validates what r's event type needs, before any state changes.
+func (a *Adapter) check(r *record) error {
+	if r.typ == "" {
+		return events.Invalidf(r.names.typ, "missing")
+	}
+	if !r.hasTS {
+		return events.Invalidf(r.tsField, "missing or not a time")
+	}
+	if r.ts < events.MinTS || r.ts >= events.MaxTS {
+		return events.Invalidf(r.tsField, "%s is outside years 2000-2099", events.FormatTime(r.ts))
+	}
+	kind, _, _ := strings.Cut(r.typ, ".")
+	if r.typ != "worker.activity.update" && kind != "reservation" {
+		return nil
+	}
+	need := []struct{ v, name string }{{r.worker, r.names.worker}}
+	if kind == "reservation" {
+		need = append(need, struct{ v, name string }{r.reservation, r.names.reservation}, struct{ v, name string }{r.task, r.names.task})
+	} else {
+		need = append(need, struct{ v, name string }{r.activity, r.names.activity})
+	}
+	for _, n := range need {
+		if n.v == "" {
+			return events.Invalidf(n.name, "missing for %s", r.typ)
+		}
+	}
+	if id := a.agentID(r); len(id) > events.MaxAgentIDLen {
+		return events.Invalidf(r.names.worker, "is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
+	}
+	return nil
+}
+
+func (a *Adapter) agentID(r *record) string {
+	if a.cfg.AgentID == "name" && r.workerName != "" {
+		return r.workerName
+	}
+	return r.worker
+}
+
+// activityState is the state of an activity name.
+func (a *Adapter) activityState(name string) (events.State, string) {
+	if st, ok := a.activities[name]; ok {
+		if st == events.StateNotReady {
+			return st, name
+		}
+		return st, ""
+	}
+	return events.StateNotReady, name
+}
+
+func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
+	kind, _, _ := strings.Cut(r.typ, ".")
+	if r.typ != "worker.activity.update" && kind != "reservation" {
+		a.Stats.Ignored++
+		return out
+	}
+	id := a.agentID(r)
+	w := a.workers[id]
+	if w == nil {
+		w = &worker{}
+		a.workers[id] = w
+	}
+	if t := attr(r.workerAttrs, a.cfg.TeamAttribute); t != "" {
+		w.team = t
+	}
+	ev := events.Event{AgentID: id, TS: r.ts, EventID: r.id}
+	switch {
+	case r.typ == "worker.activity.update":
+		w.activity, w.reason = a.activityState(r.activity)
+		if w.res != "" {
+			return out // the reservation decides until it ends
+		}
+		ev.State, ev.Reason = w.activity, w.reason
+	default:
+		if r.channel != "" && !a.channels[r.channel] {
+			a.Stats.NonVoice++
+			return out
+		}
+		if w.res != "" && w.res != r.reservation {
+			a.Stats.Stray++ // another reservation while one is held
+			return out
+		}
+		ev.CallID, ev.Queue = r.task, r.queue
+		switch r.typ {
+		case "reservation.created":
+			ev.State = events.StateRinging
+		case "reservation.accepted":
+			ev.State = events.StateTalking
+		case "reservation.wrapup":
+			ev.State = events.StateACW
+			ev.Disposition = attr(r.taskAttrs, a.cfg.DispositionAttribute)
+		case "reservation.completed", "reservation.canceled", "reservation.rejected", "reservation.timeout", "reservation.rescinded":
+			if w.res == "" {
+				a.Stats.Stray++
+				return out
+			}
+			w.res, w.task, w.phase = "", "", events.StateNone
+			ev.CallID, ev.Queue = "", ""
+			ev.State, ev.Reason = w.activity, w.reason
+			if ev.State == events.StateNone {
+				ev.State = events.StateReady
+			}
+		default:
+			a.Stats.Ignored++
+			return out
+		}
+		if ev.State.CallLevel() {
+			w.res, w.task, w.phase = r.reservation, r.task, ev.State
+			ev.Channel = "voice"
+		}
+	}
+	if ev.State == events.StateNone || ev.State == w.state && ev.CallID == w.call && ev.Reason == w.stReason {
+		return out
+	}
+	ev.Team = w.team
+	w.state, w.call, w.stReason = ev.State, ev.CallID, ev.Reason
+	return append(out, ev)
+}
+
+// attr reads a dotted key from a JSON attributes string ("" when absent
+// or not a string).
+func attr(attrs, key string) string {
+	if attrs == "" || key == "" {
+		return ""
+	}
+	var m any
+	if json.Unmarshal([]byte(attrs), &m) != nil {
+		return ""
+	}
+	for _, k := range strings.Split(key, ".") {
+		obj, ok := m.(map[string]any)
+		if !ok {
+			return ""
+		}
+		m = obj[k]
+	}
+	s, _ := m.(string)
+	return s
+}
+
+// AppendState implements events.Stateful.
+func (a *Adapter) AppendState(b []byte) []byte {
+	b = append(b, 1)
+	ids := make([]string, 0, len(a.workers))
+	for id := range a.workers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		w := a.workers[id]
+		b = events.AppendStateString(b, id)
+		b = append(b, byte(w.activity), byte(w.phase), byte(w.state))
+		for _, s := range [...]string{w.reason, w.res, w.task, w.team, w.call, w.stReason} {
+			b = events.AppendStateString(b, s)
+		}
+	}
+	return b
+}
+
+// RestoreState implements events.Stateful.
+func (a *Adapter) RestoreState(b []byte) error {
+	r := &events.StateReader{B: b}
+	if r.Byte() != 1 {
+		return events.ErrState
+	}
+	ws := map[string]*worker{}
+	for range r.Count() {
+		id := r.String()
+		w := &worker{activity: events.State(r.Byte()), phase: events.State(r.Byte()), state: events.State(r.Byte())}
+		for _, p := range [...]*string{&w.reason, &w.res, &w.task, &w.team, &w.call, &w.stReason} {
+			*p = r.String()
+		}
+		ws[id] = w
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	a.workers = ws
+	return nil
+}
