@@ -38,3 +38,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/connect/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/asterisk/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/twilio/
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/freeswitch/

@@ -10,12 +10,13 @@ import (
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/events/asterisk"
 	"github.com/acwstream/acwstream/events/connect"
+	"github.com/acwstream/acwstream/events/freeswitch"
 	"github.com/acwstream/acwstream/events/twilio"
 )
 
 // inputFormats are the values of --input-format: canonical JSON, or a
 // platform's own records read by its adapter.
-var inputFormats = []string{"canonical", "connect", "twilio", "asterisk"}
+var inputFormats = []string{"canonical", "connect", "twilio", "asterisk", "freeswitch"}
 
 // adapterFlags select the input format and hold each adapter's settings,
 // which come from the config file's adapters section.
@@ -24,6 +25,7 @@ type adapterFlags struct {
 	connect  connect.Config
 	asterisk asterisk.Config
 	twilio   twilio.Config
+	fs       freeswitch.Config
 }
 
 func (f *adapterFlags) register(ss *settings, help string) {
@@ -75,6 +77,19 @@ func (f *adapterFlags) register(ss *settings, help string) {
 			DispositionAttribute: c.DispositionAttribute, Channels: c.Channels}
 		return nil
 	}
+	ss.extra["adapters.freeswitch"] = func(n *yaml.Node) error {
+		var c struct {
+			WrapUpTime  duration            `yaml:"wrap_up_time"`
+			WrapUpTimes map[string]duration `yaml:"wrap_up_times"`
+			Agents      map[string]string   `yaml:"agents"`
+			Teams       map[string]string   `yaml:"teams"`
+		}
+		if err := decodeStrict(n, &c); err != nil {
+			return err
+		}
+		f.fs = freeswitch.Config{WrapUpTime: time.Duration(c.WrapUpTime), WrapUpTimes: durations(c.WrapUpTimes), Agents: c.Agents, Teams: c.Teams}
+		return nil
+	}
 	ss.extra["adapters.asterisk"] = func(n *yaml.Node) error {
 		var c struct {
 			WrapupTime    duration                       `yaml:"wrapuptime"`
@@ -115,6 +130,8 @@ func (f *adapterFlags) newAdapter() events.Adapter {
 		return asterisk.New(f.asterisk)
 	case "twilio":
 		return twilio.New(f.twilio)
+	case "freeswitch":
+		return freeswitch.New(f.fs)
 	}
 	return nil
 }

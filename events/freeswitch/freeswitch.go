@@ -1,0 +1,383 @@
+// Package freeswitch reads FreeSWITCH mod_callcenter events (ESL
+// CUSTOM events of subclass callcenter::info, in ESL's json form, one
+// object per record, or its plain "Header: value" form, one event per
+// record) and turns them into canonical events.
+//
+// mod_callcenter has no wrap-up event. As its agents_callback does, the
+// adapter derives it:
+//
+//   - Standard agents: wrap-up runs from CC-Bridge-Terminated-Time
+//     (bridge-agent-end) for the agent's wrap-up-time. The end is held back
+//     (events.Holder) until event time passes it; a new bridge for the
+//     agent cuts it short.
+//   - Agents with status "Available (On Demand)" go to state Idle after a
+//     call and stay in wrap-up until their state returns to Waiting (or
+//     their status changes to a break or logout).
+//
+// CC-Bridge-Terminated-Time and CC-Agent-Answered-Time are whole seconds;
+// other times come from Event-Date-Timestamp (microseconds).
+package freeswitch
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// Config sets the wrap-up rules; mirror callcenter.conf.xml. The zero
+// value means no implicit wrap-up (wrap-up-time 0) for agents not listed.
+type Config struct {
+	// WrapUpTime is the wrap-up-time of agents not listed in Agents.
+	WrapUpTime time.Duration
+	// WrapUpTimes is each agent's wrap-up-time (CC-Agent name →
+	// duration), as its <agent … wrap-up-time="10"/> sets it.
+	WrapUpTimes map[string]time.Duration
+	// Agents maps a CC-Agent name ("1000@default") to the canonical
+	// agent_id; agents not listed are their own agent_id.
+	Agents map[string]string
+	// Teams maps an agent_id to its team.
+	Teams map[string]string
+}
+
+// Stats counts what the adapter read but did not turn into events.
+type Stats struct {
+	Ignored uint64 // events that are not callcenter::info agent events
+}
+
+// Adapter is an events.Adapter, events.Holder and events.Stateful for
+// mod_callcenter ESL events.
+type Adapter struct {
+	cfg    Config
+	agents map[string]*agent
+	holds  events.Holds
+	Stats  Stats
+}
+
+// agent is what the adapter knows of one agent.
+type agent struct {
+	status   string // the last CC-Agent-Status ("" not seen)
+	inCall   bool   // bridged (or offered) and not yet ended
+	wrapup   bool   // in an on-demand wrap-up (Idle until Waiting)
+	call     string // the last call
+	queue    string
+	state    events.State // last emitted
+	stCall   string
+	stReason string
+}
+
+// New returns an adapter for cfg.
+func New(cfg Config) *Adapter {
+	return &Adapter{cfg: cfg, agents: map[string]*agent{}}
+}
+
+const onDemand = "Available (On Demand)"
+
+// Translate implements events.Adapter.
+func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, error) {
+	h, err := parse(rec)
+	if err != nil {
+		return out, err
+	}
+	us, err := strconv.ParseInt(h["Event-Date-Timestamp"], 10, 64)
+	if err != nil {
+		return out, events.Invalidf("Event-Date-Timestamp", "%q is not Unix microseconds", h["Event-Date-Timestamp"])
+	}
+	ts := us / 1000
+	if ts < events.MinTS || ts >= events.MaxTS {
+		return out, events.Invalidf("Event-Date-Timestamp", "%s is outside years 2000-2099", events.FormatTime(ts))
+	}
+	action := h["CC-Action"]
+	switch action {
+	case "agent-status-change", "agent-state-change", "agent-offering", "bridge-agent-start", "bridge-agent-end", "bridge-agent-fail":
+	default:
+		a.Stats.Ignored++
+		return out, nil
+	}
+	if h["Event-Subclass"] != "callcenter::info" {
+		a.Stats.Ignored++
+		return out, nil
+	}
+	name := h["CC-Agent"]
+	if name == "" {
+		return out, events.Invalidf("CC-Agent", "missing for %s", action)
+	}
+	id := name
+	if v, ok := a.cfg.Agents[name]; ok {
+		id = v
+	}
+	if len(id) > events.MaxAgentIDLen {
+		return out, events.Invalidf("CC-Agent", "is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
+	}
+	call := h["CC-Member-Session-UUID"]
+	if call == "" {
+		call = h["CC-Member-UUID"]
+	}
+	// the whole-second times the bridge events carry
+	secs := func(field string) (int64, error) {
+		v := h[field]
+		if v == "" {
+			return ts, nil
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n*1000 < events.MinTS || n*1000 >= events.MaxTS {
+			return 0, events.Invalidf(field, "%q is not Unix seconds in years 2000-2099", v)
+		}
+		return n * 1000, nil
+	}
+	var at int64 = ts
+	switch action {
+	case "agent-status-change":
+		if h["CC-Agent-Status"] == "" {
+			return out, events.Invalidf("CC-Agent-Status", "missing")
+		}
+	case "agent-state-change":
+		if h["CC-Agent-State"] == "" {
+			return out, events.Invalidf("CC-Agent-State", "missing")
+		}
+	case "bridge-agent-start", "bridge-agent-end", "agent-offering":
+		if call == "" {
+			return out, events.Invalidf("CC-Member-Session-UUID", "missing for %s", action)
+		}
+		field := "CC-Agent-Answered-Time"
+		if action == "bridge-agent-end" {
+			field = "CC-Bridge-Terminated-Time"
+		}
+		if action != "agent-offering" {
+			if at, err = secs(field); err != nil {
+				return out, err
+			}
+		}
+	}
+	ag := a.agents[id]
+	if ag == nil {
+		ag = &agent{}
+		a.agents[id] = ag
+	}
+	e := emitter{a: a, ag: ag, id: id, team: a.cfg.Teams[id], out: out}
+	switch action {
+	case "agent-status-change":
+		ag.status = h["CC-Agent-Status"]
+		if ag.status == "Logged Out" {
+			a.holds.Cancel(id)
+			ag.inCall, ag.wrapup = false, false
+			e.emit(events.Event{State: events.StateLoggedOut, TS: ts})
+			break
+		}
+		if held, ok := a.holds.Get(id); ok {
+			a.holds.Set(e.idle(held.TS))
+		} else if !ag.inCall && (!ag.wrapup || !available(ag.status)) {
+			ag.wrapup = false
+			e.emit(e.idle(ts))
+		}
+	case "agent-state-change":
+		if h["CC-Agent-State"] == "Waiting" && ag.wrapup {
+			ag.wrapup = false
+			e.emit(e.idle(ts))
+		}
+	case "agent-offering":
+		e.endWindow(ts)
+		ag.inCall, ag.wrapup, ag.call, ag.queue = true, false, call, h["CC-Queue"]
+		e.emit(events.Event{State: events.StateRinging, TS: ts, CallID: call, Queue: ag.queue})
+	case "bridge-agent-fail":
+		if ag.inCall {
+			ag.inCall = false
+			e.emit(e.idle(ts))
+		}
+	case "bridge-agent-start":
+		e.endWindow(at)
+		ag.inCall, ag.wrapup, ag.call, ag.queue = true, false, call, first(h["CC-Queue"], ag.queue)
+		e.emit(events.Event{State: events.StateTalking, TS: at, CallID: call, Queue: ag.queue})
+	case "bridge-agent-end":
+		ag.inCall = false
+		q := first(h["CC-Queue"], ag.queue)
+		switch w := a.wrapUpTime(name); {
+		case ag.status == onDemand:
+			ag.wrapup = true
+			e.emit(events.Event{State: events.StateACW, TS: at, CallID: call, Queue: q})
+		case w > 0:
+			e.emit(events.Event{State: events.StateACW, TS: at, CallID: call, Queue: q})
+			a.holds.Set(e.idle(at + w.Milliseconds()))
+		default:
+			e.emit(e.idle(at))
+		}
+	}
+	return e.out, nil
+}
+
+func available(status string) bool { return status == "Available" || status == onDemand }
+
+func (a *Adapter) wrapUpTime(name string) time.Duration {
+	if d, ok := a.cfg.WrapUpTimes[name]; ok {
+		return d
+	}
+	return a.cfg.WrapUpTime
+}
+
+func first(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// parse reads an ESL event as JSON or as plain headers.
+func parse(rec []byte) (map[string]string, error) {
+	b := bytes.TrimSpace(rec)
+	if len(b) > 0 && b[0] == '{' {
+		var raw map[string]any
+		if err := json.Unmarshal(b, &raw); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return nil, events.Invalidf(te.Field, "is a JSON %s, want a %s", te.Value, te.Type)
+			}
+			return nil, &events.MalformedError{Format: "freeswitch", Msg: err.Error()}
+		}
+		h := make(map[string]string, len(raw))
+		for k, v := range raw {
+			switch v := v.(type) {
+			case string:
+				h[k] = v
+			case float64:
+				h[k] = strconv.FormatFloat(v, 'f', -1, 64)
+			}
+		}
+		if h["Event-Name"] == "" {
+			return nil, &events.MalformedError{Format: "freeswitch", Msg: "no Event-Name: not an ESL event"}
+		}
+		return h, nil
+	}
+	h := map[string]string{}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		line = bytes.TrimRight(line, "\r")
+		if len(line) == 0 {
+			break // the end of the headers
+		}
+		k, v, ok := bytes.Cut(line, []byte(": "))
+		if !ok {
+			return nil, &events.MalformedError{Format: "freeswitch", Msg: "want ESL JSON or \"Header: value\" lines, got " + strconv.Quote(string(line[:min(len(line), 40)]))}
+		}
+		val, err := url.QueryUnescape(string(v))
+		if err != nil {
+			val = string(v)
+		}
+		h[string(k)] = val
+	}
+	if h["Event-Name"] == "" {
+		return nil, &events.MalformedError{Format: "freeswitch", Msg: "no Event-Name: not an ESL event"}
+	}
+	return h, nil
+}
+
+// emitter appends an agent's events, skipping ones that change nothing.
+type emitter struct {
+	a        *Adapter
+	ag       *agent
+	id, team string
+	out      []events.Event
+}
+
+// idle is the state the agent returns to at ts outside calls: from its
+// status.
+func (e *emitter) idle(ts int64) events.Event {
+	ev := events.Event{AgentID: e.id, Team: e.team, State: events.StateReady, TS: ts}
+	switch s := e.ag.status; {
+	case s == "Logged Out":
+		ev.State = events.StateLoggedOut
+	case s != "" && !available(s):
+		ev.State, ev.Reason = events.StateNotReady, s
+	}
+	return ev
+}
+
+func (e *emitter) emit(ev events.Event) {
+	g := e.ag
+	if ev.State == g.state && ev.CallID == g.stCall && ev.Reason == g.stReason {
+		return
+	}
+	ev.AgentID, ev.Team = e.id, e.team
+	if ev.State.CallLevel() {
+		ev.Channel = "voice"
+	}
+	g.state, g.stCall, g.stReason = ev.State, ev.CallID, ev.Reason
+	e.out = append(e.out, ev)
+}
+
+// endWindow ends the agent's implicit window at ts: emitted at its end if
+// that came first, else cut short by the caller's event at ts.
+func (e *emitter) endWindow(ts int64) {
+	if h, ok := e.a.holds.Cancel(e.id); ok && h.TS <= ts {
+		e.emit(h)
+	}
+}
+
+// Advance implements events.Holder.
+func (a *Adapter) Advance(w int64, out []events.Event) []events.Event {
+	n := len(out)
+	out = a.holds.Due(w, out)
+	for i := n; i < len(out); i++ {
+		g := a.agents[out[i].AgentID]
+		g.state, g.stCall, g.stReason = out[i].State, "", out[i].Reason
+	}
+	return out
+}
+
+// AppendState implements events.Stateful.
+func (a *Adapter) AppendState(b []byte) []byte {
+	b = append(b, 1)
+	ids := make([]string, 0, len(a.agents))
+	for id := range a.agents {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		g := a.agents[id]
+		b = events.AppendStateString(b, id)
+		var f byte
+		if g.inCall {
+			f |= 1
+		}
+		if g.wrapup {
+			f |= 2
+		}
+		b = append(b, f, byte(g.state))
+		for _, s := range [...]string{g.status, g.call, g.queue, g.stCall, g.stReason} {
+			b = events.AppendStateString(b, s)
+		}
+	}
+	return a.holds.AppendState(b)
+}
+
+// RestoreState implements events.Stateful.
+func (a *Adapter) RestoreState(b []byte) error {
+	r := &events.StateReader{B: b}
+	if r.Byte() != 1 {
+		return events.ErrState
+	}
+	agents := map[string]*agent{}
+	for range r.Count() {
+		id := r.String()
+		f := r.Byte()
+		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, state: events.State(r.Byte())}
+		for _, p := range [...]*string{&g.status, &g.call, &g.queue, &g.stCall, &g.stReason} {
+			*p = r.String()
+		}
+		agents[id] = g
+	}
+	var h events.Holds
+	h.RestoreState(r)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	a.agents, a.holds = agents, h
+	return nil
+}

@@ -1,0 +1,197 @@
+package freeswitch
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+func fixture(t *testing.T) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/callcenter.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		recs = append(recs, append([]byte(nil), sc.Bytes()...))
+	}
+	return recs
+}
+
+// feed translates recs as the engine does (held ends due at the largest
+// ts minus ooo come first; all of them at the end) and renders the events.
+func feed(t *testing.T, a *Adapter, ooo time.Duration, recs [][]byte) []string {
+	t.Helper()
+	var got []string
+	render := func(evs []events.Event) {
+		for _, e := range evs {
+			if err := e.Validate(); err != nil {
+				t.Errorf("%+v: %v", e, err)
+			}
+			got = append(got, fmt.Sprintf("%s %s %s %s %s %s", events.FormatTime(e.TS), e.AgentID, e.State, e.CallID, e.Queue, e.Reason))
+		}
+	}
+	maxTS := int64(math.MinInt64)
+	for i, r := range recs {
+		evs, err := a.Translate(r, nil)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		for _, e := range evs {
+			maxTS = max(maxTS, e.TS)
+		}
+		if maxTS > math.MinInt64 {
+			render(a.Advance(maxTS-ooo.Milliseconds(), nil))
+		}
+		render(evs)
+	}
+	render(a.Advance(math.MaxInt64, nil))
+	return got
+}
+
+// A standard agent wraps up for its wrap-up-time after
+// CC-Bridge-Terminated-Time; an on-demand agent until its state returns to
+// Waiting.
+func TestWrapUpTimeAndOnDemand(t *testing.T) {
+	a := New(Config{WrapUpTimes: map[string]time.Duration{"1000@default": 10 * time.Second}, Agents: map[string]string{"1000@default": "alice"}})
+	got := feed(t, a, 2*time.Second, fixture(t))
+	want := []string{
+		"2026-11-22T10:00:00.000Z alice ready   ",
+		"2026-11-22T10:00:00.250Z 1001@default ready   ",
+		"2026-11-22T10:00:05.000Z alice ringing f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
+		"2026-11-22T10:00:08.000Z alice talking f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
+		"2026-11-22T10:00:20.000Z 1001@default talking b1a1b2c3-5a43-11ee-8c99-0242ac120002 sales@default ",
+		"2026-11-22T10:02:08.000Z alice acw f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
+		"2026-11-22T10:02:18.000Z alice ready   ", // 128 s + 10 s, released before the record at 140 s moves time past it
+		"2026-11-22T10:02:20.000Z 1001@default acw b1a1b2c3-5a43-11ee-8c99-0242ac120002 sales@default ",
+		"2026-11-22T10:02:53.750Z 1001@default ready   ",
+		"2026-11-22T10:03:20.000Z alice not_ready   On Break",
+		"2026-11-22T10:05:00.000Z 1001@default logged_out   ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if a.Stats.Ignored != 1 {
+		t.Errorf("ignored %d, want 1 (member-queue-end)", a.Stats.Ignored)
+	}
+}
+
+// The plain ESL form reads the same; a new bridge cuts a window short;
+// a break taken in a window shows when it ends.
+func TestPlainFormCutShortAndBreak(t *testing.T) {
+	plain := func(sec int, action string, kv ...string) []byte {
+		s := fmt.Sprintf("Event-Name: CUSTOM\nEvent-Subclass: callcenter%%3A%%3Ainfo\nEvent-Date-Timestamp: %d\nCC-Action: %s\nCC-Agent: 1000%%40default\n", (1795341600+int64(sec))*1000000, action)
+		for i := 0; i+1 < len(kv); i += 2 {
+			s += kv[i] + ": " + kv[i+1] + "\n"
+		}
+		return []byte(s + "\n")
+	}
+	a := New(Config{WrapUpTime: 30 * time.Second})
+	got := feed(t, a, 0, [][]byte{
+		plain(0, "agent-status-change", "CC-Agent-Status", "Available"),
+		plain(10, "bridge-agent-start", "CC-Member-Session-UUID", "m1", "CC-Agent-Answered-Time", "1795341610"),
+		plain(20, "bridge-agent-end", "CC-Member-Session-UUID", "m1", "CC-Bridge-Terminated-Time", "1795341620"),
+		plain(35, "bridge-agent-start", "CC-Member-Session-UUID", "m2", "CC-Agent-Answered-Time", "1795341635"),
+		plain(40, "bridge-agent-end", "CC-Member-Session-UUID", "m2", "CC-Bridge-Terminated-Time", "1795341640"),
+		plain(45, "agent-status-change", "CC-Agent-Status", "On Break"),
+	})
+	want := []string{
+		"2026-11-22T10:00:00.000Z 1000@default ready   ",
+		"2026-11-22T10:00:10.000Z 1000@default talking m1  ",
+		"2026-11-22T10:00:20.000Z 1000@default acw m1  ",
+		"2026-11-22T10:00:35.000Z 1000@default talking m2  ",
+		"2026-11-22T10:00:40.000Z 1000@default acw m2  ",
+		"2026-11-22T10:01:10.000Z 1000@default not_ready   On Break",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestBadRecords(t *testing.T) {
+	ok := `"Event-Name":"CUSTOM","Event-Subclass":"callcenter::info","Event-Date-Timestamp":"1795341600000000"`
+	for rec, want := range map[string]string{
+		"":                  "malformed",
+		"garbage":           "malformed",
+		`{"Event-Name":`:    "malformed",
+		`{"CC-Action":"x"}`: "malformed",
+		`{"Event-Name":"CUSTOM","CC-Action":"bridge-agent-end"}`:                                                             `field "Event-Date-Timestamp"`,
+		`{"Event-Name":"CUSTOM","Event-Date-Timestamp":"99999999999999999"}`:                                                 `outside years 2000-2099`,
+		`{` + ok + `,"CC-Action":"bridge-agent-end"}`:                                                                        `field "CC-Agent": missing`,
+		`{` + ok + `,"CC-Action":"bridge-agent-end","CC-Agent":"1"}`:                                                         `field "CC-Member-Session-UUID": missing`,
+		`{` + ok + `,"CC-Action":"agent-status-change","CC-Agent":"1"}`:                                                      `field "CC-Agent-Status": missing`,
+		`{` + ok + `,"CC-Action":"agent-state-change","CC-Agent":"1"}`:                                                       `field "CC-Agent-State": missing`,
+		`{` + ok + `,"CC-Action":"bridge-agent-end","CC-Agent":"1","CC-Member-UUID":"m","CC-Bridge-Terminated-Time":"soon"}`: `field "CC-Bridge-Terminated-Time"`,
+	} {
+		a := New(Config{})
+		out, err := a.Translate([]byte(rec), nil)
+		if err == nil || (want != "malformed" && !strings.Contains(err.Error(), want)) || len(out) != 0 {
+			t.Errorf("%q: %v (out %v), want an error containing %q", rec, err, out, want)
+		}
+		if want == "malformed" && events.Reason(err) != events.ReasonMalformed {
+			t.Errorf("%q: reason %s, want malformed", rec, events.Reason(err))
+		}
+		if len(a.agents) != 0 {
+			t.Errorf("%q changed the state", rec)
+		}
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	recs := fixture(t)
+	cfg := Config{WrapUpTime: 10 * time.Second}
+	for cut := range len(recs) + 1 {
+		a := New(cfg)
+		for _, r := range recs[:cut] {
+			if _, err := a.Translate(r, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := a.AppendState(nil)
+		b := New(cfg)
+		if err := b.RestoreState(st); err != nil || string(b.AppendState(nil)) != string(st) {
+			t.Fatalf("cut %d: state does not round-trip: %v", cut, err)
+		}
+	}
+	if err := New(cfg).RestoreState([]byte{1, 3}); !errors.Is(err, events.ErrState) {
+		t.Errorf("corrupt state: %v", err)
+	}
+}
+
+func FuzzTranslate(f *testing.F) {
+	b, _ := os.ReadFile("testdata/callcenter.jsonl")
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		f.Add(l)
+	}
+	f.Add([]byte("Event-Name: CUSTOM\nEvent-Subclass: callcenter%3A%3Ainfo\nEvent-Date-Timestamp: 1795341600000000\nCC-Action: bridge-agent-end\nCC-Agent: 1\nCC-Member-UUID: m\n\n"))
+	a := New(Config{WrapUpTime: 5 * time.Second})
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		prefix := []events.Event{{AgentID: "keep"}}
+		out, err := a.Translate(rec, prefix)
+		if err != nil {
+			if len(out) != 1 || events.Reason(err) == "" {
+				t.Fatalf("%q: error %v with %d events appended", rec, err, len(out)-1)
+			}
+			return
+		}
+		out = a.Advance(math.MaxInt64, out)
+		for _, e := range out[1:] {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("%q gave %+v: %v", rec, e, err)
+			}
+		}
+		if err := New(Config{}).RestoreState(a.AppendState(nil)); err != nil {
+			t.Fatalf("state does not restore: %v", err)
+		}
+	})
+}
