@@ -39,3 +39,4 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/asterisk/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/twilio/
 	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/freeswitch/
+	$(GO) test -run '^$$' -fuzz FuzzTranslate -fuzztime 30s ./events/genesys/

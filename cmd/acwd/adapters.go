@@ -11,12 +11,13 @@ import (
 	"github.com/acwstream/acwstream/events/asterisk"
 	"github.com/acwstream/acwstream/events/connect"
 	"github.com/acwstream/acwstream/events/freeswitch"
+	"github.com/acwstream/acwstream/events/genesys"
 	"github.com/acwstream/acwstream/events/twilio"
 )
 
 // inputFormats are the values of --input-format: canonical JSON, or a
 // platform's own records read by its adapter.
-var inputFormats = []string{"canonical", "connect", "twilio", "asterisk", "freeswitch"}
+var inputFormats = []string{"canonical", "connect", "twilio", "asterisk", "freeswitch", "genesys"}
 
 // adapterFlags select the input format and hold each adapter's settings,
 // which come from the config file's adapters section.
@@ -26,6 +27,7 @@ type adapterFlags struct {
 	asterisk asterisk.Config
 	twilio   twilio.Config
 	fs       freeswitch.Config
+	genesys  genesys.Config
 }
 
 func (f *adapterFlags) register(ss *settings, help string) {
@@ -90,6 +92,18 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		f.fs = freeswitch.Config{WrapUpTime: time.Duration(c.WrapUpTime), WrapUpTimes: durations(c.WrapUpTimes), Agents: c.Agents, Teams: c.Teams}
 		return nil
 	}
+	ss.extra["adapters.genesys"] = func(n *yaml.Node) error {
+		var c struct {
+			MediaTypes []string          `yaml:"media_types"`
+			Teams      map[string]string `yaml:"teams"`
+			Queues     map[string]string `yaml:"queues"`
+		}
+		if err := decodeStrict(n, &c); err != nil {
+			return err
+		}
+		f.genesys = genesys.Config{MediaTypes: c.MediaTypes, Teams: c.Teams, Queues: c.Queues}
+		return nil
+	}
 	ss.extra["adapters.asterisk"] = func(n *yaml.Node) error {
 		var c struct {
 			WrapupTime    duration                       `yaml:"wrapuptime"`
@@ -132,6 +146,8 @@ func (f *adapterFlags) newAdapter() events.Adapter {
 		return twilio.New(f.twilio)
 	case "freeswitch":
 		return freeswitch.New(f.fs)
+	case "genesys":
+		return genesys.New(f.genesys)
 	}
 	return nil
 }

@@ -1,0 +1,358 @@
+// Package genesys reads Genesys Cloud notification events (the Notification
+// API's {topicName, eventBody} messages, delivered over WebSocket or, inside
+// "detail", by the Amazon EventBridge integration) and turns them into
+// canonical events.
+//
+// Topics read:
+//
+//   - v2.detail.events.conversation.{id}.user.start: the agent starts
+//     handling a voice interaction (talking).
+//   - v2.detail.events.conversation.{id}.user.end: the agent's part ends;
+//     wrap-up starts now, in real time.
+//   - v2.detail.events.conversation.{id}.acw (AfterCallWorkEvent): wrap-up
+//     is done at eventTime; wrapupCode is the disposition. Without a
+//     user.end before it, the wrap-up is dated eventTime − wrapupDurationMs,
+//     which is late for the engine when that is longer than
+//     max_out_of_order: subscribe to user.end for real-time wrap-ups.
+//   - v2.users.{id}.routingStatus and v2.users.{id}.presence: the agent's
+//     state outside interactions. On Queue and IDLE is ready; Offline is
+//     logged_out; any other presence, OFF_QUEUE or NOT_RESPONDING is
+//     not_ready with that name as reason. IDLE also ends a wrap-up whose
+//     acw event never comes.
+//
+// Only voice interactions (mediaType CALL or VOICE, or as configured)
+// count. The adapter is stateful: it remembers each user's presence,
+// routing status and open interaction.
+package genesys
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// Config sets what counts. The zero value gives the documented defaults.
+type Config struct {
+	// MediaTypes are the media types that count, compared without regard
+	// to case; default CALL, VOICE.
+	MediaTypes []string
+	// Teams maps a userId to its team (events carry none).
+	Teams map[string]string
+	// Queues maps a queueId to the queue name to report (default: the id).
+	Queues map[string]string
+}
+
+// Stats counts what the adapter read but did not turn into events.
+type Stats struct {
+	Ignored  uint64 // topics that say nothing about a user's state
+	NonVoice uint64 // interaction events of other media types
+	Stray    uint64 // acw events of a wrap-up already ended by routing status IDLE
+}
+
+// Adapter is an events.Adapter and events.Stateful for Genesys Cloud
+// notifications.
+type Adapter struct {
+	cfg   Config
+	media map[string]bool
+	users map[string]*user
+	Stats Stats
+}
+
+type user struct {
+	presence, routing string
+	conv, queue       string       // the open voice interaction
+	phase             events.State // talking or acw while conv is set
+	closed            string       // the last interaction whose wrap-up IDLE ended
+	state             events.State // last emitted
+	stCall, stReason  string
+}
+
+// New returns an adapter for cfg.
+func New(cfg Config) *Adapter {
+	a := &Adapter{cfg: cfg, media: map[string]bool{}, users: map[string]*user{}}
+	ms := cfg.MediaTypes
+	if len(ms) == 0 {
+		ms = []string{"CALL", "VOICE"}
+	}
+	for _, m := range ms {
+		a.media[strings.ToUpper(m)] = true
+	}
+	return a
+}
+
+type message struct {
+	TopicName string          `json:"topicName"`
+	EventBody json.RawMessage `json:"eventBody"`
+	Detail    *message        `json:"detail"` // EventBridge
+}
+
+type detailEvent struct {
+	EventTime        *int64 `json:"eventTime"`
+	ConversationID   string `json:"conversationId"`
+	MediaType        string `json:"mediaType"`
+	UserID           string `json:"userId"`
+	QueueID          string `json:"queueId"`
+	WrapupCode       string `json:"wrapupCode"`
+	WrapupDurationMs *int64 `json:"wrapupDurationMs"`
+}
+
+type userEvent struct {
+	RoutingStatus *struct {
+		Status    string `json:"status"`
+		StartTime string `json:"startTime"`
+	} `json:"routingStatus"`
+	PresenceDefinition *struct {
+		SystemPresence string `json:"systemPresence"`
+	} `json:"presenceDefinition"`
+	ModifiedDate string `json:"modifiedDate"`
+}
+
+func jsonError(err error, prefix string) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return events.Invalidf(prefix+te.Field, "is a JSON %s, want a %s", te.Value, te.Type)
+	}
+	return &events.MalformedError{Format: "genesys", Msg: err.Error()}
+}
+
+// Translate implements events.Adapter.
+func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, error) {
+	var m message
+	if err := json.Unmarshal(bytes.TrimSpace(rec), &m); err != nil {
+		return out, jsonError(err, "")
+	}
+	prefix := ""
+	if m.Detail != nil {
+		m, prefix = *m.Detail, "detail."
+	}
+	if m.TopicName == "" {
+		return out, events.Invalidf(prefix+"topicName", "missing")
+	}
+	parts := strings.Split(m.TopicName, ".")
+	switch {
+	case len(parts) >= 5 && strings.HasPrefix(m.TopicName, "v2.detail.events.conversation."):
+		kind := strings.Join(parts[5:], ".")
+		if kind != "user.start" && kind != "user.end" && kind != "acw" {
+			a.Stats.Ignored++
+			return out, nil
+		}
+		var d detailEvent
+		if err := json.Unmarshal(m.EventBody, &d); err != nil {
+			return out, jsonError(err, prefix+"eventBody.")
+		}
+		return a.detail(kind, &d, prefix+"eventBody.", out)
+	case len(parts) == 4 && parts[0] == "v2" && parts[1] == "users" && (parts[3] == "routingStatus" || parts[3] == "presence"):
+		var u userEvent
+		if err := json.Unmarshal(m.EventBody, &u); err != nil {
+			return out, jsonError(err, prefix+"eventBody.")
+		}
+		return a.userChange(parts[2], parts[3], &u, prefix+"eventBody.", out)
+	}
+	a.Stats.Ignored++
+	return out, nil
+}
+
+func checkTS(ts int64, field string) error {
+	if ts < events.MinTS || ts >= events.MaxTS {
+		return events.Invalidf(field, "%s is outside years 2000-2099", events.FormatTime(ts))
+	}
+	return nil
+}
+
+func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Event) ([]events.Event, error) {
+	switch {
+	case d.EventTime == nil:
+		return out, events.Invalidf(p+"eventTime", "missing")
+	case d.UserID == "":
+		return out, events.Invalidf(p+"userId", "missing")
+	case len(d.UserID) > events.MaxAgentIDLen:
+		return out, events.Invalidf(p+"userId", "is %d bytes long, the limit is %d", len(d.UserID), events.MaxAgentIDLen)
+	case d.ConversationID == "":
+		return out, events.Invalidf(p+"conversationId", "missing")
+	case kind == "acw" && d.WrapupDurationMs != nil && (*d.WrapupDurationMs < 0 || *d.WrapupDurationMs > 7*86400000):
+		return out, events.Invalidf(p+"wrapupDurationMs", "%d is not a duration of up to a week", *d.WrapupDurationMs)
+	}
+	ts := *d.EventTime
+	if err := checkTS(ts, p+"eventTime"); err != nil {
+		return out, err
+	}
+	if !a.media[strings.ToUpper(d.MediaType)] {
+		a.Stats.NonVoice++
+		return out, nil
+	}
+	u := a.user(d.UserID)
+	e := emitter{u: u, id: d.UserID, team: a.cfg.Teams[d.UserID], out: out}
+	q := d.QueueID
+	if n, ok := a.cfg.Queues[q]; ok {
+		q = n
+	}
+	switch kind {
+	case "user.start":
+		u.conv, u.queue, u.phase, u.closed = d.ConversationID, q, events.StateTalking, ""
+		e.emit(events.Event{State: events.StateTalking, TS: ts, CallID: d.ConversationID, Queue: q})
+	case "user.end":
+		u.conv, u.queue, u.phase = d.ConversationID, first(q, u.queue), events.StateACW
+		e.emit(events.Event{State: events.StateACW, TS: ts, CallID: d.ConversationID, Queue: u.queue})
+	case "acw":
+		if u.closed == d.ConversationID {
+			a.Stats.Stray++
+			return out, nil
+		}
+		if u.conv != d.ConversationID || u.phase != events.StateACW {
+			// no user.end seen: date the wrap-up from its duration
+			start := ts
+			if d.WrapupDurationMs != nil {
+				start -= *d.WrapupDurationMs
+			}
+			e.emit(events.Event{State: events.StateACW, TS: start, CallID: d.ConversationID, Queue: q})
+		}
+		u.conv, u.queue, u.phase = "", "", events.StateNone
+		ev := a.idle(u, ts)
+		ev.Disposition = d.WrapupCode
+		e.emit(ev)
+	}
+	return e.out, nil
+}
+
+func (a *Adapter) userChange(id, kind string, ev *userEvent, p string, out []events.Event) ([]events.Event, error) {
+	if len(id) > events.MaxAgentIDLen {
+		return out, events.Invalidf("topicName", "user id is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
+	}
+	var at string
+	var field string
+	if kind == "routingStatus" {
+		if ev.RoutingStatus == nil || ev.RoutingStatus.Status == "" {
+			return out, events.Invalidf(p+"routingStatus.status", "missing")
+		}
+		at, field = ev.RoutingStatus.StartTime, p+"routingStatus.startTime"
+	} else {
+		if ev.PresenceDefinition == nil || ev.PresenceDefinition.SystemPresence == "" {
+			return out, events.Invalidf(p+"presenceDefinition.systemPresence", "missing")
+		}
+		at, field = ev.ModifiedDate, p+"modifiedDate"
+	}
+	ts, err := events.ParseRFC3339Millis([]byte(at))
+	if err != nil {
+		return out, events.Invalidf(field, "%q is not an ISO 8601 time", at)
+	}
+	if err := checkTS(ts, field); err != nil {
+		return out, err
+	}
+	u := a.user(id)
+	if kind == "routingStatus" {
+		u.routing = ev.RoutingStatus.Status
+	} else {
+		u.presence = ev.PresenceDefinition.SystemPresence
+	}
+	e := emitter{u: u, id: id, team: a.cfg.Teams[id], out: out}
+	switch {
+	case u.presence == "Offline":
+		u.conv, u.phase = "", events.StateNone
+	case u.phase == events.StateACW && u.routing == "IDLE":
+		u.closed, u.conv, u.phase = u.conv, "", events.StateNone // wrap-up ended without its acw event
+	case u.phase != events.StateNone:
+		return out, nil // the interaction decides until it ends
+	}
+	e.emit(a.idle(u, ts))
+	return e.out, nil
+}
+
+func (a *Adapter) user(id string) *user {
+	u := a.users[id]
+	if u == nil {
+		u = &user{}
+		a.users[id] = u
+	}
+	return u
+}
+
+// idle is u's state outside interactions.
+func (a *Adapter) idle(u *user, ts int64) events.Event {
+	ev := events.Event{TS: ts, State: events.StateNotReady}
+	switch {
+	case u.presence == "Offline":
+		ev.State = events.StateLoggedOut
+	case u.presence != "" && !strings.EqualFold(u.presence, "On Queue"):
+		ev.Reason = u.presence
+	case u.routing == "" || u.routing == "IDLE" || u.routing == "INTERACTING" || u.routing == "COMMUNICATING":
+		ev.State = events.StateReady
+	default:
+		ev.Reason = u.routing
+	}
+	return ev
+}
+
+type emitter struct {
+	u        *user
+	id, team string
+	out      []events.Event
+}
+
+func (e *emitter) emit(ev events.Event) {
+	u := e.u
+	if ev.State == u.state && ev.CallID == u.stCall && ev.Reason == u.stReason {
+		return
+	}
+	ev.AgentID, ev.Team = e.id, e.team
+	if ev.State.CallLevel() {
+		ev.Channel = "voice"
+	}
+	u.state, u.stCall, u.stReason = ev.State, ev.CallID, ev.Reason
+	e.out = append(e.out, ev)
+}
+
+func first(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// AppendState implements events.Stateful.
+func (a *Adapter) AppendState(b []byte) []byte {
+	b = append(b, 1)
+	ids := make([]string, 0, len(a.users))
+	for id := range a.users {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, id := range ids {
+		u := a.users[id]
+		b = events.AppendStateString(b, id)
+		b = append(b, byte(u.phase), byte(u.state))
+		for _, s := range [...]string{u.presence, u.routing, u.conv, u.queue, u.closed, u.stCall, u.stReason} {
+			b = events.AppendStateString(b, s)
+		}
+	}
+	return b
+}
+
+// RestoreState implements events.Stateful.
+func (a *Adapter) RestoreState(b []byte) error {
+	r := &events.StateReader{B: b}
+	if r.Byte() != 1 {
+		return events.ErrState
+	}
+	us := map[string]*user{}
+	for range r.Count() {
+		id := r.String()
+		u := &user{phase: events.State(r.Byte()), state: events.State(r.Byte())}
+		for _, p := range [...]*string{&u.presence, &u.routing, &u.conv, &u.queue, &u.closed, &u.stCall, &u.stReason} {
+			*p = r.String()
+		}
+		us[id] = u
+	}
+	if err := r.Err(); err != nil {
+		return err
+	}
+	a.users = us
+	return nil
+}

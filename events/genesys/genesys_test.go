@@ -1,0 +1,180 @@
+package genesys
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+func fixture(t *testing.T) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/notifications.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		recs = append(recs, append([]byte(nil), sc.Bytes()...))
+	}
+	return recs
+}
+
+func translate(t *testing.T, a *Adapter, recs [][]byte) []string {
+	t.Helper()
+	var got []string
+	for i, r := range recs {
+		evs, err := a.Translate(r, nil)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		for _, e := range evs {
+			if err := e.Validate(); err != nil {
+				t.Errorf("%+v: %v", e, err)
+			}
+			got = append(got, fmt.Sprintf("%s %s %s %s %s %s", events.FormatTime(e.TS), e.State, e.CallID, e.Queue, e.Reason, e.Disposition))
+		}
+	}
+	return got
+}
+
+func check(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n\t%s\nwant\n\t%s", strings.Join(got, "\n\t"), strings.Join(want, "\n\t"))
+	}
+}
+
+// The fixture: user.start → user.end (wrap-up starts) → acw (wrap-up done,
+// 25.125 s, the wrapup code as disposition); presence and routing status
+// outside the interaction; an EventBridge-wrapped logout.
+func TestInteractionLifecycle(t *testing.T) {
+	a := New(Config{Queues: map[string]string{"a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d": "billing"}})
+	check(t, translate(t, a, fixture(t)),
+		"2026-11-22T10:00:00.000Z ready    ",
+		"2026-11-22T10:01:02.500Z talking 7e1d2c3b-4a59-4f6e-8d7c-6b5a49382716 billing  ",
+		"2026-11-22T10:03:02.000Z acw 7e1d2c3b-4a59-4f6e-8d7c-6b5a49382716 billing  ",
+		"2026-11-22T10:03:27.125Z ready    b7a4c4c6-0d2a-4d2b-9a0e-3f1c1f8e0d11",
+		"2026-11-22T10:06:40.000Z not_ready   Break ",
+		"2026-11-22T10:15:00.000Z logged_out    ",
+	)
+}
+
+// Without user.end, the acw event dates the wrap-up from its duration;
+// with routing status IDLE before the acw event, IDLE ends the wrap-up and
+// the acw event is a stray; other media types are skipped.
+func TestWithoutUserEndAndIdleFirst(t *testing.T) {
+	u := "u1"
+	det := func(kind, conv string, ms int64, extra string) []byte {
+		return []byte(fmt.Sprintf(`{"topicName":"v2.detail.events.conversation.%s.%s","eventBody":{"eventTime":%d,"conversationId":"%s","userId":"%s","mediaType":"call"%s}}`, conv, kind, ms, conv, u, extra))
+	}
+	routing := func(ms string, s string) []byte {
+		return []byte(`{"topicName":"v2.users.u1.routingStatus","eventBody":{"routingStatus":{"status":"` + s + `","startTime":"` + ms + `"}}}`)
+	}
+	a := New(Config{})
+	check(t, translate(t, a, [][]byte{
+		det("user.start", "c1", 1795341600000, ""),
+		det("acw", "c1", 1795341700000, `,"wrapupDurationMs":40000,"wrapupCode":"sale"`),
+		det("user.start", "c2", 1795341800000, ""),
+		det("user.end", "c2", 1795341860000, ""),
+		routing("2026-11-22T10:04:30Z", "IDLE"),
+		det("acw", "c2", 1795341871000, `,"wrapupDurationMs":11000`),
+		det("user.start", "c3", 1795341900000, `,"mediaType":"chat"`),
+		routing("2026-11-22T10:06:00Z", "NOT_RESPONDING"),
+	}),
+		"2026-11-22T10:00:00.000Z talking c1   ",
+		"2026-11-22T10:01:00.000Z acw c1   ",
+		"2026-11-22T10:01:40.000Z ready    sale",
+		"2026-11-22T10:03:20.000Z talking c2   ",
+		"2026-11-22T10:04:20.000Z acw c2   ",
+		"2026-11-22T10:04:30.000Z ready    ",
+		"2026-11-22T10:06:00.000Z not_ready   NOT_RESPONDING ",
+	)
+	if a.Stats.Stray != 1 || a.Stats.NonVoice != 1 {
+		t.Errorf("stats %+v", a.Stats)
+	}
+}
+
+func TestBadRecords(t *testing.T) {
+	for rec, want := range map[string]string{
+		"":                            "malformed",
+		"{":                           "malformed",
+		`{"eventBody":{}}`:            `field "topicName": missing`,
+		`{"detail":{"eventBody":{}}}`: `field "detail.topicName": missing`,
+		`{"topicName":"v2.detail.events.conversation.c.acw","eventBody":{"conversationId":"c","userId":"u"}}`:                                                 `field "eventBody.eventTime": missing`,
+		`{"topicName":"v2.detail.events.conversation.c.acw","eventBody":{"eventTime":"x"}}`:                                                                   `field "eventBody.eventTime": is a JSON string`,
+		`{"topicName":"v2.detail.events.conversation.c.user.end","eventBody":{"eventTime":1795341600000,"conversationId":"c"}}`:                               `field "eventBody.userId": missing`,
+		`{"topicName":"v2.detail.events.conversation.c.user.end","eventBody":{"eventTime":1795341600000,"userId":"u"}}`:                                       `field "eventBody.conversationId": missing`,
+		`{"topicName":"v2.detail.events.conversation.c.user.end","eventBody":{"eventTime":5,"userId":"u","conversationId":"c"}}`:                              `outside years 2000-2099`,
+		`{"topicName":"v2.detail.events.conversation.c.acw","eventBody":{"eventTime":1795341600000,"userId":"u","conversationId":"c","wrapupDurationMs":-1}}`: `field "eventBody.wrapupDurationMs"`,
+		`{"topicName":"v2.users.u.routingStatus","eventBody":{}}`:                                                                                             `field "eventBody.routingStatus.status": missing`,
+		`{"topicName":"v2.users.u.routingStatus","eventBody":{"routingStatus":{"status":"IDLE"}}}`:                                                            `field "eventBody.routingStatus.startTime"`,
+		`{"topicName":"v2.users.u.presence","eventBody":{"presenceDefinition":{"systemPresence":"Away"}}}`:                                                    `field "eventBody.modifiedDate"`,
+		`{"topicName":"v2.users.u.presence","eventBody":{"modifiedDate":"2026-11-22T10:00:00Z"}}`:                                                             `field "eventBody.presenceDefinition.systemPresence": missing`,
+	} {
+		a := New(Config{})
+		out, err := a.Translate([]byte(rec), nil)
+		if err == nil || (want != "malformed" && !strings.Contains(err.Error(), want)) || len(out) != 0 {
+			t.Errorf("%q: %v (out %v), want an error containing %q", rec, err, out, want)
+		}
+		if want == "malformed" && events.Reason(err) != events.ReasonMalformed {
+			t.Errorf("%q: reason %s, want malformed", rec, events.Reason(err))
+		}
+		if len(a.users) != 0 {
+			t.Errorf("%q changed the state", rec)
+		}
+	}
+}
+
+func TestStateRoundTrip(t *testing.T) {
+	recs := fixture(t)
+	want := translate(t, New(Config{}), recs)
+	for cut := range len(recs) + 1 {
+		a := New(Config{})
+		got := translate(t, a, recs[:cut])
+		b := New(Config{})
+		st := a.AppendState(nil)
+		if err := b.RestoreState(st); err != nil || string(b.AppendState(nil)) != string(st) {
+			t.Fatalf("cut %d: %v", cut, err)
+		}
+		got = append(got, translate(t, b, recs[cut:])...)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("cut %d:\n%s", cut, strings.Join(got, "\n"))
+		}
+	}
+	if err := New(Config{}).RestoreState([]byte{1, 2}); !errors.Is(err, events.ErrState) {
+		t.Errorf("corrupt state: %v", err)
+	}
+}
+
+func FuzzTranslate(f *testing.F) {
+	b, _ := os.ReadFile("testdata/notifications.jsonl")
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		f.Add(l)
+	}
+	a := New(Config{})
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		prefix := []events.Event{{AgentID: "keep"}}
+		out, err := a.Translate(rec, prefix)
+		if err != nil {
+			if len(out) != 1 || events.Reason(err) == "" {
+				t.Fatalf("%q: error %v with %d events appended", rec, err, len(out)-1)
+			}
+			return
+		}
+		for _, e := range out[1:] {
+			if err := e.Validate(); err != nil {
+				t.Fatalf("%q gave %+v: %v", rec, e, err)
+			}
+		}
+		if err := New(Config{}).RestoreState(a.AppendState(nil)); err != nil {
+			t.Fatalf("state does not restore: %v", err)
+		}
+	})
+}
