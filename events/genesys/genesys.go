@@ -220,6 +220,9 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 }
 
 func (a *Adapter) userChange(id, kind string, ev *userEvent, p string, out []events.Event) ([]events.Event, error) {
+	if id == "" {
+		return out, events.Invalidf("topicName", "names no user")
+	}
 	if len(id) > events.MaxAgentIDLen {
 		return out, events.Invalidf("topicName", "user id is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
 	}
