@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/sim"
 )
 
 // TestReplayConnectDocumentedExample: AWS's documented agent event stream
@@ -45,4 +51,118 @@ func TestTranslate(t *testing.T) {
 	if code := mainExit(context.Background(), []string{"translate", "--input-format", "canonical"}, nil, &out, &errb); code != 2 {
 		t.Errorf("translate --input-format canonical: exit %d, want 2", code)
 	}
+}
+
+// segmentsOf runs acwd replay on lines (with args) and returns its
+// segments by agent_id and call_id, and its summary.
+func segmentsOf(t *testing.T, lines [][]byte, args ...string) (map[[2]string]map[string]any, map[string]any) {
+	t.Helper()
+	var in, out, errb bytes.Buffer
+	for _, l := range lines {
+		in.Write(l)
+		in.WriteByte('\n')
+	}
+	if code := mainExit(context.Background(), append([]string{"replay"}, args...), &in, &out, &errb); code != 0 {
+		t.Fatalf("replay %v: exit %d: %s", args, code, errb.String())
+	}
+	segs := map[[2]string]map[string]any{}
+	var sum map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
+		r, err := decodeRecord(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r["type"] {
+		case "segment":
+			k := [2]string{r["agent_id"].(string), r["call_id"].(string)}
+			if segs[k] != nil {
+				t.Fatalf("two segments for %v", k)
+			}
+			segs[k] = r
+		case "summary":
+			sum = r
+		}
+	}
+	return segs, sum
+}
+
+func simLines(t *testing.T, cfg sim.Config) [][]byte {
+	t.Helper()
+	g, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines [][]byte
+	for l := g.Next(); l != nil; l = g.Next() {
+		lines = append(lines, append([]byte(nil), l...))
+	}
+	return lines
+}
+
+func msOf(t *testing.T, v any) int64 {
+	ms, err := events.ParseRFC3339Millis([]byte(v.(string)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+// TestSimFormatsGiveTheCanonicalSegments: the same simulated shift
+// (duplicates and bad records included), written in each platform's
+// format and read by its adapter, gives the canonical feed's wrap-up
+// segments, to the platform's timestamp precision. Platforms that pass
+// every call through a wrap-up add one of (almost) zero length for calls
+// the canonical feed ends without one; nothing else differs.
+func TestSimFormatsGiveTheCanonicalSegments(t *testing.T) {
+	base := sim.Config{Seed: 5, Agents: 40, Teams: 4, Queues: 3, Duration: 4 * time.Hour, DuplicateRate: 0.01, BadRate: 0.003}
+	want, wantSum := segmentsOf(t, simLines(t, base))
+	if len(want) < 500 {
+		t.Fatalf("only %d canonical segments", len(want))
+	}
+	precision := map[string][2]int64{ // start, duration tolerance in ms
+		"connect": {0, 0}, "twilio": {0, 0}, "genesys": {0, 0},
+		"asterisk": {999, 999}, "freeswitch": {999, 999},
+	}
+	for _, format := range sim.Formats[1:] {
+		t.Run(format, func(t *testing.T) {
+			cfg := base
+			cfg.Format = format
+			got, sum := segmentsOf(t, simLines(t, cfg), "--input-format", format)
+			tol := precision[format]
+			extra := 0
+			for k, g := range got {
+				w := want[k]
+				if w == nil {
+					if d := jsonNumber(g["duration_ms"]); len(d) > 3 { // ≥ 1 s
+						t.Errorf("segment %v (%s ms) is not in the canonical feed", k, d)
+					}
+					extra++
+					continue
+				}
+				ds := msOf(t, g["start"]) - msOf(t, w["start"])
+				dd, _ := strconv.ParseInt(jsonNumber(g["duration_ms"]), 10, 64)
+				wd, _ := strconv.ParseInt(jsonNumber(w["duration_ms"]), 10, 64)
+				if ds > 0 || -ds > tol[0] || abs(dd-wd) > tol[1] {
+					t.Errorf("segment %v: start %v, %d ms; canonical %v, %d ms", k, g["start"], dd, w["start"], wd)
+				}
+			}
+			for k := range want {
+				if got[k] == nil {
+					t.Errorf("canonical segment %v missing", k)
+				}
+			}
+			rej := func(s map[string]any) string { return fmt.Sprint(s["rejected"]) }
+			if rej(sum) != rej(wantSum) {
+				t.Errorf("rejected %s, canonical %s (the same bad records)", rej(sum), rej(wantSum))
+			}
+			t.Logf("%d segments (%d of zero length added); rejected %s", len(got), extra, rej(sum))
+		})
+	}
+}
+
+func abs(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -36,18 +38,37 @@ type runHarness struct {
 	replay []map[string]any // replay's records, in order
 	// exited is closed if an in-process acwd run ends by itself.
 	exited chan string
+	// format is the input format (cfg.Format; "" canonical), config the
+	// config file both replay and run read (none: ""), keyOf each
+	// platform record's Kafka key.
+	format, config string
+	keyOf          map[string]string
 }
 
 const runTopic = "acw.events"
 
 func newRunHarness(t *testing.T, cfg sim.Config, extra ...[]byte) *runHarness {
 	t.Helper()
+	return newAdapterHarness(t, cfg, "", extra...)
+}
+
+// newAdapterHarness is newRunHarness for a log in cfg.Format, read by
+// replay and run with --input-format and, when configYAML is set, a config
+// file holding it.
+func newAdapterHarness(t *testing.T, cfg sim.Config, configYAML string, extra ...[]byte) *runHarness {
+	t.Helper()
 	c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	h := &runHarness{t: t, broker: c, addr: c.ListenAddrs()[0], redis: redistest.Start(t)}
+	h := &runHarness{t: t, broker: c, addr: c.ListenAddrs()[0], redis: redistest.Start(t), format: cfg.Format, keyOf: map[string]string{}}
+	if configYAML != "" {
+		h.config = filepath.Join(t.TempDir(), "acwd.yaml")
+		if err := os.WriteFile(h.config, []byte(configYAML), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.Addr})
 	t.Cleanup(func() { h.rdb.Close() })
 
@@ -57,6 +78,9 @@ func newRunHarness(t *testing.T, cfg sim.Config, extra ...[]byte) *runHarness {
 	}
 	for line := g.Next(); line != nil; line = g.Next() {
 		h.lines = append(h.lines, append([]byte(nil), line...))
+		if h.format != "" {
+			h.keyOf[string(line)] = g.Key()
+		}
 	}
 	h.lines = append(h.lines, extra...)
 
@@ -68,7 +92,7 @@ func newRunHarness(t *testing.T, cfg sim.Config, extra ...[]byte) *runHarness {
 		}
 	}
 	var out, errb bytes.Buffer
-	if code := mainExit(context.Background(), []string{"replay"}, &in, &out, &errb); code != 0 {
+	if code := mainExit(context.Background(), append([]string{"replay"}, h.formatArgs()...), &in, &out, &errb); code != 0 {
 		t.Fatalf("replay: exit %d: %s", code, errb.String())
 	}
 	for _, l := range bytes.Split(bytes.TrimSpace(out.Bytes()), []byte("\n")) {
@@ -93,7 +117,9 @@ func (h *runHarness) produce(lines [][]byte) {
 	msgs := make([]kafka.Message, 0, len(lines))
 	for _, l := range lines {
 		key := "unparsable"
-		if dec.Decode(l, &ev) == nil {
+		if k, ok := h.keyOf[string(l)]; ok {
+			key = k
+		} else if dec.Decode(l, &ev) == nil {
 			key = ev.AgentID
 		}
 		msgs = append(msgs, kafka.Message{Key: []byte(key), Value: l})
@@ -111,8 +137,20 @@ func (h *runHarness) produce(lines [][]byte) {
 
 // runArgs are the acwd run flags for this harness.
 func (h *runHarness) runArgs(group string) []string {
-	return []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", group,
-		"--redis", h.redis.URL(), "--log-level", "warn", "--snapshot-interval", "1s", "--http", "127.0.0.1:0"}
+	return append([]string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", group,
+		"--redis", h.redis.URL(), "--log-level", "warn", "--snapshot-interval", "1s", "--http", "127.0.0.1:0"}, h.formatArgs()...)
+}
+
+// formatArgs select the harness's input format and config file.
+func (h *runHarness) formatArgs() []string {
+	var args []string
+	if h.format != "" {
+		args = append(args, "--input-format", h.format)
+	}
+	if h.config != "" {
+		args = append(args, "--config", h.config)
+	}
+	return args
 }
 
 // startInProcess runs acwd run in this process until the returned stop

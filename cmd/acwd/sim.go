@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -46,6 +47,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.Float64Var(&cfg.LateRate, "late", 0, "fraction of extra stray events 60s in the past (rejected as late)")
 	fs.Float64Var(&cfg.BadRate, "bad", 0, "fraction of extra malformed or invalid lines")
 	fs.BoolVar(&cfg.Millis, "millis", false, "write ts as integer Unix milliseconds")
+	fs.StringVar(&cfg.Format, "format", "canonical", "output format: "+strings.Join(sim.Formats, ", ")+" (a platform's records, for --input-format)")
 	fs.StringVar(&out, "out", "-", "output file (- for stdout)")
 	brokers := fs.String("brokers", "", "produce to Kafka at these comma-separated addresses instead of writing a file")
 	topic := fs.String("topic", "acw.events", "topic to produce to (with --brokers)")
@@ -97,7 +99,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 			break
 		}
 		if pc.speed > 0 {
-			if err := pc.wait(ctx, line, bw.Flush); err != nil {
+			if err := pc.wait(ctx, g.TS(), bw.Flush); err != nil {
 				return stopped(ctx, err)
 			}
 		}
@@ -126,8 +128,6 @@ func produceSim(ctx context.Context, g *sim.Generator, pc *pacer, brokers []stri
 		w.Transport = transport
 	}
 	defer w.Close()
-	var dec events.Decoder
-	var ev events.Event
 	batch := make([]kafka.Message, 0, 50000)
 	n := 0
 	flush := func() error {
@@ -139,12 +139,9 @@ func produceSim(ctx context.Context, g *sim.Generator, pc *pacer, brokers []stri
 		return nil
 	}
 	for line := g.Next(); line != nil; line = g.Next() {
-		key := "unparsable"
-		if dec.Decode(line, &ev) == nil {
-			key = ev.AgentID
-		}
+		key := g.Key()
 		if pc.speed > 0 {
-			if err := pc.wait(ctx, line, flush); err != nil {
+			if err := pc.wait(ctx, g.TS(), flush); err != nil {
 				return stopped(ctx, err)
 			}
 		}
@@ -167,17 +164,12 @@ type pacer struct {
 	speed float64   // simulated seconds per second; 0: no pacing
 	wall0 time.Time // wall time of sim0
 	sim0  int64     // simulated start, Unix ms
-	dec   events.Decoder
-	ev    events.Event
 }
 
-// wait returns once line's ts is due (lines without a readable ts are due
-// at once), calling flush first if it has to sleep.
-func (p *pacer) wait(ctx context.Context, line []byte, flush func() error) error {
-	if p.dec.Decode(line, &p.ev) != nil {
-		return nil
-	}
-	due := p.wall0.Add(time.Duration(float64(p.ev.TS-p.sim0) * float64(time.Millisecond) / p.speed))
+// wait returns once ts (Unix ms) is due, calling flush first if it has to
+// sleep.
+func (p *pacer) wait(ctx context.Context, ts int64, flush func() error) error {
+	due := p.wall0.Add(time.Duration(float64(ts-p.sim0) * float64(time.Millisecond) / p.speed))
 	d := time.Until(due)
 	if d <= 0 {
 		return nil

@@ -13,7 +13,9 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -46,6 +48,11 @@ type Config struct {
 	BadRate float64
 	// Millis writes ts as integer Unix milliseconds instead of RFC 3339.
 	Millis bool
+	// Format is the output format, one of Formats: "canonical" (default,
+	// also "") or a platform's records, rendered from the same scenario
+	// as that platform reports it. Stray late events (LateRate) are
+	// canonical only; bad lines are the format's own.
+	Format string
 }
 
 // Validate names the first bad setting.
@@ -61,6 +68,8 @@ func (c Config) Validate() error {
 		return errors.New("rates must be between 0 and 1")
 	case c.MaxEvents < 0:
 		return errors.New("max events must not be negative")
+	case c.Format != "" && !slices.Contains(Formats, c.Format):
+		return errors.New("format must be one of " + strings.Join(Formats, ", "))
 	}
 	return nil
 }
@@ -103,12 +112,15 @@ type simAgent struct {
 	shiftAt int64 // when it logs out
 	calls   int
 	holds   int
+	last    events.Event // the last event, as rendered
 }
 
 type pending struct {
 	arrival int64
 	seq     uint64
 	line    []byte
+	key     string // the agent's id ("unparsable" for a bad line)
+	ts      int64  // the event's ts
 }
 
 // Generator produces the lines. Not safe for concurrent use.
@@ -124,6 +136,9 @@ type Generator struct {
 	callN  int64
 	evN    int64
 	done   bool
+	rend   renderer // nil: canonical
+	recs   [][]byte
+	lastP  pending // the last line Next returned
 }
 
 // New returns a generator for cfg.
@@ -132,7 +147,7 @@ func New(cfg Config) (*Generator, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	g := &Generator{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed))}
+	g := &Generator{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x5eed)), rend: newRenderer(cfg.Format)}
 	g.startShift(cfg.Start)
 	return g, nil
 }
@@ -215,6 +230,7 @@ func (g *Generator) Next() []byte {
 				return nil
 			}
 			g.count++
+			g.lastP = p
 			return p.line
 		}
 		if g.done {
@@ -223,6 +239,13 @@ func (g *Generator) Next() []byte {
 		g.step()
 	}
 }
+
+// Key is the agent_id of the line Next returned last (its Kafka key), or
+// "unparsable" for a bad line.
+func (g *Generator) Key() string { return g.lastP.key }
+
+// TS is the event time (Unix ms) of the line Next returned last.
+func (g *Generator) TS() int64 { return g.lastP.ts }
 
 func (g *Generator) now() int64 {
 	if len(g.agentQ) == 0 {
@@ -298,16 +321,40 @@ func (g *Generator) step() {
 	}
 	g.evN++
 	ev.EventID = a.id + "-" + strconv.FormatInt(g.evN, 36)
-	g.emit(&ev, g.arrival(t))
-	if g.rng.Float64() < g.cfg.DuplicateRate {
+	if g.rend != nil {
+		if ev.State.CallLevel() {
+			ev.Queue = a.queue
+		}
+		g.recs = g.rend.render(&ev, &a.last, g.recs[:0])
+		a.last = ev
+		arr := g.arrival(t)
+		arr2, dup := arr, g.rng.Float64() < g.cfg.DuplicateRate
+		if dup {
+			arr2 = g.arrival(t)
+		}
+		for _, r := range g.recs {
+			g.emitRaw(r, arr, a.id, t)
+			if dup {
+				g.emitRaw(r, arr2, a.id, t)
+			}
+		}
+		g.rng.Float64() // the stray's draw, so that both forms stay in step
+	} else {
 		g.emit(&ev, g.arrival(t))
-	}
-	if g.rng.Float64() < g.cfg.LateRate {
-		stray := events.Event{AgentID: a.id, State: events.StateNotReady, TS: t - 60000, Team: a.team, Reason: "stray", EventID: "late-" + strconv.FormatInt(g.evN, 36)}
-		g.emit(&stray, t)
+		if g.rng.Float64() < g.cfg.DuplicateRate {
+			g.emit(&ev, g.arrival(t))
+		}
+		if g.rng.Float64() < g.cfg.LateRate {
+			stray := events.Event{AgentID: a.id, State: events.StateNotReady, TS: t - 60000, Team: a.team, Reason: "stray", EventID: "late-" + strconv.FormatInt(g.evN, 36)}
+			g.emit(&stray, t)
+		}
 	}
 	if g.rng.Float64() < g.cfg.BadRate {
-		g.emitRaw(g.badLine(t), t)
+		if g.rend != nil {
+			g.emitRaw(g.rend.bad(t, g.rng.IntN(3)), t, "unparsable", t) // the same draws as badLine
+		} else {
+			g.emitRaw(g.badLine(t), t, "unparsable", t)
+		}
 	}
 	if a.step < 0 {
 		// logged out: remove from the queue
@@ -344,12 +391,12 @@ func (g *Generator) badLine(t int64) []byte {
 }
 
 func (g *Generator) emit(ev *events.Event, arrival int64) {
-	g.emitRaw(AppendEvent(nil, ev, g.cfg.Millis), arrival)
+	g.emitRaw(AppendEvent(nil, ev, g.cfg.Millis), arrival, ev.AgentID, ev.TS)
 }
 
-func (g *Generator) emitRaw(line []byte, arrival int64) {
+func (g *Generator) emitRaw(line []byte, arrival int64, key string, ts int64) {
 	g.seq++
-	g.out = append(g.out, pending{arrival: arrival, seq: g.seq, line: line})
+	g.out = append(g.out, pending{arrival: arrival, seq: g.seq, line: line, key: key, ts: ts})
 	for i := len(g.out) - 1; i > 0; {
 		p := (i - 1) / 2
 		if !outLess(g.out[i], g.out[p]) {
