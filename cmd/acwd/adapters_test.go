@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -165,4 +166,61 @@ func abs(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// TestRunStatefulAdapterSurvivesSIGKILL: a queue_log feed (the Asterisk
+// adapter keeps each member's state and holds implicit wrapuptime ends)
+// streams into a 12-partition topic while acwd run is killed twice. The
+// adapter's state travels in the checkpoints, held ends close on wall-clock
+// ticks, and the result is replay's: segments, alerts, intervals, DLQ.
+func TestRunStatefulAdapterSurvivesSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts and kills processes")
+	}
+	cfg := simForRun(13)
+	cfg.Agents = 60
+	cfg.Format = "asterisk"
+	// calls that end without a wrap-up pause get a 15 s implicit window
+	h := newAdapterHarness(t, cfg, "adapters:\n  asterisk:\n    wrapuptime: 15s\n")
+	if n := len(h.records("segment")); n < 200 {
+		t.Fatalf("only %d segments in replay", n)
+	}
+	args := append(h.runArgs("ast"), "--session-timeout", "2s", "--log-level", "info")
+	kills := 2
+	if os.Getenv("ACW_KILLS") != "" {
+		kills, _ = strconv.Atoi(os.Getenv("ACW_KILLS"))
+	}
+	streamed := h.streamLines(20, 150*time.Millisecond)
+	var procs []*proc
+	for range kills {
+		p := startProc(t, args...)
+		procs = append(procs, p)
+		// Kill it while it processes, not while it joins: kfake keeps a
+		// member killed in the middle of JoinGroup in the group past its
+		// session timeout, and its partitions then wait forever.
+		for deadline := time.Now().Add(20 * time.Second); logsContain([]*proc{p}, "partition assigned") == 0; {
+			if time.Now().After(deadline) || p.exited() {
+				t.Fatalf("acwd run did not get partitions: %v", p.err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(700 * time.Millisecond)
+		if p.exited() {
+			t.Fatalf("acwd run exited on its own: %v", p.err)
+		}
+		p.kill()
+	}
+	<-streamed
+	p := startProc(t, args...)
+	procs = append(procs, p)
+	h.finish("ast")
+	if code := p.term(); code != 0 {
+		t.Errorf("acwd run exited %d after SIGTERM, want 0", code)
+	}
+	h.checkDerived()
+	h.checkRollups()
+	h.checkDLQ(0)
+	if logsContain(procs, "effects resume") == 0 {
+		t.Error("no partition was restored from a checkpoint: the test did not test recovery")
+	}
 }

@@ -59,6 +59,9 @@ func startProc(t *testing.T, args ...string) *proc {
 		<-p.done
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
+			if d := os.Getenv("ACW_KEEP_LOGS"); d != "" {
+				os.WriteFile(filepath.Join(d, filepath.Base(logPath)), b, 0o644)
+			}
 			if len(b) > 4000 {
 				b = b[len(b)-4000:]
 			}

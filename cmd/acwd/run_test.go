@@ -43,6 +43,7 @@ type runHarness struct {
 	// platform record's Kafka key.
 	format, config string
 	keyOf          map[string]string
+	maxTS          int64 // the simulated log's largest ts
 }
 
 const runTopic = "acw.events"
@@ -81,6 +82,7 @@ func newAdapterHarness(t *testing.T, cfg sim.Config, configYAML string, extra ..
 		if h.format != "" {
 			h.keyOf[string(line)] = g.Key()
 		}
+		h.maxTS = max(h.maxTS, g.TS())
 	}
 	h.lines = append(h.lines, extra...)
 
@@ -259,15 +261,7 @@ func (h *runHarness) endOffsets() map[int]int64 {
 // closedIntervals are replay's intervals that closed in event time (before
 // its final flush at end of input), by Redis key.
 func (h *runHarness) closedIntervals() map[string]map[string]any {
-	var maxTS int64
-	for _, l := range h.lines {
-		var dec events.Decoder
-		var ev events.Event
-		if dec.Decode(l, &ev) == nil && ev.TS > maxTS {
-			maxTS = ev.TS
-		}
-	}
-	wm := maxTS - 2000
+	wm := h.maxTS - 2000
 	out := map[string]map[string]any{}
 	for _, r := range h.records("interval") {
 		end, err := events.ParseRFC3339Millis([]byte(r["end"].(string)))
