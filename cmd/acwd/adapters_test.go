@@ -224,3 +224,32 @@ func TestRunStatefulAdapterSurvivesSIGKILL(t *testing.T) {
 		t.Error("no partition was restored from a checkpoint: the test did not test recovery")
 	}
 }
+
+// Adapter settings come from the config file's adapters section; a key the
+// adapter does not have is an error naming it.
+func TestAdapterSettingsFromTheConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	log := "1795341600|c1|sales|SIP/8007|CONNECT|1|x|1\n1795341660|c1|sales|SIP/8007|COMPLETEAGENT|1|60|1\n"
+	in := dir + "/queue_log"
+	if err := os.WriteFile(in, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := dir + "/acwd.yaml"
+	os.WriteFile(cfg, []byte("kafka:\n  input_format: asterisk\nadapters:\n  asterisk:\n    queues: {sales: 25s}\n    agents: {SIP/8007: alice}\n    teams: {alice: t1}\n"), 0o644)
+	segs, _ := segmentsOf(t, nil, "--config", cfg, in)
+	s := segs[[2]string{"alice", "c1"}]
+	if len(segs) != 1 || s == nil || jsonNumber(s["duration_ms"]) != "25000" || s["team"] != "t1" {
+		t.Fatalf("segments %v, want alice's 25 s wrap-up in team t1", segs)
+	}
+	var out, errb bytes.Buffer
+	if code := mainExit(context.Background(), []string{"translate", "--config", cfg, in}, nil, &out, &errb); code != 0 ||
+		!strings.Contains(out.String(), `"agent_id":"alice","state":"ready","ts":"2026-11-22T10:01:25.000Z"`) {
+		t.Errorf("translate with the config file: exit %d, %s%s", code, out.String(), errb.String())
+	}
+	os.WriteFile(cfg, []byte("adapters:\n  asterisk:\n    wrapup_time: 25s\n"), 0o644)
+	errb.Reset()
+	if code := mainExit(context.Background(), []string{"replay", "--config", cfg, in}, nil, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "adapters.asterisk") || !strings.Contains(errb.String(), "wrapup_time") {
+		t.Errorf("an unknown adapter key: exit %d, stderr %q", code, errb.String())
+	}
+}

@@ -115,7 +115,7 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{"a duration in the file", nil, "pipeline:\n  flush_interval: fast\n", nil, `line 2: pipeline.flush_interval: want a duration such as 250ms`},
 		{"a number in the file", nil, "pipeline:\n  max_message_bytes: 12\n", nil, `pipeline.max_message_bytes: must be at least 1024, got 12`},
 		{"a misspelt key", nil, "pipeline:\n  flush_intervall: 1s\n", nil, `line 2: unknown setting pipeline.flush_intervall (known here: pipeline.flush_interval,`},
-		{"an unknown section", nil, "kafak:\n  group: x\n", nil, `unknown setting kafak (sections: engine, http, kafka, log, pipeline, redis, topics)`},
+		{"an unknown section", nil, "kafak:\n  group: x\n", nil, `unknown setting kafak (sections: adapters, engine, http, kafka, log, pipeline, redis, topics)`},
 		{"a SASL mechanism", nil, "kafka:\n  sasl: {mechanism: gssapi}\n", nil, `kafka.sasl.mechanism: want one of none, plain, scram-sha-256, scram-sha-512, got "gssapi"`},
 		{"SASL without credentials", nil, "", []string{"--kafka-sasl", "plain"}, "--kafka-sasl plain needs --kafka-sasl-user and --kafka-sasl-password"},
 		{"a missing CA file", nil, "", []string{"--kafka-tls", "--kafka-tls-ca", "/nonexistent/ca.pem"}, "--kafka-tls-ca (kafka.tls.ca_file): open /nonexistent/ca.pem"},

@@ -68,8 +68,10 @@ type Config struct {
 	MaxMessageBytes int
 	// NewAdapter, if set, returns the adapter that reads each partition's
 	// messages (a platform's records, see events.Adapter); one per
-	// partition. nil: messages are canonical JSON events. Adapters must be
-	// stateless across messages, or their state is lost on reassignment.
+	// partition. nil: messages are canonical JSON events. A stateful
+	// adapter (events.Stateful) has its state stored with every snapshot
+	// and restored with it; a holder (events.Holder) has its held events
+	// released as the watermark moves, wall-clock ticks included.
 	NewAdapter func() events.Adapter
 	// IdleAfter is how long a caught-up partition must see no message
 	// before wall-clock time advances its watermark; default 250ms.
