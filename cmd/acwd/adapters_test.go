@@ -195,15 +195,7 @@ func TestRunStatefulAdapterSurvivesSIGKILL(t *testing.T) {
 	for range kills {
 		p := startProc(t, args...)
 		procs = append(procs, p)
-		// Kill it while it processes, not while it joins: kfake keeps a
-		// member killed in the middle of JoinGroup in the group past its
-		// session timeout, and its partitions then wait forever.
-		for deadline := time.Now().Add(20 * time.Second); logsContain([]*proc{p}, "partition assigned") == 0; {
-			if time.Now().After(deadline) || p.exited() {
-				t.Fatalf("acwd run did not get partitions: %v", p.err)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		p.waitAssigned()
 		time.Sleep(700 * time.Millisecond)
 		if p.exited() {
 			t.Fatalf("acwd run exited on its own: %v", p.err)

@@ -72,6 +72,21 @@ func startProc(t *testing.T, args ...string) *proc {
 }
 
 // kill stops the process with SIGKILL, as a crash.
+// waitAssigned waits until the process has partitions, so that a kill
+// lands while it processes, not while it joins: kfake keeps a member killed
+// in the middle of JoinGroup in the group past its session timeout, and the
+// partitions assigned to it then wait forever (seen in
+// TestRunSurvivesSIGKILL; real brokers expire such members).
+func (p *proc) waitAssigned() {
+	p.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); logsContain([]*proc{p}, "partition assigned") == 0; {
+		if time.Now().After(deadline) || p.exited() {
+			p.t.Fatalf("acwd run did not get partitions within 30s: %v", p.err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func (p *proc) kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
@@ -136,7 +151,8 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	for kills < 5 {
 		p := startProc(t, args...)
 		procs = append(procs, p)
-		time.Sleep(time.Duration(800+rng.IntN(2000)) * time.Millisecond)
+		p.waitAssigned()
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Millisecond)
 		if p.exited() {
 			t.Fatalf("acwd run exited on its own: %v", p.err)
 		}
