@@ -20,6 +20,7 @@ package freeswitch
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -192,11 +193,11 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		}
 	case "bridge-agent-start":
 		e.endWindow(at)
-		ag.inCall, ag.wrapup, ag.call, ag.queue = true, false, call, first(h["CC-Queue"], ag.queue)
+		ag.inCall, ag.wrapup, ag.call, ag.queue = true, false, call, cmp.Or(h["CC-Queue"], ag.queue)
 		e.emit(events.Event{State: events.StateTalking, TS: at, CallID: call, Queue: ag.queue})
 	case "bridge-agent-end":
 		ag.inCall = false
-		q := first(h["CC-Queue"], ag.queue)
+		q := cmp.Or(h["CC-Queue"], ag.queue)
 		switch w := a.wrapUpTime(name); {
 		case ag.status == onDemand:
 			ag.wrapup = true
@@ -218,15 +219,6 @@ func (a *Adapter) wrapUpTime(name string) time.Duration {
 		return d
 	}
 	return a.cfg.WrapUpTime
-}
-
-func first(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // parse reads an ESL event as JSON or as plain headers.

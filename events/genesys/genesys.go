@@ -27,6 +27,7 @@ package genesys
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -196,7 +197,7 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 		u.conv, u.queue, u.phase, u.closed = d.ConversationID, q, events.StateTalking, ""
 		e.emit(events.Event{State: events.StateTalking, TS: ts, CallID: d.ConversationID, Queue: q})
 	case "user.end":
-		u.conv, u.queue, u.phase = d.ConversationID, first(q, u.queue), events.StateACW
+		u.conv, u.queue, u.phase = d.ConversationID, cmp.Or(q, u.queue), events.StateACW
 		e.emit(events.Event{State: events.StateACW, TS: ts, CallID: d.ConversationID, Queue: u.queue})
 	case "acw":
 		if u.closed == d.ConversationID {
@@ -307,15 +308,6 @@ func (e *emitter) emit(ev events.Event) {
 	}
 	u.state, u.stCall, u.stReason = ev.State, ev.CallID, ev.Reason
 	e.out = append(e.out, ev)
-}
-
-func first(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // AppendState implements events.Stateful.

@@ -21,6 +21,7 @@ package twilio
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -160,7 +161,7 @@ func parse(rec []byte) ([]record, error) {
 		}
 		r := record{typ: q.Get("EventType"), id: q.Get("Sid"), worker: q.Get("WorkerSid"), workerName: q.Get("WorkerName"),
 			activity: q.Get("WorkerActivityName"), reservation: q.Get("ReservationSid"), task: q.Get("TaskSid"),
-			queue: first(q.Get("TaskQueueName"), q.Get("TaskQueueSid")), channel: q.Get("TaskChannelUniqueName"),
+			queue: cmp.Or(q.Get("TaskQueueName"), q.Get("TaskQueueSid")), channel: q.Get("TaskChannelUniqueName"),
 			workerAttrs: q.Get("WorkerAttributes"), taskAttrs: q.Get("TaskAttributes"), names: formNames}
 		if v := q.Get("TimestampMs"); v != "" {
 			r.tsField = "TimestampMs"
@@ -225,7 +226,7 @@ func parse(rec []byte) ([]record, error) {
 			r.names = &fieldNames{"type", "data.payload.worker_sid", "data.payload.worker_activity_name", "data.payload.reservation_sid", "data.payload.task_sid"}
 		}
 		r.worker, r.workerName, r.activity = p.WorkerSid, p.WorkerName, p.WorkerActivityName
-		r.reservation, r.task, r.queue, r.channel = p.ReservationSid, p.TaskSid, first(p.TaskQueueName, p.TaskQueueSid), p.TaskChannelUniqueName
+		r.reservation, r.task, r.queue, r.channel = p.ReservationSid, p.TaskSid, cmp.Or(p.TaskQueueName, p.TaskQueueSid), p.TaskChannelUniqueName
 		r.workerAttrs, r.taskAttrs = p.WorkerAttributes, p.TaskAttributes
 		rs = append(rs, r)
 	}
@@ -280,15 +281,6 @@ func parseTime(s string) (int64, bool) {
 	}
 	ms, err := events.ParseRFC3339Millis([]byte(s))
 	return ms, err == nil
-}
-
-func first(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // check validates what r's event type needs, before any state changes.
