@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 )
 
@@ -89,11 +90,7 @@ func (h *Holds) Due(w int64, out []Event) []Event {
 // AppendState appends the held events to b, sorted by agent_id
 // (deterministic), for an adapter's AppendState.
 func (h *Holds) AppendState(b []byte) []byte {
-	ids := make([]string, 0, len(h.by))
-	for a := range h.by {
-		ids = append(ids, a)
-	}
-	slices.Sort(ids)
+	ids := slices.Sorted(maps.Keys(h.by))
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for _, a := range ids {
 		b = AppendStateEvent(b, h.by[a])
@@ -219,4 +216,26 @@ func (r *StateReader) fail() {
 		r.err = ErrState
 	}
 	r.B = nil
+}
+
+// AppendStateMap appends m sorted by key (deterministic): a count, then
+// each key and what put appends for its value.
+func AppendStateMap[V any](b []byte, m map[string]V, put func([]byte, V) []byte) []byte {
+	keys := slices.Sorted(maps.Keys(m))
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = put(AppendStateString(b, k), m[k])
+	}
+	return b
+}
+
+// ReadStateMap reads what AppendStateMap wrote, get reading each value.
+func ReadStateMap[V any](r *StateReader, get func(*StateReader) V) map[string]V {
+	n := r.Count()
+	m := make(map[string]V, n)
+	for range n {
+		k := r.String()
+		m[k] = get(r)
+	}
+	return m
 }

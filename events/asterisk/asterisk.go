@@ -24,7 +24,6 @@ package asterisk
 import (
 	"bytes"
 	"encoding/binary"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -366,15 +365,7 @@ func remove(s []string, v string) []string {
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1) // version
-	ids := make([]string, 0, len(a.members))
-	for id := range a.members {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		m := a.members[id]
-		b = events.AppendStateString(b, id)
+	b = events.AppendStateMap(b, a.members, func(b []byte, m *member) []byte {
 		b = append(b, byte(m.state), flags(m.paused, m.wrapup))
 		for _, s := range [...]string{m.call, m.reason, m.queue, m.pauseWhy, m.lastCall, m.lastQ} {
 			b = events.AppendStateString(b, s)
@@ -383,7 +374,8 @@ func (a *Adapter) AppendState(b []byte) []byte {
 		for _, q := range m.queues {
 			b = events.AppendStateString(b, q)
 		}
-	}
+		return b
+	})
 	return a.holds.AppendState(b)
 }
 
@@ -393,9 +385,7 @@ func (a *Adapter) RestoreState(b []byte) error {
 	if r.Byte() != 1 {
 		return events.ErrState
 	}
-	members := map[string]*member{}
-	for range r.Count() {
-		id := r.String()
+	members := events.ReadStateMap(r, func(r *events.StateReader) *member {
 		m := &member{state: events.State(r.Byte())}
 		f := r.Byte()
 		m.paused, m.wrapup = f&1 != 0, f&2 != 0
@@ -405,8 +395,8 @@ func (a *Adapter) RestoreState(b []byte) error {
 		for range r.Count() {
 			m.queues = append(m.queues, r.String())
 		}
-		members[id] = m
-	}
+		return m
+	})
 	var h events.Holds
 	h.RestoreState(r)
 	if err := r.Err(); err != nil {

@@ -21,11 +21,9 @@ package freeswitch
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 
@@ -325,15 +323,7 @@ func (a *Adapter) Advance(w int64, out []events.Event) []events.Event {
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1)
-	ids := make([]string, 0, len(a.agents))
-	for id := range a.agents {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		g := a.agents[id]
-		b = events.AppendStateString(b, id)
+	b = events.AppendStateMap(b, a.agents, func(b []byte, g *agent) []byte {
 		var f byte
 		if g.inCall {
 			f |= 1
@@ -345,7 +335,8 @@ func (a *Adapter) AppendState(b []byte) []byte {
 		for _, s := range [...]string{g.status, g.call, g.queue, g.stCall, g.stReason} {
 			b = events.AppendStateString(b, s)
 		}
-	}
+		return b
+	})
 	return a.holds.AppendState(b)
 }
 
@@ -355,16 +346,14 @@ func (a *Adapter) RestoreState(b []byte) error {
 	if r.Byte() != 1 {
 		return events.ErrState
 	}
-	agents := map[string]*agent{}
-	for range r.Count() {
-		id := r.String()
+	agents := events.ReadStateMap(r, func(r *events.StateReader) *agent {
 		f := r.Byte()
 		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, state: events.State(r.Byte())}
 		for _, p := range [...]*string{&g.status, &g.call, &g.queue, &g.stCall, &g.stReason} {
 			*p = r.String()
 		}
-		agents[id] = g
-	}
+		return g
+	})
 	var h events.Holds
 	h.RestoreState(r)
 	if err := r.Err(); err != nil {

@@ -28,10 +28,8 @@ package genesys
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 
 	"github.com/acwstream/acwstream/events"
@@ -313,21 +311,13 @@ func (e *emitter) emit(ev events.Event) {
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1)
-	ids := make([]string, 0, len(a.users))
-	for id := range a.users {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		u := a.users[id]
-		b = events.AppendStateString(b, id)
+	return events.AppendStateMap(b, a.users, func(b []byte, u *user) []byte {
 		b = append(b, byte(u.phase), byte(u.state))
 		for _, s := range [...]string{u.presence, u.routing, u.conv, u.queue, u.closed, u.stCall, u.stReason} {
 			b = events.AppendStateString(b, s)
 		}
-	}
-	return b
+		return b
+	})
 }
 
 // RestoreState implements events.Stateful.
@@ -336,15 +326,13 @@ func (a *Adapter) RestoreState(b []byte) error {
 	if r.Byte() != 1 {
 		return events.ErrState
 	}
-	us := map[string]*user{}
-	for range r.Count() {
-		id := r.String()
+	us := events.ReadStateMap(r, func(r *events.StateReader) *user {
 		u := &user{phase: events.State(r.Byte()), state: events.State(r.Byte())}
 		for _, p := range [...]*string{&u.presence, &u.routing, &u.conv, &u.queue, &u.closed, &u.stCall, &u.stReason} {
 			*p = r.String()
 		}
-		us[id] = u
-	}
+		return u
+	})
 	if err := r.Err(); err != nil {
 		return err
 	}

@@ -22,11 +22,9 @@ package twilio
 import (
 	"bytes"
 	"cmp"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -426,21 +424,13 @@ func attr(attrs, key string) string {
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1)
-	ids := make([]string, 0, len(a.workers))
-	for id := range a.workers {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, id := range ids {
-		w := a.workers[id]
-		b = events.AppendStateString(b, id)
+	return events.AppendStateMap(b, a.workers, func(b []byte, w *worker) []byte {
 		b = append(b, byte(w.activity), byte(w.phase), byte(w.state))
 		for _, s := range [...]string{w.reason, w.res, w.task, w.team, w.call, w.stReason} {
 			b = events.AppendStateString(b, s)
 		}
-	}
-	return b
+		return b
+	})
 }
 
 // RestoreState implements events.Stateful.
@@ -449,15 +439,13 @@ func (a *Adapter) RestoreState(b []byte) error {
 	if r.Byte() != 1 {
 		return events.ErrState
 	}
-	ws := map[string]*worker{}
-	for range r.Count() {
-		id := r.String()
+	ws := events.ReadStateMap(r, func(r *events.StateReader) *worker {
 		w := &worker{activity: events.State(r.Byte()), phase: events.State(r.Byte()), state: events.State(r.Byte())}
 		for _, p := range [...]*string{&w.reason, &w.res, &w.task, &w.team, &w.call, &w.stReason} {
 			*p = r.String()
 		}
-		ws[id] = w
-	}
+		return w
+	})
 	if err := r.Err(); err != nil {
 		return err
 	}
