@@ -186,13 +186,9 @@ func TestRunStatefulAdapterSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("only %d segments in replay", n)
 	}
 	args := append(h.runArgs("ast"), "--session-timeout", "2s", "--log-level", "info")
-	kills := 2
-	if os.Getenv("ACW_KILLS") != "" {
-		kills, _ = strconv.Atoi(os.Getenv("ACW_KILLS"))
-	}
 	streamed := h.streamLines(20, 150*time.Millisecond)
 	var procs []*proc
-	for range kills {
+	for range 2 {
 		p := startProc(t, args...)
 		procs = append(procs, p)
 		p.waitAssigned()
