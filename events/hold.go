@@ -239,3 +239,47 @@ func ReadStateMap[V any](r *StateReader, get func(*StateReader) V) map[string]V 
 	}
 	return m
 }
+
+// Last is the canonical state an adapter last emitted for one agent. It
+// lets the adapter skip a record that changes nothing canonical (a
+// redelivery, an ADDMEMBER for a second queue, an activity update to the
+// same activity).
+type Last struct {
+	State  State
+	CallID string
+	Reason string
+}
+
+// Emit appends ev to out, with agent_id and team set and channel "voice"
+// for call-level states, unless ev has the state, call_id and reason l
+// holds; l then holds ev's.
+func (l *Last) Emit(out []Event, ev Event, agent, team string) []Event {
+	if ev.State == l.State && ev.CallID == l.CallID && ev.Reason == l.Reason {
+		return out
+	}
+	ev.AgentID, ev.Team = agent, team
+	if ev.State.CallLevel() {
+		ev.Channel = "voice"
+	}
+	l.Set(&ev)
+	return append(out, ev)
+}
+
+// Set makes l hold ev's state, call_id and reason (an event emitted
+// without Emit, such as a released held one).
+func (l *Last) Set(ev *Event) { *l = Last{ev.State, ev.CallID, ev.Reason} }
+
+// AppendState appends l in the form StateReader.Last reads.
+func (l Last) AppendState(b []byte) []byte {
+	b = append(b, byte(l.State))
+	return AppendStateString(AppendStateString(b, l.CallID), l.Reason)
+}
+
+// Last reads what Last.AppendState wrote.
+func (r *StateReader) Last() Last {
+	l := Last{State: State(r.Byte()), CallID: r.String(), Reason: r.String()}
+	if l.State != StateNone && !l.State.Valid() {
+		r.fail()
+	}
+	return l
+}

@@ -78,10 +78,7 @@ type Adapter struct {
 
 // member is what the adapter knows of one agent.
 type member struct {
-	state    events.State // last state emitted (StateNone: none yet)
-	call     string       // call of the last call-level state emitted
-	reason   string       // reason of the last not_ready emitted
-	queue    string
+	last     events.Last // the last state emitted
 	paused   bool
 	pauseWhy string
 	wrapup   bool   // in an explicit (pause) wrap-up
@@ -236,7 +233,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 			m.wrapup = true
 			a.holds.Cancel(id)
 			switch {
-			case m.state.CallLevel():
+			case m.last.State.CallLevel():
 				// in an implicit window: it lasts until UNPAUSE now; in a
 				// call: wrap-up starts when the call ends
 			case m.lastCall != "":
@@ -250,7 +247,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		}
 		if h, ok := a.holds.Get(id); ok {
 			a.holds.Set(e.idle(h.TS))
-		} else if !m.state.CallLevel() || (m.wrapup && m.state == events.StateACW) {
+		} else if !m.last.State.CallLevel() || (m.wrapup && m.last.State == events.StateACW) {
 			e.emit(e.idle(ts))
 		}
 		m.wrapup = false
@@ -258,7 +255,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		m.paused, m.pauseWhy = false, ""
 		if h, ok := a.holds.Get(id); ok {
 			a.holds.Set(e.idle(h.TS))
-		} else if !m.state.CallLevel() || (m.wrapup && m.state == events.StateACW) {
+		} else if !m.last.State.CallLevel() || (m.wrapup && m.last.State == events.StateACW) {
 			e.emit(e.idle(ts))
 		}
 		m.wrapup = false
@@ -270,7 +267,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		if !contains(m.queues, queue) {
 			m.queues = append(m.queues, queue)
 		}
-		if m.state == events.StateNone || m.state == events.StateLoggedOut {
+		if m.last.State == events.StateNone || m.last.State == events.StateLoggedOut {
 			m.paused = strings.EqualFold(data(1), "PAUSED")
 			m.pauseWhy = "paused"
 			e.emit(e.idle(ts))
@@ -306,21 +303,7 @@ func (e *emitter) idle(ts int64) events.Event {
 	return ev
 }
 
-func (e *emitter) emit(ev events.Event) {
-	m := e.m
-	if ev.State == m.state && ev.CallID == m.call && ev.Reason == m.reason && (ev.Queue == "" || ev.Queue == m.queue) {
-		return
-	}
-	ev.AgentID, ev.Team = e.id, e.team
-	if ev.State.CallLevel() {
-		ev.Channel = "voice"
-	}
-	m.state, m.call, m.reason = ev.State, ev.CallID, ev.Reason
-	if ev.Queue != "" {
-		m.queue = ev.Queue
-	}
-	e.out = append(e.out, ev)
-}
+func (e *emitter) emit(ev events.Event) { e.out = e.m.last.Emit(e.out, ev, e.id, e.team) }
 
 // endWindow ends the member's implicit window at ts: a window that ended
 // by then is emitted at its end; one still running is cut short (the
@@ -337,8 +320,7 @@ func (a *Adapter) Advance(w int64, out []events.Event) []events.Event {
 	n := len(out)
 	out = a.holds.Due(w, out)
 	for i := n; i < len(out); i++ {
-		m := a.members[out[i].AgentID]
-		m.state, m.call, m.reason = out[i].State, "", out[i].Reason
+		a.members[out[i].AgentID].last.Set(&out[i])
 	}
 	return out
 }
@@ -366,8 +348,8 @@ func remove(s []string, v string) []string {
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1) // version
 	b = events.AppendStateMap(b, a.members, func(b []byte, m *member) []byte {
-		b = append(b, byte(m.state), flags(m.paused, m.wrapup))
-		for _, s := range [...]string{m.call, m.reason, m.queue, m.pauseWhy, m.lastCall, m.lastQ} {
+		b = append(m.last.AppendState(b), flags(m.paused, m.wrapup))
+		for _, s := range [...]string{m.pauseWhy, m.lastCall, m.lastQ} {
 			b = events.AppendStateString(b, s)
 		}
 		b = binary.AppendUvarint(b, uint64(len(m.queues)))
@@ -386,10 +368,10 @@ func (a *Adapter) RestoreState(b []byte) error {
 		return events.ErrState
 	}
 	members := events.ReadStateMap(r, func(r *events.StateReader) *member {
-		m := &member{state: events.State(r.Byte())}
+		m := &member{last: r.Last()}
 		f := r.Byte()
 		m.paused, m.wrapup = f&1 != 0, f&2 != 0
-		for _, p := range [...]*string{&m.call, &m.reason, &m.queue, &m.pauseWhy, &m.lastCall, &m.lastQ} {
+		for _, p := range [...]*string{&m.pauseWhy, &m.lastCall, &m.lastQ} {
 			*p = r.String()
 		}
 		for range r.Count() {

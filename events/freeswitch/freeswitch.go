@@ -61,14 +61,11 @@ type Adapter struct {
 
 // agent is what the adapter knows of one agent.
 type agent struct {
-	status   string // the last CC-Agent-Status ("" not seen)
-	inCall   bool   // bridged (or offered) and not yet ended
-	wrapup   bool   // in an on-demand wrap-up (Idle until Waiting)
-	call     string // the last call
-	queue    string
-	state    events.State // last emitted
-	stCall   string
-	stReason string
+	status string      // the last CC-Agent-Status ("" not seen)
+	inCall bool        // bridged (or offered) and not yet ended
+	wrapup bool        // in an on-demand wrap-up (Idle until Waiting)
+	queue  string      // the current or last call's queue
+	last   events.Last // the last state emitted
 }
 
 // New returns an adapter for cfg.
@@ -182,7 +179,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		}
 	case "agent-offering":
 		e.endWindow(ts)
-		ag.inCall, ag.wrapup, ag.call, ag.queue = true, false, call, h["CC-Queue"]
+		ag.inCall, ag.wrapup, ag.queue = true, false, h["CC-Queue"]
 		e.emit(events.Event{State: events.StateRinging, TS: ts, CallID: call, Queue: ag.queue})
 	case "bridge-agent-fail":
 		if ag.inCall {
@@ -191,7 +188,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		}
 	case "bridge-agent-start":
 		e.endWindow(at)
-		ag.inCall, ag.wrapup, ag.call, ag.queue = true, false, call, cmp.Or(h["CC-Queue"], ag.queue)
+		ag.inCall, ag.wrapup, ag.queue = true, false, cmp.Or(h["CC-Queue"], ag.queue)
 		e.emit(events.Event{State: events.StateTalking, TS: at, CallID: call, Queue: ag.queue})
 	case "bridge-agent-end":
 		ag.inCall = false
@@ -288,18 +285,7 @@ func (e *emitter) idle(ts int64) events.Event {
 	return ev
 }
 
-func (e *emitter) emit(ev events.Event) {
-	g := e.ag
-	if ev.State == g.state && ev.CallID == g.stCall && ev.Reason == g.stReason {
-		return
-	}
-	ev.AgentID, ev.Team = e.id, e.team
-	if ev.State.CallLevel() {
-		ev.Channel = "voice"
-	}
-	g.state, g.stCall, g.stReason = ev.State, ev.CallID, ev.Reason
-	e.out = append(e.out, ev)
-}
+func (e *emitter) emit(ev events.Event) { e.out = e.ag.last.Emit(e.out, ev, e.id, e.team) }
 
 // endWindow ends the agent's implicit window at ts: emitted at its end if
 // that came first, else cut short by the caller's event at ts.
@@ -314,8 +300,7 @@ func (a *Adapter) Advance(w int64, out []events.Event) []events.Event {
 	n := len(out)
 	out = a.holds.Due(w, out)
 	for i := n; i < len(out); i++ {
-		g := a.agents[out[i].AgentID]
-		g.state, g.stCall, g.stReason = out[i].State, "", out[i].Reason
+		a.agents[out[i].AgentID].last.Set(&out[i])
 	}
 	return out
 }
@@ -331,8 +316,8 @@ func (a *Adapter) AppendState(b []byte) []byte {
 		if g.wrapup {
 			f |= 2
 		}
-		b = append(b, f, byte(g.state))
-		for _, s := range [...]string{g.status, g.call, g.queue, g.stCall, g.stReason} {
+		b = append(g.last.AppendState(b), f)
+		for _, s := range [...]string{g.status, g.queue} {
 			b = events.AppendStateString(b, s)
 		}
 		return b
@@ -347,9 +332,10 @@ func (a *Adapter) RestoreState(b []byte) error {
 		return events.ErrState
 	}
 	agents := events.ReadStateMap(r, func(r *events.StateReader) *agent {
+		last := r.Last()
 		f := r.Byte()
-		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, state: events.State(r.Byte())}
-		for _, p := range [...]*string{&g.status, &g.call, &g.queue, &g.stCall, &g.stReason} {
+		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, last: last}
+		for _, p := range [...]*string{&g.status, &g.queue} {
 			*p = r.String()
 		}
 		return g

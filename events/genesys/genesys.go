@@ -62,13 +62,13 @@ type Adapter struct {
 	Stats Stats
 }
 
+// user is what the adapter knows of one user. Its open voice interaction
+// is last's call while last is call-level (talking or acw).
 type user struct {
 	presence, routing string
-	conv, queue       string       // the open voice interaction
-	phase             events.State // talking or acw while conv is set
-	closed            string       // the last interaction whose wrap-up IDLE ended
-	state             events.State // last emitted
-	stCall, stReason  string
+	queue             string      // the open interaction's queue
+	closed            string      // the last interaction whose wrap-up IDLE ended
+	last              events.Last // the last state emitted
 }
 
 // New returns an adapter for cfg.
@@ -192,17 +192,17 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 	}
 	switch kind {
 	case "user.start":
-		u.conv, u.queue, u.phase, u.closed = d.ConversationID, q, events.StateTalking, ""
+		u.queue, u.closed = q, ""
 		e.emit(events.Event{State: events.StateTalking, TS: ts, CallID: d.ConversationID, Queue: q})
 	case "user.end":
-		u.conv, u.queue, u.phase = d.ConversationID, cmp.Or(q, u.queue), events.StateACW
+		u.queue = cmp.Or(q, u.queue)
 		e.emit(events.Event{State: events.StateACW, TS: ts, CallID: d.ConversationID, Queue: u.queue})
 	case "acw":
 		if u.closed == d.ConversationID {
 			a.Stats.Stray++
 			return out, nil
 		}
-		if u.conv != d.ConversationID || u.phase != events.StateACW {
+		if u.last.CallID != d.ConversationID || u.last.State != events.StateACW {
 			// no user.end seen: date the wrap-up from its duration
 			start := ts
 			if d.WrapupDurationMs != nil {
@@ -210,7 +210,7 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 			}
 			e.emit(events.Event{State: events.StateACW, TS: start, CallID: d.ConversationID, Queue: q})
 		}
-		u.conv, u.queue, u.phase = "", "", events.StateNone
+		u.queue = ""
 		ev := a.idle(u, ts)
 		ev.Disposition = d.WrapupCode
 		e.emit(ev)
@@ -254,10 +254,9 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, p string, out []eve
 	e := emitter{u: u, id: id, team: a.cfg.Teams[id], out: out}
 	switch {
 	case u.presence == "Offline":
-		u.conv, u.phase = "", events.StateNone
-	case u.phase == events.StateACW && u.routing == "IDLE":
-		u.closed, u.conv, u.phase = u.conv, "", events.StateNone // wrap-up ended without its acw event
-	case u.phase != events.StateNone:
+	case u.last.State == events.StateACW && u.routing == "IDLE":
+		u.closed = u.last.CallID // the wrap-up ends without its acw event
+	case u.last.State.CallLevel():
 		return out, nil // the interaction decides until it ends
 	}
 	e.emit(a.idle(u, ts))
@@ -295,25 +294,14 @@ type emitter struct {
 	out      []events.Event
 }
 
-func (e *emitter) emit(ev events.Event) {
-	u := e.u
-	if ev.State == u.state && ev.CallID == u.stCall && ev.Reason == u.stReason {
-		return
-	}
-	ev.AgentID, ev.Team = e.id, e.team
-	if ev.State.CallLevel() {
-		ev.Channel = "voice"
-	}
-	u.state, u.stCall, u.stReason = ev.State, ev.CallID, ev.Reason
-	e.out = append(e.out, ev)
-}
+func (e *emitter) emit(ev events.Event) { e.out = e.u.last.Emit(e.out, ev, e.id, e.team) }
 
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1)
 	return events.AppendStateMap(b, a.users, func(b []byte, u *user) []byte {
-		b = append(b, byte(u.phase), byte(u.state))
-		for _, s := range [...]string{u.presence, u.routing, u.conv, u.queue, u.closed, u.stCall, u.stReason} {
+		b = u.last.AppendState(b)
+		for _, s := range [...]string{u.presence, u.routing, u.queue, u.closed} {
 			b = events.AppendStateString(b, s)
 		}
 		return b
@@ -327,8 +315,8 @@ func (a *Adapter) RestoreState(b []byte) error {
 		return events.ErrState
 	}
 	us := events.ReadStateMap(r, func(r *events.StateReader) *user {
-		u := &user{phase: events.State(r.Byte()), state: events.State(r.Byte())}
-		for _, p := range [...]*string{&u.presence, &u.routing, &u.conv, &u.queue, &u.closed, &u.stCall, &u.stReason} {
+		u := &user{last: r.Last()}
+		for _, p := range [...]*string{&u.presence, &u.routing, &u.queue, &u.closed} {
 			*p = r.String()
 		}
 		return u

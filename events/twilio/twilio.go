@@ -73,14 +73,10 @@ type Adapter struct {
 type worker struct {
 	activity events.State // from the last activity update (StateNone: not seen)
 	reason   string
-	res      string       // the voice reservation held ("": none)
-	task     string       // its task, the canonical call_id
-	phase    events.State // ringing, talking or acw while res is set
+	res      string // the voice reservation held ("": none)
 	team     string
-	// the last state emitted, to skip repeats
-	state    events.State
-	call     string
-	stReason string
+	attrs    string      // the worker attributes team was read from (not checkpointed: read again after a restore)
+	last     events.Last // the last state emitted
 }
 
 // New returns an adapter for cfg.
@@ -343,8 +339,11 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 		w = &worker{}
 		a.workers[id] = w
 	}
-	if t := attr(r.workerAttrs, a.cfg.TeamAttribute); t != "" {
-		w.team = t
+	if r.workerAttrs != "" && r.workerAttrs != w.attrs { // parse the JSON only when it changes
+		w.attrs = r.workerAttrs
+		if t := attr(r.workerAttrs, a.cfg.TeamAttribute); t != "" {
+			w.team = t
+		}
 	}
 	ev := events.Event{AgentID: id, TS: r.ts, EventID: r.id}
 	switch {
@@ -377,7 +376,7 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 				a.Stats.Stray++
 				return out
 			}
-			w.res, w.task, w.phase = "", "", events.StateNone
+			w.res = ""
 			ev.CallID, ev.Queue = "", ""
 			ev.State, ev.Reason = w.activity, w.reason
 			if ev.State == events.StateNone {
@@ -388,16 +387,13 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 			return out
 		}
 		if ev.State.CallLevel() {
-			w.res, w.task, w.phase = r.reservation, r.task, ev.State
-			ev.Channel = "voice"
+			w.res = r.reservation
 		}
 	}
-	if ev.State == events.StateNone || ev.State == w.state && ev.CallID == w.call && ev.Reason == w.stReason {
+	if ev.State == events.StateNone {
 		return out
 	}
-	ev.Team = w.team
-	w.state, w.call, w.stReason = ev.State, ev.CallID, ev.Reason
-	return append(out, ev)
+	return w.last.Emit(out, ev, id, w.team)
 }
 
 // attr reads a dotted key from a JSON attributes string ("" when absent
@@ -425,8 +421,8 @@ func attr(attrs, key string) string {
 func (a *Adapter) AppendState(b []byte) []byte {
 	b = append(b, 1)
 	return events.AppendStateMap(b, a.workers, func(b []byte, w *worker) []byte {
-		b = append(b, byte(w.activity), byte(w.phase), byte(w.state))
-		for _, s := range [...]string{w.reason, w.res, w.task, w.team, w.call, w.stReason} {
+		b = append(w.last.AppendState(b), byte(w.activity))
+		for _, s := range [...]string{w.reason, w.res, w.team} {
 			b = events.AppendStateString(b, s)
 		}
 		return b
@@ -440,8 +436,8 @@ func (a *Adapter) RestoreState(b []byte) error {
 		return events.ErrState
 	}
 	ws := events.ReadStateMap(r, func(r *events.StateReader) *worker {
-		w := &worker{activity: events.State(r.Byte()), phase: events.State(r.Byte()), state: events.State(r.Byte())}
-		for _, p := range [...]*string{&w.reason, &w.res, &w.task, &w.team, &w.call, &w.stReason} {
+		w := &worker{last: r.Last(), activity: events.State(r.Byte())}
+		for _, p := range [...]*string{&w.reason, &w.res, &w.team} {
 			*p = r.String()
 		}
 		return w
