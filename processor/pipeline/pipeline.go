@@ -53,12 +53,13 @@ type Config struct {
 	// FlushInterval is how often a partition flushes its agent keys,
 	// alerts and checkpoint; default 100ms.
 	FlushInterval time.Duration
-	// SharedFlushInterval is how often a partition's flush also carries
-	// its updates of the shared keys (team, queue, center), on
-	// wall-clock-aligned boundaries so that the partitions' shared updates
-	// arrive together; default 1s. Every partition writes every shared key
-	// it has seen by read-modify-write, so this bounds the shared-key load
-	// on Redis.
+	// SharedFlushInterval is how often a partition's flush also logs its
+	// updates of the shared keys (team, queue, center) for the shared
+	// writer, on wall-clock-aligned boundaries so that the partitions'
+	// updates arrive together and are applied in one round; default 1s.
+	// The shared writer polls the logs every FlushInterval, so shared keys
+	// trail the partitions by at most about SharedFlushInterval plus
+	// FlushInterval.
 	SharedFlushInterval time.Duration
 	// SnapshotInterval is how often a flush carries a full engine snapshot
 	// (the point recovery re-reads from); default 5s.
@@ -122,6 +123,14 @@ type Observer interface {
 	// Rebalanced reports this member joining a new generation of the
 	// group with n partitions.
 	Rebalanced(generation int32, n int)
+	// SharedLeader reports this instance's shared writer taking (true)
+	// or losing the lease.
+	SharedLeader(on bool)
+	// SharedApplied reports one shared-writer round: entries log entries
+	// applied as keys shared-key updates, taking took (read, sum and
+	// apply). Its failures go to Failed with op "redis" and a zero
+	// Source.
+	SharedApplied(entries, keys int, took time.Duration)
 }
 
 // Progress is a partition's state at a flush tick.
@@ -233,6 +242,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	// checkpoints before Close returns, then the member leaves the group.
 	stop := context.AfterFunc(ctx, func() { g.Close() })
 	defer stop()
+	// The shared writer outlives the partitions, so that its last round
+	// applies their final flushes.
+	wdone := make(chan struct{})
+	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
+	defer func() { wstop(); <-wdone }()
+	if st, ok := cfg.Store.(SharedStore); ok {
+		w := &sharedWriter{st: st, cfg: cfg, token: p.instance, log: log}
+		go func() { defer close(wdone); w.run(wctx) }()
+	} else {
+		close(wdone)
+	}
 	backoff := newBackoff(cfg.MaxBackoff)
 	for {
 		gen, err := g.Next(ctx)
@@ -265,6 +285,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	err = g.Close() // idempotent; waits for the partitions' final flushes
+	wstop()
+	<-wdone
 	if n := p.unflushed.Load(); n > 0 && err == nil {
 		err = fmt.Errorf("%d partition(s) could not write their final checkpoint; their next owner resumes from the last one", n)
 	}

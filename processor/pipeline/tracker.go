@@ -86,12 +86,12 @@ type tracker struct {
 	// windows still inside the last-60-minutes view, oldest first.
 	closed []closedWindow
 
-	// Pending shared deltas since the last shared flush, summed per
-	// interval, per day and per scope/key for the day and last-60-minutes
-	// views (while catching up, one flush spans many intervals).
-	ivs    map[ivKey]*CounterDelta
-	days   map[dayKey]*CounterDelta
-	last60 map[scopeKey]*events.Counters
+	// Pending shared deltas since the last shared flush: summed per
+	// interval (while catching up, one flush spans many intervals), and
+	// the last-60-minutes retractions of the windows that left the view.
+	// The shared writer derives the day and last-60m deltas from them.
+	ivs     map[ivKey]*events.Counters
+	retract map[scopeKey]*events.Counters
 	// agentIvs are the agent interval views to write (whole) at this flush.
 	agentIvs []CounterDelta
 
@@ -125,11 +125,7 @@ type tracker struct {
 	written       map[viewKey]writtenView
 	writtenAgents map[string]events.AgentState
 
-	dayCache struct {
-		start    int64
-		day      string
-		from, to int64
-	}
+	dayCache dayCache
 }
 
 func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracker {
@@ -140,9 +136,8 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		base:     map[scopeKey]events.Counters{},
 		agents:   map[string]events.AgentState{},
 		open:     map[string]events.AgentState{},
-		ivs:      map[ivKey]*CounterDelta{},
-		days:     map[dayKey]*CounterDelta{},
-		last60:   map[scopeKey]*events.Counters{},
+		ivs:      map[ivKey]*events.Counters{},
+		retract:  map[scopeKey]*events.Counters{},
 
 		agentDays: map[dayKey]events.Counters{},
 		dirtyDays: map[dayKey][2]int64{},
@@ -371,45 +366,17 @@ func negate(c *events.Counters) events.Counters {
 
 // day returns the calendar day (in t.loc) holding the window starting at
 // start, and its bounds in Unix ms.
-func (t *tracker) day(start int64) (string, int64, int64) {
-	c := &t.dayCache
-	if c.day == "" || c.start != start {
-		tm := time.UnixMilli(start).In(t.loc)
-		y, m, d := tm.Date()
-		c.start = start
-		c.day = tm.Format("2006-01-02")
-		c.from = time.Date(y, m, d, 0, 0, 0, 0, t.loc).UnixMilli()
-		c.to = time.Date(y, m, d+1, 0, 0, 0, 0, t.loc).UnixMilli()
-	}
-	return c.day, c.from, c.to
-}
+func (t *tracker) day(start int64) (string, int64, int64) { return t.dayCache.day(t.loc, start) }
 
-// addDelta records d for window ws in the interval, day and last-60m views.
+// addDelta records d for window ws of a shared scope/key.
 func (t *tracker) addDelta(k scopeKey, ws int64, d events.Counters) {
 	if d.IsZero() {
 		return
 	}
-	day, from, to := t.day(ws)
-	if iv := t.ivs[ivKey{k, ws}]; iv != nil {
-		iv.Delta.Add(&d)
+	if c := t.ivs[ivKey{k, ws}]; c != nil {
+		c.Add(&d)
 	} else {
-		t.ivs[ivKey{k, ws}] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: d}
-	}
-	dk := dayKey{k, day}
-	if dd := t.days[dk]; dd != nil {
-		dd.Delta.Add(&d)
-	} else {
-		t.days[dk] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day, Delta: d}
-	}
-	t.addLast60(k, &d)
-}
-
-func (t *tracker) addLast60(k scopeKey, d *events.Counters) {
-	if c := t.last60[k]; c != nil {
-		c.Add(d)
-	} else {
-		c := *d
-		t.last60[k] = &c
+		t.ivs[ivKey{k, ws}] = &d
 	}
 }
 
@@ -470,7 +437,11 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 			default:
 				c := cw.counters[k]
 				n := negate(&c)
-				t.addLast60(k, &n)
+				if r := t.retract[k]; r != nil {
+					r.Add(&n)
+				} else {
+					t.retract[k] = &n
+				}
 			}
 		}
 	}
@@ -509,44 +480,30 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	t.setPrev(b)
 }
 
-// takeShared moves the pending shared deltas into b, in key order:
-// intervals first (the store reads the last-60-minutes maxima from them),
-// then days, then the last-60m view spanning [first, end).
+// takeShared moves the pending shared deltas into b's shared log, in key
+// order, with the last-60m view's span [first, end).
 func (t *tracker) takeShared(b *Batch, first, end int64) {
 	b.Shared = true
-	iks := make([]ivKey, 0, len(t.ivs))
-	for k := range t.ivs {
-		iks = append(iks, k)
+	if len(t.ivs) == 0 && len(t.retract) == 0 {
+		return
 	}
-	slices.SortFunc(iks, func(x, y ivKey) int {
-		if c := cmpScopeKey(x.scopeKey, y.scopeKey); c != 0 {
-			return c
-		}
-		return cmp.Compare(x.start, y.start)
-	})
-	for _, k := range iks {
-		b.Counters = append(b.Counters, *t.ivs[k])
+	ivs := make([]CounterDelta, 0, len(t.ivs))
+	for k, c := range t.ivs {
+		ivs = append(ivs, CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: k.start, End: k.start + t.windowMS, Delta: *c})
 	}
+	slices.SortFunc(ivs, cmpDelta)
 	clear(t.ivs)
-	dks := make([]dayKey, 0, len(t.days))
-	for dk := range t.days {
-		dks = append(dks, dk)
+	rs := make([]CounterDelta, 0, len(t.retract))
+	for k, c := range t.retract {
+		rs = append(rs, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: *c})
 	}
-	slices.SortFunc(dks, cmpDayKey)
-	for _, dk := range dks {
-		b.Counters = append(b.Counters, *t.days[dk])
-	}
-	clear(t.days)
-	lks := make([]scopeKey, 0, len(t.last60))
-	for k := range t.last60 {
-		lks = append(lks, k)
-	}
-	slices.SortFunc(lks, cmpScopeKey)
-	for _, k := range lks {
-		b.Counters = append(b.Counters, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m,
-			Start: first, End: end, Delta: *t.last60[k]})
-	}
-	clear(t.last60)
+	slices.SortFunc(rs, cmpDelta)
+	clear(t.retract)
+	b.SharedLog = AppendSharedLog(b.SharedLog, first, end, ivs, rs)
+}
+
+func cmpDelta(x, y CounterDelta) int {
+	return cmp.Or(cmpScopeKey(scopeKey{x.Scope, x.Key}, scopeKey{y.Scope, y.Key}), cmp.Compare(x.Start, y.Start))
 }
 
 // agentViews adds the whole-value day and last-60m views of the agents
@@ -614,8 +571,7 @@ func (t *tracker) resumeShared(eng *processor.Engine) {
 	t.collect(eng, &Batch{}, false) // suppressShared is still set: state only
 	t.suppressShared = false
 	clear(t.ivs)
-	clear(t.days)
-	clear(t.last60)
+	clear(t.retract)
 }
 
 // resume ends suppression (of agent effects; shared ones must have resumed

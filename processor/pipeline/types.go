@@ -105,13 +105,19 @@ type Batch struct {
 	Ticks      []Tick // every tick since the (new or kept) snapshot
 	// Shared: the batch carries every effect on shared keys up to Offset,
 	// which becomes the checkpoint's SharedOffset. Other batches carry
-	// none: a partition writes shared keys (which every partition updates
-	// by read-modify-write) less often than its own agent keys.
+	// none: a partition logs its shared deltas less often than it writes
+	// its own agent keys.
 	Shared bool
+	// SharedLog (with Shared; nil when nothing changed) is the
+	// partition's shared deltas since its last shared batch, encoded. A
+	// SharedStore appends it to the partition's shared log, which the
+	// shared writer applies (see SharedStore).
+	SharedLog []byte
 	// Provisional replaces the checkpoint's list of provisionally
 	// alerted open wrap-ups.
 	Provisional []string
-	Counters    []CounterDelta
+	// Counters are the agent views to write (whole values).
+	Counters []CounterDelta
 	Agents      []AgentWrite // latest state of each agent changed, by agent id
 	Alerts      []events.Alert
 	WallMS      int64 // wall clock at the flush (Unix ms)
@@ -119,7 +125,7 @@ type Batch struct {
 
 // Empty reports whether the batch changes nothing but the checkpoint.
 func (b *Batch) Empty() bool {
-	return len(b.Counters) == 0 && len(b.Agents) == 0 && len(b.Alerts) == 0
+	return len(b.Counters) == 0 && len(b.Agents) == 0 && len(b.Alerts) == 0 && len(b.SharedLog) == 0
 }
 
 // ErrFenced is returned by Store.Commit when another owner has claimed the

@@ -49,6 +49,9 @@ type Metrics struct {
 	rebalances prometheus.Counter
 	assigned   prometheus.Gauge
 	redisUp    prometheus.Gauge
+	leader     prometheus.Gauge
+	shared     prometheus.Histogram
+	sharedN    *prometheus.CounterVec
 
 	mu    sync.Mutex
 	parts map[pipeline.Source]int // assignments per partition (0 or 1)
@@ -87,6 +90,15 @@ func New(version string) *Metrics {
 		Help: "Input partitions this instance processes now."}))
 	m.redisUp = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "acw_redis_up",
 		Help: "1 when the last Redis operation (a flush, a checkpoint claim or a readiness check) succeeded, 0 when it failed."}))
+	m.leader = register(r, prometheus.NewGauge(prometheus.GaugeOpts{Name: "acw_shared_writer_leader",
+		Help: "1 while this instance holds the shared writer lease (it alone writes the team, queue and center keys of its consumer group), else 0."}))
+	m.shared = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_shared_apply_seconds",
+		Help:    "Duration of one shared-writer round: reading the partitions' shared logs, summing them, and applying them to Redis in one atomic script.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}))
+	m.sharedN = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_shared_applied_total",
+		Help: "Work of the shared writer: entries (partitions' shared flushes read from their logs) and keys (shared-key updates written)."}, []string{"kind"}))
+	m.sharedN.WithLabelValues("entries")
+	m.sharedN.WithLabelValues("keys")
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -194,6 +206,21 @@ func (m *Metrics) Assigned(src pipeline.Source, on bool) {
 }
 
 func (m *Metrics) Rebalanced(int32, int) { m.rebalances.Inc() }
+
+func (m *Metrics) SharedLeader(on bool) {
+	if on {
+		m.leader.Set(1)
+	} else {
+		m.leader.Set(0)
+	}
+}
+
+func (m *Metrics) SharedApplied(entries, keys int, took time.Duration) {
+	m.shared.Observe(took.Seconds())
+	m.sharedN.WithLabelValues("entries").Add(float64(entries))
+	m.sharedN.WithLabelValues("keys").Add(float64(keys))
+	m.redisUp.Set(1)
+}
 
 // Handler serves /metrics (Prometheus text format), /healthz (200 while
 // the process runs) and /readyz: 200 when this instance has partitions

@@ -5,7 +5,9 @@
 -- 6 aux, 7 ticks, 8 now ms, 9 notice ("" = none), 10 updates channel,
 -- 11 alerts stream, 12 alerts maxlen, 13 alert id ttl (s), 14 provisional
 -- alert segment ids (comma-separated), 15 commit seq, 16 shared offset
--- ("" = keep), then ops.
+-- ("" = keep), 17 the partition's shared log, 18 its new entry ("" =
+-- none), 19 the set of shared logs, then ops. Shared keys are not written
+-- here: the shared writer applies the logs (shared.lua).
 local ckpt = ARGV[1]
 local owner = redis.call('HGET', ckpt, 'owner')
 if owner ~= ARGV[2] then
@@ -16,66 +18,11 @@ if redis.call('HGET', ckpt, 'seq') == ARGV[15] then
   return 'DUP'
 end
 
-local base = {'acw_count', 'acw_total_ms', 'acw_max_ms', 'warn_count', 'overrun_count',
-  'calls_handled', 'talk_ms', 'hold_ms', 'acw_state_ms', 'work_ms'}
-
--- floor((2n+d)/(2d)) for n, d >= 0, exact while 2n+d < 2^53.
-local function divround(n, d)
-  if d <= 0 then return 0 end
-  local q = math.floor((2 * n + d) / (2 * d))
-  if q * 2 * d > 2 * n + d then q = q - 1 elseif (q + 1) * 2 * d <= 2 * n + d then q = q + 1 end
-  return q
-end
-
--- Lua numbers would be sent as %.14g; integers go out with %d.
-local function int(x) return string.format('%d', x) end
-
-local function fixed(v, places)
-  local p = 10 ^ places
-  return string.format('%d.%0' .. places .. 'd', math.floor(v / p), v % p)
-end
-
-local i = 17
+local i = 20
 local n = #ARGV
 while i <= n do
   local op = ARGV[i]
-  if op == 'c' then
-    -- c key ttl start end nmax [window keys for max] 10 base values:
-    -- read the hash once, add in Lua, write every field back at once.
-    local key, ttl, s, e, nmax = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
-    local mk = i + 6
-    local v = mk + nmax
-    local c = redis.call('HMGET', key, unpack(base))
-    for f = 1, 10 do
-      local cur = tonumber(c[f] or '0')
-      local x = tonumber(ARGV[v + f - 1])
-      if f == 3 then
-        if nmax > 0 then
-          cur = 0
-          for w = 0, nmax - 1 do
-            local y = tonumber(redis.call('HGET', ARGV[mk + w], 'acw_max_ms') or '0')
-            if y > cur then cur = y end
-          end
-        elseif x > cur then
-          cur = x
-        end
-      else
-        cur = cur + x
-      end
-      c[f] = cur
-    end
-    redis.call('HSET', key, 'start', s, 'end', e,
-      'acw_count', int(c[1]), 'acw_total_ms', int(c[2]), 'acw_max_ms', int(c[3]),
-      'warn_count', int(c[4]), 'overrun_count', int(c[5]), 'calls_handled', int(c[6]),
-      'talk_ms', int(c[7]), 'hold_ms', int(c[8]), 'acw_state_ms', int(c[9]), 'work_ms', int(c[10]),
-      'acw_avg_ms', int(divround(c[2], c[1])),
-      'acw_per_call_ms', int(divround(c[2], c[6])),
-      'acw_pct_of_work', fixed(divround(10000 * c[9], c[10]), 2),
-      'acw_pct_of_handle', fixed(divround(10000 * c[9], c[7] + c[8] + c[9]), 2),
-      'overrun_rate', fixed(divround(10000 * c[5], c[1]), 4))
-    redis.call('EXPIRE', key, ttl)
-    i = v + 10
-  elseif op == 's' then
+  if op == 's' then
     -- s key ttl nfields [field value]...: fields set as they are; ttl
     -- "0" leaves the key's TTL alone
     local key, ttl, nf = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -113,6 +60,10 @@ end
 redis.call('HSET', ckpt, 'eff_offset', ARGV[3], 'ticks', ARGV[7], 'updated', ARGV[8], 'prov', ARGV[14], 'seq', ARGV[15])
 if ARGV[16] ~= '' then
   redis.call('HSET', ckpt, 'shared_offset', ARGV[16])
+end
+if ARGV[18] ~= '' then
+  redis.call('XADD', ARGV[17], '*', 'd', ARGV[18])
+  redis.call('SADD', ARGV[19], ARGV[17])
 end
 if ARGV[4] ~= '' then
   redis.call('HSET', ckpt, 'snap', ARGV[4], 'snap_offset', ARGV[5], 'aux', ARGV[6])

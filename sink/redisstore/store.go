@@ -32,6 +32,23 @@ var flushSrc string
 
 var flushScript = redis.NewScript(flushSrc)
 
+//go:embed shared.lua
+var sharedSrc string
+
+var sharedScript = redis.NewScript(sharedSrc)
+
+var leaseScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0`)
+
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset')`)
@@ -134,6 +151,18 @@ func (s *Store) CheckpointKey(src pipeline.Source) string {
 	return s.cfg.Prefix + ":ckpt:" + s.cfg.Group + ":" + src.Topic + ":" + strconv.Itoa(src.Partition)
 }
 
+// SharedLogKey is the stream of one input partition's shared deltas,
+// waiting for the shared writer (one entry per shared flush).
+func (s *Store) SharedLogKey(src pipeline.Source) string {
+	return s.sharedKey("log:" + src.Topic + ":" + strconv.Itoa(src.Partition))
+}
+
+// sharedKey names the shared writer's keys of the consumer group: the set
+// of logs ("logs"), their applied positions ("pos", a hash) and the lease.
+func (s *Store) sharedKey(name string) string {
+	return s.cfg.Prefix + ":shared:" + s.cfg.Group + ":" + name
+}
+
 // Ping checks the connection.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
@@ -227,9 +256,11 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 		string(b.Snapshot), i64(b.SnapOffset), string(b.Aux), encodeTicks(b.Ticks),
 		i64(b.WallMS), s.notice(b), s.UpdatesChannel(),
 		s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL), strings.Join(b.Provisional, ","),
-		i64(b.Seq), sharedOffset(b))
+		i64(b.Seq), sharedOffset(b), s.SharedLogKey(b.Source), string(b.SharedLog), s.sharedKey("logs"))
 	for i := range b.Counters {
-		args = s.appendCounter(args, &b.Counters[i])
+		c := &b.Counters[i]
+		key, ttl := s.viewKey(c)
+		args = appendFull(args, key, ttl, c)
 	}
 	for i := range b.Agents {
 		args = s.appendAgent(args, &b.Agents[i], b.WallMS)
@@ -274,20 +305,22 @@ func sharedOffset(b *pipeline.Batch) string {
 	return ""
 }
 
-func (s *Store) appendCounter(args []any, c *pipeline.CounterDelta) []any {
-	var key, ttl string
+// viewKey returns the hash of c's view and its lifetime.
+func (s *Store) viewKey(c *pipeline.CounterDelta) (key, ttl string) {
 	switch c.View {
 	case pipeline.ViewInterval:
-		key, ttl = s.IntervalKey(c.Scope, c.Key, c.Start), secs(s.cfg.IntervalTTL)
+		return s.IntervalKey(c.Scope, c.Key, c.Start), secs(s.cfg.IntervalTTL)
 	case pipeline.ViewDay:
-		key, ttl = s.DayKey(c.Scope, c.Key, c.Day), secs(s.cfg.DayTTL)
-	case pipeline.ViewLast60m:
-		key, ttl = s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
+		return s.DayKey(c.Scope, c.Key, c.Day), secs(s.cfg.DayTTL)
+	default:
+		return s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
 	}
+}
+
+// appendDelta adds a "c" op (shared.lua) adding c.Delta to a shared view.
+func (s *Store) appendDelta(args []any, c *pipeline.CounterDelta) []any {
+	key, ttl := s.viewKey(c)
 	d := &c.Delta
-	if c.Full {
-		return appendFull(args, key, ttl, c)
-	}
 	var maxKeys []string
 	if c.View == pipeline.ViewLast60m {
 		w := s.cfg.Window.Milliseconds()

@@ -1,0 +1,285 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/rs/zerolog"
+)
+
+// Shared keys (team, queue, center) have one writer.
+//
+// Every partition sees every team, so if each partition wrote the shared
+// keys itself, each key would take a read-modify-write per partition per
+// flush: with thousands of teams, Redis saturates. Instead a partition's
+// shared flush (Batch.SharedLog) appends its deltas to its own log in the
+// same atomic commit as its checkpoint (exactly once, like every other
+// effect), and one shared writer per consumer group, chosen by a lease,
+// reads all the logs, sums the deltas per key, and applies them together
+// with the logs' new read positions in one atomic compare-and-set: a
+// writer that lost its lease, or raced another, fails as a whole and
+// changes nothing. So each shared key gets one read-modify-write per
+// shared-writer round, however many partitions and instances there are.
+
+// SharedStore is a Store that logs shared deltas (Batch.SharedLog) for the
+// shared writer. A Pipeline whose Store implements it runs a shared writer.
+type SharedStore interface {
+	// LeaseShared takes, or renews, the shared writer's lease for token
+	// for ttl; false: another token holds it.
+	LeaseShared(ctx context.Context, token string, ttl time.Duration) (bool, error)
+	// ReleaseShared gives the lease up if token holds it.
+	ReleaseShared(ctx context.Context, token string) error
+	// ReadShared returns the log entries not yet applied, at most max per
+	// log, each log's oldest first; more reports that some log has more.
+	ReadShared(ctx context.Context, max int) (entries []SharedEntry, more bool, err error)
+	// ApplyShared adds counters (the entries' deltas summed by SumShared)
+	// to the shared keys and marks the entries applied, atomically. It
+	// returns ErrSharedConflict, having changed nothing, when token no
+	// longer holds the lease or when any of the entries' logs has moved
+	// since ReadShared.
+	ApplyShared(ctx context.Context, token string, entries []SharedEntry, counters []CounterDelta, wallMS int64) error
+}
+
+// SharedEntry is one logged shared flush of one partition.
+type SharedEntry struct {
+	Log  string // the log (one per input partition)
+	ID   string // the entry's position in its log
+	Prev string // the log's applied position when it was read
+	Data []byte // Batch.SharedLog
+}
+
+// ErrSharedConflict: the shared writer lost its lease, or another writer
+// applied some of the entries first; nothing was applied.
+var ErrSharedConflict = errors.New("shared writer: lease lost or entries already applied")
+
+const sharedLogVersion = 1
+
+// AppendSharedLog appends to b the encoding of one partition's shared
+// flush (Batch.SharedLog): its interval deltas ivs (Scope, Key, Start,
+// Delta), the last-60-minutes retractions of windows that left the view
+// (Scope, Key and negative Delta), and the view's span [first, end) as of
+// the flush. The day and last-60m deltas are derived by SumShared.
+func AppendSharedLog(b []byte, first, end int64, ivs, retract []CounterDelta) []byte {
+	b = append(b, sharedLogVersion)
+	b = binary.AppendVarint(b, first)
+	b = binary.AppendVarint(b, end)
+	b = binary.AppendUvarint(b, uint64(len(ivs)))
+	for i := range ivs {
+		b = appendScopeKey(b, scopeKey{ivs[i].Scope, ivs[i].Key})
+		b = binary.AppendVarint(b, ivs[i].Start)
+		b = appendCounters(b, &ivs[i].Delta)
+	}
+	b = binary.AppendUvarint(b, uint64(len(retract)))
+	for i := range retract {
+		b = appendCounters(appendScopeKey(b, scopeKey{retract[i].Scope, retract[i].Key}), &retract[i].Delta)
+	}
+	return b
+}
+
+// SumShared adds up logged shared flushes into the deltas of the shared
+// views, in the order a Store applies them: interval hashes first (the
+// last-60m maxima are read from them), then days (in loc; windowMS long
+// windows), then last-60m views. A last-60m view spans the latest span of
+// the entries. acw_max_ms deltas are maxima.
+func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]CounterDelta, error) {
+	windowMS := window.Milliseconds()
+	ivs := map[ivKey]*CounterDelta{}
+	days := map[dayKey]*CounterDelta{}
+	last60 := map[scopeKey]*events.Counters{}
+	var first, end int64
+	var dc dayCache
+	add := func(k scopeKey, c *events.Counters) {
+		if l := last60[k]; l != nil {
+			l.Add(c)
+		} else {
+			v := *c
+			last60[k] = &v
+		}
+	}
+	for n, d := range data {
+		if len(d) == 0 || d[0] != sharedLogVersion {
+			return nil, fmt.Errorf("shared log entry %d: unknown version", n)
+		}
+		r := &auxReader{b: d[1:]}
+		f, e := r.iv(), r.iv()
+		if e > end {
+			first, end = f, e
+		}
+		for range r.count() {
+			k, start := r.scopeKey(), r.iv()
+			c := r.counters()
+			if iv := ivs[ivKey{k, start}]; iv != nil {
+				iv.Delta.Add(&c)
+			} else {
+				ivs[ivKey{k, start}] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: start, End: start + windowMS, Delta: c}
+			}
+			day, from, to := dc.day(loc, start)
+			if dd := days[dayKey{k, day}]; dd != nil {
+				dd.Delta.Add(&c)
+			} else {
+				days[dayKey{k, day}] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day, Delta: c}
+			}
+			add(k, &c)
+		}
+		for range r.count() {
+			k := r.scopeKey()
+			c := r.counters()
+			add(k, &c)
+		}
+		if r.bad || len(r.b) != 0 {
+			return nil, fmt.Errorf("shared log entry %d: corrupt", n)
+		}
+	}
+	out := make([]CounterDelta, 0, len(ivs)+len(days)+len(last60))
+	for _, k := range slices.SortedFunc(maps.Keys(ivs), func(x, y ivKey) int {
+		return cmp.Or(cmpScopeKey(x.scopeKey, y.scopeKey), cmp.Compare(x.start, y.start))
+	}) {
+		out = append(out, *ivs[k])
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(days), cmpDayKey) {
+		out = append(out, *days[k])
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(last60), cmpScopeKey) {
+		out = append(out, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: end, Delta: *last60[k]})
+	}
+	return out, nil
+}
+
+// dayCache remembers the calendar day of the last window start asked for.
+type dayCache struct {
+	start    int64
+	name     string
+	from, to int64
+}
+
+// day returns the calendar day (in loc) holding the window starting at
+// start, and its bounds in Unix ms.
+func (c *dayCache) day(loc *time.Location, start int64) (string, int64, int64) {
+	if c.name == "" || c.start != start {
+		tm := time.UnixMilli(start).In(loc)
+		y, m, d := tm.Date()
+		c.start = start
+		c.name = tm.Format("2006-01-02")
+		c.from = time.Date(y, m, d, 0, 0, 0, 0, loc).UnixMilli()
+		c.to = time.Date(y, m, d+1, 0, 0, 0, 0, loc).UnixMilli()
+	}
+	return c.name, c.from, c.to
+}
+
+// sharedWriter applies the partitions' shared logs while it holds the
+// lease. Every instance runs one; one at a time writes.
+type sharedWriter struct {
+	st     SharedStore
+	cfg    *Config
+	token  string
+	log    zerolog.Logger
+	leader bool
+}
+
+// sharedLeaseTTL is how long the shared writer's lease lasts unrenewed: a
+// crashed writer's successor starts within it.
+const sharedLeaseTTL = 3 * time.Second
+
+// sharedMaxEntries caps the entries read per log in one round.
+const sharedMaxEntries = 200
+
+// run applies the logs every FlushInterval until ctx ends, then, if it
+// leads, drains them one last time within FinalFlushTimeout and gives the
+// lease up.
+func (w *sharedWriter) run(ctx context.Context) {
+	t := time.NewTicker(w.cfg.FlushInterval)
+	defer t.Stop()
+	bo := newBackoff(w.cfg.MaxBackoff)
+	failing := false
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+			err := w.round(ctx)
+			switch {
+			case ctx.Err() != nil:
+			case err != nil:
+				if !failing {
+					w.log.Warn().Err(err).Msg("shared writer: retrying")
+				}
+				failing = true
+				if o := w.cfg.Observer; o != nil {
+					o.Failed(Source{}, "redis", err)
+				}
+				bo.wait(ctx)
+			case failing:
+				failing = false
+				bo.reset()
+				w.log.Info().Msg("shared writer: recovered")
+			}
+		}
+	}
+	if !w.leader {
+		return
+	}
+	fctx, cancel := context.WithTimeout(context.Background(), w.cfg.FinalFlushTimeout)
+	defer cancel()
+	if err := w.round(fctx); err != nil {
+		w.log.Warn().Err(err).Msg("shared writer: final round failed; the next writer applies what is left")
+	}
+	if err := w.st.ReleaseShared(fctx, w.token); err != nil {
+		w.log.Warn().Err(err).Msg("shared writer: releasing the lease")
+	}
+	w.setLeader(false)
+}
+
+func (w *sharedWriter) setLeader(on bool) {
+	if on == w.leader {
+		return
+	}
+	w.leader = on
+	w.log.Info().Bool("leader", on).Msg("shared writer lease")
+	if o := w.cfg.Observer; o != nil {
+		o.SharedLeader(on)
+	}
+}
+
+// round renews the lease and, holding it, applies every pending entry.
+func (w *sharedWriter) round(ctx context.Context) error {
+	ok, err := w.st.LeaseShared(ctx, w.token, sharedLeaseTTL)
+	if err != nil {
+		return fmt.Errorf("shared writer lease: %w", err)
+	}
+	w.setLeader(ok)
+	for ok {
+		began := time.Now()
+		es, more, err := w.st.ReadShared(ctx, sharedMaxEntries)
+		if err != nil || len(es) == 0 {
+			return err
+		}
+		data := make([][]byte, len(es))
+		for i := range es {
+			data[i] = es[i].Data
+		}
+		cs, err := SumShared(data, w.cfg.Engine.Window, w.cfg.Location)
+		if err != nil {
+			return err
+		}
+		err = w.st.ApplyShared(ctx, w.token, es, cs, w.cfg.Now().UnixMilli())
+		if errors.Is(err, ErrSharedConflict) {
+			w.log.Info().Err(err).Msg("shared writer: another writer got there first")
+			w.setLeader(false)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if o := w.cfg.Observer; o != nil {
+			o.SharedApplied(len(es), len(cs), time.Since(began))
+		}
+		ok = more
+	}
+	return nil
+}
