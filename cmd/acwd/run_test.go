@@ -653,4 +653,25 @@ func (h *runHarness) checkRollups() {
 	if checked["day"] == 0 || checked["last60m"] == 0 {
 		t.Errorf("checked %v: no day or last-60m views found", checked)
 	}
+	h.checkSharedDrained()
+}
+
+// checkSharedDrained checks that the shared writer applied every
+// partition's shared log (the last one when its process stopped).
+func (h *runHarness) checkSharedDrained() {
+	t := h.t
+	ctx := context.Background()
+	sets, err := h.rdb.Keys(ctx, "acw:shared:*:logs").Result()
+	if err != nil || len(sets) == 0 {
+		t.Fatalf("no shared log sets (%v)", err)
+	}
+	for _, set := range sets {
+		pos := strings.TrimSuffix(set, "logs") + "pos"
+		for _, l := range h.rdb.SMembers(ctx, set).Val() {
+			at := h.rdb.HGet(ctx, pos, l).Val()
+			if n := len(h.rdb.XRange(ctx, l, "("+at, "+").Val()); at == "" || n > 0 {
+				t.Errorf("shared log %s: %d entries after the applied position %q", l, n, at)
+			}
+		}
+	}
 }

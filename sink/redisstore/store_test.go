@@ -29,7 +29,8 @@ func newStore(t *testing.T) (*redisstore.Store, *redis.Client) {
 var src = pipeline.Source{Topic: "in", Partition: 0}
 
 // A commit retried after its reply was lost (same Seq) is not applied
-// twice: shared counters are increments.
+// twice: its shared log entry is appended once, so the shared counters,
+// which are increments, count it once.
 func TestCommitRetryIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	s, rdb := newStore(t)
@@ -37,14 +38,17 @@ func TestCommitRetryIsIdempotent(t *testing.T) {
 	if err != nil || ck.Found || ck.Seq != 0 {
 		t.Fatalf("claim: %+v %v", ck, err)
 	}
-	b := &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 10, WallMS: 1, Snapshot: []byte("snap"), SnapOffset: 10,
-		Counters: []pipeline.CounterDelta{{Scope: events.ScopeTeam, Key: "t1", View: pipeline.ViewInterval,
-			Start: 0, End: 900000, Delta: events.Counters{ACWCount: 1, ACWTotalMS: 5000, ACWMaxMS: 5000, CallsHandled: 1}}}}
+	b := &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 10, WallMS: 1, Snapshot: []byte("snap"), SnapOffset: 10, Shared: true,
+		SharedLog: teamLog("t1", 0, events.Counters{ACWCount: 1, ACWTotalMS: 5000, ACWMaxMS: 5000, CallsHandled: 1})}
 	for range 2 {
 		if err := s.Commit(ctx, b); err != nil {
 			t.Fatal(err)
 		}
 	}
+	if n := rdb.XLen(ctx, s.SharedLogKey(src)).Val(); n != 1 {
+		t.Fatalf("shared log holds %d entries after a retried commit, want 1", n)
+	}
+	applyShared(t, s, "w")
 	key := s.IntervalKey(events.ScopeTeam, "t1", 0)
 	if got := rdb.HGet(ctx, key, "acw_count").Val(); got != "1" {
 		t.Fatalf("acw_count after a retried commit = %s, want 1", got)
@@ -53,6 +57,7 @@ func TestCommitRetryIsIdempotent(t *testing.T) {
 	if err := s.Commit(ctx, b); err != nil {
 		t.Fatal(err)
 	}
+	applyShared(t, s, "w")
 	if got := rdb.HGet(ctx, key, "acw_total_ms").Val(); got != "10000" {
 		t.Fatalf("acw_total_ms after a second commit = %s, want 10000", got)
 	}
@@ -62,6 +67,110 @@ func TestCommitRetryIsIdempotent(t *testing.T) {
 	}
 	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 3, Offset: 11}); !errors.Is(err, pipeline.ErrFenced) {
 		t.Fatalf("commit with the old token: %v, want ErrFenced", err)
+	}
+}
+
+// teamLog is a shared log entry adding c to team's window starting at ws.
+func teamLog(team string, ws int64, c events.Counters) []byte {
+	return pipeline.AppendSharedLog(nil, ws, ws+900000, []pipeline.CounterDelta{
+		{Scope: events.ScopeTeam, Key: team, View: pipeline.ViewInterval, Start: ws, End: ws + 900000, Delta: c}}, nil)
+}
+
+// applyShared runs one shared-writer round as token.
+func applyShared(t *testing.T, s *redisstore.Store, token string) {
+	t.Helper()
+	ctx := context.Background()
+	if ok, err := s.LeaseShared(ctx, token, time.Minute); !ok || err != nil {
+		t.Fatalf("lease: %v %v", ok, err)
+	}
+	es, _, err := s.ReadShared(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([][]byte, len(es))
+	for i := range es {
+		data[i] = es[i].Data
+	}
+	cs, err := pipeline.SumShared(data, 15*time.Minute, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyShared(ctx, token, es, cs, 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two shared writers that read the same entries cannot both apply them:
+// the second fails as a whole, whether it lost the lease or raced. Only
+// the lease holder writes, and what it applies is not read again.
+func TestSharedWriterAppliesEachEntryOnce(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	srcs := []pipeline.Source{{Topic: "in", Partition: 0}, {Topic: "in", Partition: 1}}
+	for i, p := range srcs {
+		if _, err := s.Claim(ctx, p, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		for seq := int64(1); seq <= 3; seq++ {
+			b := &pipeline.Batch{Source: p, Token: "tok", Seq: seq, Offset: seq, WallMS: 1, Shared: true,
+				SharedLog: teamLog("t1", 0, events.Counters{ACWCount: 1, ACWTotalMS: 1000 * (seq + int64(i)*10), ACWMaxMS: 1000 * (seq + int64(i)*10)})}
+			if err := s.Commit(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if ok, _ := s.LeaseShared(ctx, "a", time.Minute); !ok {
+		t.Fatal("a did not get a free lease")
+	}
+	if ok, _ := s.LeaseShared(ctx, "b", time.Minute); ok {
+		t.Fatal("b got the lease a holds")
+	}
+	es, more, err := s.ReadShared(ctx, 2)
+	if err != nil || len(es) != 4 || !more {
+		t.Fatalf("read 2 per log: %d entries, more %v, %v; want 4, true", len(es), more, err)
+	}
+	data := [][]byte{}
+	for _, e := range es {
+		data = append(data, e.Data)
+	}
+	cs, err := pipeline.SumShared(data, 15*time.Minute, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyShared(ctx, "b", es, cs, 1); !errors.Is(err, pipeline.ErrSharedConflict) {
+		t.Fatalf("apply without the lease: %v, want ErrSharedConflict", err)
+	}
+	if err := s.ApplyShared(ctx, "a", es, cs, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyShared(ctx, "a", es, cs, 1); !errors.Is(err, pipeline.ErrSharedConflict) {
+		t.Fatalf("applying the same entries again: %v, want ErrSharedConflict", err)
+	}
+	key := s.IntervalKey(events.ScopeTeam, "t1", 0)
+	if got := rdb.HMGet(ctx, key, "acw_count", "acw_max_ms").Val(); got[0] != "4" || got[1] != "12000" {
+		t.Fatalf("after one round of 2+2 entries: acw_count, acw_max_ms = %v, want 4, 12000", got)
+	}
+	if err := s.ReleaseShared(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	applyShared(t, s, "b") // the rest: one entry per log
+	want := map[string]string{"acw_count": "6", "acw_total_ms": "42000", "acw_max_ms": "13000", "acw_avg_ms": "7000"}
+	got := rdb.HGetAll(ctx, key).Val()
+	for f, v := range want {
+		if got[f] != v {
+			t.Errorf("%s = %q, want %q (all %v)", f, got[f], v, got)
+		}
+	}
+	if day := rdb.HGet(ctx, s.DayKey(events.ScopeTeam, "t1", "1970-01-01"), "acw_total_ms").Val(); day != "42000" {
+		t.Errorf("day view acw_total_ms = %q, want 42000", day)
+	}
+	if es, _, _ := s.ReadShared(ctx, 100); len(es) != 0 {
+		t.Errorf("%d entries left after both rounds", len(es))
+	}
+	for _, p := range srcs {
+		if n := rdb.XLen(ctx, s.SharedLogKey(p)).Val(); n > 1 {
+			t.Errorf("log %s keeps %d entries after they were applied, want at most 1", p, n)
+		}
 	}
 }
 

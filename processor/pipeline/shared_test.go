@@ -1,0 +1,52 @@
+package pipeline
+
+import (
+	"testing"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+)
+
+// SumShared adds up the partitions' logged flushes into interval, day and
+// last-60m deltas: sums per key, maxima for acw_max_ms, days in the
+// configured zone, retractions only in the last-60m view, whose span is
+// the latest logged.
+func TestSumSharedDerivesDaysAndLast60m(t *testing.T) {
+	loc := time.FixedZone("UTC+1", 3600)
+	const w = 15 * 60 * 1000
+	// 22:45 UTC is 23:45 in loc (one day), 23:00 UTC is 00:00 (the next).
+	d := time.Date(2026, 11, 23, 22, 45, 0, 0, time.UTC).UnixMilli()
+	team := func(start int64, c events.Counters) CounterDelta {
+		return CounterDelta{Scope: events.ScopeTeam, Key: "t1", View: ViewInterval, Start: start, Delta: c}
+	}
+	c := func(n, total, max int64) events.Counters {
+		return events.Counters{ACWCount: n, ACWTotalMS: total, ACWMaxMS: max}
+	}
+	p0 := AppendSharedLog(nil, d-3*w, d+w, []CounterDelta{team(d, c(1, 10000, 10000))}, nil)
+	p1 := AppendSharedLog(nil, d-2*w, d+2*w, []CounterDelta{team(d, c(2, 50000, 40000)), team(d+w, c(1, 5000, 5000))},
+		[]CounterDelta{{Scope: events.ScopeTeam, Key: "t1", View: ViewLast60m, Delta: c(-3, -30000, 0)}})
+	got, err := SumShared([][]byte{p0, p1}, 15*time.Minute, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []CounterDelta{
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewInterval, Start: d, End: d + w, Delta: c(3, 60000, 40000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewInterval, Start: d + w, End: d + 2*w, Delta: c(1, 5000, 5000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewDay, Day: "2026-11-23", Start: d + w - 24*3600*1000, End: d + w, Delta: c(3, 60000, 40000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewDay, Day: "2026-11-24", Start: d + w, End: d + w + 24*3600*1000, Delta: c(1, 5000, 5000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewLast60m, Start: d - 2*w, End: d + 2*w, Delta: c(1, 35000, 40000)},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d deltas %+v, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("delta %d:\n got %+v\nwant %+v", i, got[i], want[i])
+		}
+	}
+	for _, bad := range [][]byte{nil, {9}, p0[:len(p0)-1], append(append([]byte{}, p0...), 0)} {
+		if _, err := SumShared([][]byte{p1, bad}, 15*time.Minute, loc); err == nil {
+			t.Errorf("entry %x: no error", bad)
+		}
+	}
+}
