@@ -118,9 +118,9 @@ type Batch struct {
 	Provisional []string
 	// Counters are the agent views to write (whole values).
 	Counters []CounterDelta
-	Agents      []AgentWrite // latest state of each agent changed, by agent id
-	Alerts      []events.Alert
-	WallMS      int64 // wall clock at the flush (Unix ms)
+	Agents   []AgentWrite // latest state of each agent changed, by agent id
+	Alerts   []events.Alert
+	WallMS   int64 // wall clock at the flush (Unix ms)
 }
 
 // Empty reports whether the batch changes nothing but the checkpoint.
