@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -49,6 +50,9 @@ func (s *Store) ReadShared(ctx context.Context, max int) ([]pipeline.SharedEntry
 	if err != nil {
 		return nil, false, wrapShared(err)
 	}
+	s.sh.mu.Lock()
+	s.sh.checkPositions(logs, pos)
+	s.sh.mu.Unlock()
 	prev := make([]string, len(logs))
 	cmds := make([]*redis.XMessageSliceCmd, len(logs))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -84,11 +88,72 @@ func wrapShared(err error) error {
 	return fmt.Errorf("redis shared read: %w", err)
 }
 
+// sharedCache is what the shared writer last wrote to each shared view.
+// Holding the lease, the writer is the only one writing them, so it
+// computes their new values in Go and writes only the changed fields
+// (plain HSETs in the script), instead of a read-modify-write per key. The
+// cache is dropped whenever another writer may have written since: when a
+// log's applied position is not the one this writer left (every write of
+// shared keys moves a position), and after any failed apply. A view not
+// written for rewriteAfter leaves the cache (so a cached view can never
+// have expired in Redis), and each view is written whole, with its TTL,
+// at least every rewriteAfter.
+type sharedCache struct {
+	mu     sync.Mutex
+	pos    map[string]string // each log's applied position, as this writer left it
+	views  map[string]*sharedView
+	rounds int
+}
+
+type sharedView struct {
+	start, end int64
+	c          events.Counters
+	at         int64 // wall ms of the last whole write (0: not written by this writer)
+	used       int64 // wall ms last read or written
+}
+
+// rewriteAfter is how often (wall ms) a shared view is written whole
+// again, refreshing its TTL.
+const rewriteAfter = int64(10 * 60 * 1000)
+
+var viewBase = []string{"start", "end", "acw_count", "acw_total_ms", "acw_max_ms", "warn_count", "overrun_count",
+	"calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms"}
+
+// checkPositions drops the cache unless every log is where this writer
+// left it (called with the positions just read; sh.mu held).
+func (sh *sharedCache) checkPositions(logs []string, pos []any) {
+	same := true
+	seen := map[string]string{}
+	for i, l := range logs {
+		v, _ := pos[i].(string)
+		seen[l] = v
+		if sh.pos[l] != v {
+			same = false
+		}
+	}
+	if !same || len(sh.pos) != len(seen) {
+		sh.views = nil
+	}
+	sh.pos = seen
+}
+
 // ApplyShared implements pipeline.SharedStore.
 func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipeline.SharedEntry, counters []pipeline.CounterDelta, wallMS int64) error {
+	sh := &s.sh
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.views == nil {
+		sh.views = map[string]*sharedView{}
+	}
+	if err := s.loadViews(ctx, counters, wallMS); err != nil {
+		sh.views = nil
+		return err
+	}
 	args := []any{s.sharedKey("lease"), token, s.sharedKey("pos"), 0}
 	nlogs := 0
+	newPos := map[string]string{}
 	for i, e := range entries {
+		newPos[e.Log] = e.ID
 		if i > 0 && entries[i-1].Log == e.Log {
 			args[len(args)-1] = e.ID // the log's last entry read
 			continue
@@ -98,15 +163,112 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 	}
 	args[3] = nlogs
 	args = append(args, s.UpdatesChannel(), sharedNotice(len(entries), counters))
+	next := make(map[string]sharedView, len(counters))
+	look := func(k string) sharedView {
+		if v, ok := next[k]; ok {
+			return v
+		}
+		return *sh.views[k]
+	}
+	w := s.cfg.Window.Milliseconds()
 	for i := range counters {
-		args = s.appendDelta(args, &counters[i])
+		c := &counters[i]
+		key, ttl := s.viewKey(c)
+		old := look(key)
+		nv := old
+		nv.c.Add(&c.Delta)
+		if c.View == pipeline.ViewLast60m {
+			// the largest wrap-up of the intervals the view spans (as of
+			// this round: intervals come first)
+			nv.c.ACWMaxMS = 0
+			for t := c.Start; t < c.End; t += w {
+				nv.c.ACWMaxMS = max(nv.c.ACWMaxMS, look(s.IntervalKey(c.Scope, c.Key, t)).c.ACWMaxMS)
+			}
+		}
+		nv.start, nv.end, nv.used = c.Start, c.End, wallMS
+		d := pipeline.CounterDelta{Start: c.Start, End: c.End, Delta: nv.c, Full: true}
+		if old.at != 0 && old.start == c.Start && old.end == c.End && wallMS-old.at < rewriteAfter {
+			d.Prev = &old.c
+		} else {
+			nv.at = wallMS
+		}
+		args = appendFull(args, key, ttl, &d)
+		next[key] = nv
 	}
 	err := sharedScript.Run(ctx, s.rdb, nil, args...).Err()
-	if err != nil && strings.HasPrefix(err.Error(), "CONFLICT") {
-		return fmt.Errorf("%w: %v", pipeline.ErrSharedConflict, err)
-	}
 	if err != nil {
+		sh.views = nil
+		if strings.HasPrefix(err.Error(), "CONFLICT") {
+			return fmt.Errorf("%w: %v", pipeline.ErrSharedConflict, err)
+		}
 		return fmt.Errorf("redis shared apply: %w", err)
+	}
+	for k, v := range next {
+		sh.views[k] = &v
+	}
+	for l, id := range newPos {
+		sh.pos[l] = id
+	}
+	if sh.rounds++; sh.rounds%100 == 0 {
+		for k, v := range sh.views {
+			if wallMS-v.used >= rewriteAfter {
+				delete(sh.views, k)
+			}
+		}
+	}
+	return nil
+}
+
+// loadViews reads into the cache the current values of the views the
+// counters change, and of the intervals their last-60m views span, that
+// it does not hold (sh.mu held). Reading outside the apply script is safe:
+// a writer that changes them in between also moves a log, and the apply
+// then fails its position check.
+func (s *Store) loadViews(ctx context.Context, counters []pipeline.CounterDelta, wallMS int64) error {
+	sh := &s.sh
+	var keys []string
+	want := func(k string) {
+		if _, ok := sh.views[k]; !ok {
+			sh.views[k] = nil // placeholder: not asked twice
+			keys = append(keys, k)
+		}
+	}
+	w := s.cfg.Window.Milliseconds()
+	for i := range counters {
+		c := &counters[i]
+		key, _ := s.viewKey(c)
+		want(key)
+		if c.View == pipeline.ViewLast60m {
+			for t := c.Start; t < c.End; t += w {
+				want(s.IntervalKey(c.Scope, c.Key, t))
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	cmds := make([]*redis.SliceCmd, len(keys))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range keys {
+			cmds[i] = p.HMGet(ctx, k, viewBase...)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis shared read: %w", err)
+	}
+	for i, k := range keys {
+		var f [12]int64
+		for j, v := range cmds[i].Val() {
+			if str, ok := v.(string); ok {
+				if f[j], err = strconv.ParseInt(str, 10, 64); err != nil {
+					return fmt.Errorf("redis shared read: %s %s = %q: %v", k, viewBase[j], str, err)
+				}
+			}
+		}
+		sh.views[k] = &sharedView{start: f[0], end: f[1], used: wallMS, c: events.Counters{
+			ACWCount: f[2], ACWTotalMS: f[3], ACWMaxMS: f[4], WarnCount: f[5], OverrunCount: f[6],
+			CallsHandled: f[7], TalkMS: f[8], HoldMS: f[9], ACWStateMS: f[10], WorkMS: f[11]}}
 	}
 	return nil
 }

@@ -106,6 +106,7 @@ type Store struct {
 	rdb *redis.Client
 	cfg Config
 	win string
+	sh  sharedCache
 }
 
 // New returns a Store writing through rdb.
@@ -315,25 +316,6 @@ func (s *Store) viewKey(c *pipeline.CounterDelta) (key, ttl string) {
 	default:
 		return s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
 	}
-}
-
-// appendDelta adds a "c" op (shared.lua) adding c.Delta to a shared view.
-func (s *Store) appendDelta(args []any, c *pipeline.CounterDelta) []any {
-	key, ttl := s.viewKey(c)
-	d := &c.Delta
-	var maxKeys []string
-	if c.View == pipeline.ViewLast60m {
-		w := s.cfg.Window.Milliseconds()
-		for t := c.Start; t < c.End; t += w {
-			maxKeys = append(maxKeys, s.IntervalKey(c.Scope, c.Key, t))
-		}
-	}
-	args = append(args, "c", key, ttl, i64(c.Start), i64(c.End), strconv.Itoa(len(maxKeys)))
-	for _, k := range maxKeys {
-		args = append(args, k)
-	}
-	return append(args, i64(d.ACWCount), i64(d.ACWTotalMS), i64(d.ACWMaxMS), i64(d.WarnCount),
-		i64(d.OverrunCount), i64(d.CallsHandled), i64(d.TalkMS), i64(d.HoldMS), i64(d.ACWStateMS), i64(d.WorkMS))
 }
 
 // appendFull adds an "s" op writing a whole-value view: every field and

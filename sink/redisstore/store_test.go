@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -248,5 +249,38 @@ func TestCommitWritesOnlyChanges(t *testing.T) {
 	}
 	if wantView["acw_pct_of_work"] != "71.43" {
 		t.Errorf("acw_pct_of_work = %s, want 71.43", wantView["acw_pct_of_work"])
+	}
+}
+
+// A shared writer keeps what it wrote, to write only what changed; when
+// another writer has written in between, it must not trust that.
+func TestSharedWriterNoticesAnotherWriter(t *testing.T) {
+	ctx := context.Background()
+	s1, rdb := newStore(t)
+	s2, err := redisstore.New(rdb, redisstore.Config{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	key := s1.IntervalKey(events.ScopeTeam, "t1", 0)
+	for seq, w := range []*redisstore.Store{s1, s2, s1, s1} {
+		b := &pipeline.Batch{Source: src, Token: "tok", Seq: int64(seq + 1), Offset: int64(seq + 1), WallMS: 1, Shared: true,
+			SharedLog: teamLog("t1", 0, events.Counters{ACWCount: 1, ACWTotalMS: 1000, CallsHandled: 1})}
+		if err := s1.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		token := fmt.Sprint("w", seq)
+		applyShared(t, w, token)
+		if err := w.ReleaseShared(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rdb.HGet(ctx, key, "acw_count").Val(), fmt.Sprint(seq+1); got != want {
+			t.Fatalf("round %d: acw_count = %s, want %s", seq+1, got, want)
+		}
+	}
+	if got := rdb.HGet(ctx, key, "acw_avg_ms").Val(); got != "1000" {
+		t.Fatalf("acw_avg_ms = %s, want 1000", got)
 	}
 }
