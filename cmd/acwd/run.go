@@ -102,7 +102,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.num(&f.alertsMaxLen, "alerts-max-len", "redis.alerts_max_len", "100000", "approximate cap of the acw:alerts stream (entries)", 100)
 
 	ss.dur(&f.flush, "flush-interval", "pipeline.flush_interval", "100ms", "how often each partition flushes agent keys, alerts and its checkpoint to Redis (duration)", time.Millisecond)
-	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", "1s", "how often a partition's flush also updates the team, queue and center keys (duration)", time.Millisecond)
+	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", "1s", "how often a partition's flush also logs its team, queue and center updates for the shared writer (duration)", time.Millisecond)
 	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", "5s", "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
 	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
 	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", "10s", "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
