@@ -25,8 +25,8 @@ import (
 // reads all the logs, sums the deltas per key, and applies them together
 // with the logs' new read positions in one atomic compare-and-set: a
 // writer that lost its lease, or raced another, fails as a whole and
-// changes nothing. So each shared key gets one read-modify-write per
-// shared-writer round, however many partitions and instances there are.
+// changes nothing. So each shared key gets one write per shared-writer
+// round, however many partitions and instances there are.
 
 // SharedStore is a Store that logs shared deltas (Batch.SharedLog) for the
 // shared writer. A Pipeline whose Store implements it runs a shared writer.

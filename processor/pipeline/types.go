@@ -55,10 +55,11 @@ const (
 )
 
 // CounterDelta adds Delta to one view of one scope/key (or, with Full,
-// sets it). Every base field
-// is an increment (negative to retract) except ACWMaxMS, a candidate
-// maximum (0: unchanged). For ViewLast60m the store recomputes ACWMaxMS
-// from the interval views of the windows it spans.
+// sets it). Every base field is an increment (negative to retract) except
+// ACWMaxMS, a candidate maximum (0: unchanged). For ViewLast60m the
+// writer recomputes ACWMaxMS from the interval views of the windows it
+// spans. Batches carry only Full ones (agent views); the shared writer's
+// come from SumShared.
 type CounterDelta struct {
 	Scope events.Scope
 	Key   string
@@ -67,9 +68,8 @@ type CounterDelta struct {
 	End   int64  // Unix ms, exclusive
 	Day   string // YYYY-MM-DD (ViewDay)
 	Delta events.Counters
-	// Full: Delta is the view's whole value, to be written as is. Keys
-	// only one partition writes (agent scope) are kept this way: no
-	// read-modify-write in the store.
+	// Full: Delta is the view's whole value, to be written as is (keys
+	// with one writer: no read-modify-write in the store).
 	Full bool
 	// Prev (with Full) is the value this partition last wrote to the same
 	// key during its current ownership; the store then writes only the

@@ -4,8 +4,10 @@
 // Each Commit is one server-side script: the fencing check, every effect
 // of the batch and the checkpoint run atomically, so a partition's Redis
 // state always matches its checkpoint. Keys shared by partitions (team,
-// queue, center) only ever change by increments and maxima, so any number
-// of instances can write them. Redis Cluster is not supported (a batch
+// queue, center) are not written by commits: a commit appends the
+// partition's shared deltas to its log, and the shared writer
+// (pipeline.SharedStore, shared.go) applies the logs. Redis Cluster is not
+// supported (a batch
 // touches keys in many slots); use a standalone server or a replicated
 // primary.
 package redisstore
