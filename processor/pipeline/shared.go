@@ -107,13 +107,13 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 		if len(d) == 0 || d[0] != sharedLogVersion {
 			return nil, fmt.Errorf("shared log entry %d: unknown version", n)
 		}
-		r := &auxReader{b: d[1:]}
-		f, e := r.iv(), r.iv()
+		r := &auxReader{StateReader: events.StateReader{B: d[1:]}}
+		f, e := r.Varint(), r.Varint()
 		if e > end {
 			first, end = f, e
 		}
-		for range r.count() {
-			k, start := r.scopeKey(), r.iv()
+		for range r.Count() {
+			k, start := r.scopeKey(), r.Varint()
 			c := r.counters()
 			if iv := ivs[ivKey{k, start}]; iv != nil {
 				iv.Delta.Add(&c)
@@ -128,12 +128,12 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 			}
 			add(k, &c)
 		}
-		for range r.count() {
+		for range r.Count() {
 			k := r.scopeKey()
 			c := r.counters()
 			add(k, &c)
 		}
-		if r.bad || len(r.b) != 0 {
+		if r.err() != nil {
 			return nil, fmt.Errorf("shared log entry %d: corrupt", n)
 		}
 	}

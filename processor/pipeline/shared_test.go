@@ -1,10 +1,12 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
 )
 
 // SumShared adds up the partitions' logged flushes into interval, day and
@@ -47,6 +49,45 @@ func TestSumSharedDerivesDaysAndLast60m(t *testing.T) {
 	for _, bad := range [][]byte{nil, {9}, p0[:len(p0)-1], append(append([]byte{}, p0...), 0)} {
 		if _, err := SumShared([][]byte{p1, bad}, 15*time.Minute, loc); err == nil {
 			t.Errorf("entry %x: no error", bad)
+		}
+	}
+}
+
+// The checkpoint's aux blob round-trips (closed windows, agent days, an
+// adapter's state), and a truncated, padded or out-of-range one is an
+// error, never a partial restore.
+func TestAuxRoundTripAndCorruption(t *testing.T) {
+	eng, err := processor.New(processor.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTracker(Topics{}, 15*time.Minute, time.UTC)
+	tr.closed = []closedWindow{{start: 900000, counters: map[scopeKey]events.Counters{
+		{events.ScopeTeam, "t1"}: {ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}}}}
+	tr.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}] = events.Counters{CallsHandled: 3}
+	aux := tr.appendAux(nil)
+	withState := append(append([]byte{}, aux...), 3, 'x', 'y', 'z')
+	withState[0] = 3
+
+	back := newTracker(Topics{}, 15*time.Minute, time.UTC)
+	st, err := back.restoreAux(withState, eng)
+	if err != nil || string(st) != "xyz" {
+		t.Fatalf("restore: state %q, %v", st, err)
+	}
+	if got := back.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; got.ACWTotalMS != 30000 || back.closed[0].start != 900000 {
+		t.Errorf("closed window restored as %+v", back.closed)
+	}
+	if got := back.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}]; got.CallsHandled != 3 {
+		t.Errorf("agent day restored as %+v", back.agentDays)
+	}
+	badScope := append([]byte{}, aux...)
+	badScope[3+len(binary.AppendVarint(nil, 900000))] = byte(events.NumScopes) // after version, window count, start, key count
+	for name, bad := range map[string][]byte{
+		"empty": nil, "version": {9}, "truncated": aux[:len(aux)-1], "padded": append(append([]byte{}, aux...), 0),
+		"state too long": append(append([]byte{3}, aux[1:]...), 9, 'x'), "scope": badScope,
+	} {
+		if _, err := newTracker(Topics{}, 15*time.Minute, time.UTC).restoreAux(bad, eng); err == nil {
+			t.Errorf("%s aux: no error", name)
 		}
 	}
 }

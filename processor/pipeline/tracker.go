@@ -641,67 +641,35 @@ func appendCounters(b []byte, c *events.Counters) []byte {
 
 var errAux = errors.New("pipeline: corrupt aux checkpoint")
 
-// auxReader decodes appendAux's output; any error empties b and sets bad.
+// auxReader decodes appendAux's and AppendSharedLog's output: the
+// adapters' state reader, plus scope/keys and counters.
 type auxReader struct {
-	b   []byte
-	bad bool
-}
-
-func (r *auxReader) uv() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.b, r.bad = nil, true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *auxReader) iv() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.b, r.bad = nil, true
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *auxReader) str() string {
-	l := r.uv()
-	if l > uint64(len(r.b)) {
-		r.b, r.bad = nil, true
-		return ""
-	}
-	s := string(r.b[:l])
-	r.b = r.b[l:]
-	return s
+	events.StateReader
+	bad bool // a scope out of range
 }
 
 func (r *auxReader) scopeKey() scopeKey {
-	scope := events.Scope(r.uv())
+	scope := events.Scope(r.Uvarint())
 	if scope >= events.NumScopes {
-		r.b, r.bad = nil, true
+		r.bad = true
 	}
-	return scopeKey{scope, r.str()}
+	return scopeKey{scope, r.String()}
 }
 
 func (r *auxReader) counters() events.Counters {
 	var c events.Counters
 	for _, p := range counterFields(&c) {
-		*p = r.iv()
+		*p = r.Varint()
 	}
 	return c
 }
 
-// count reads a length and checks it against what is left.
-func (r *auxReader) count() int {
-	n := r.uv()
-	if n > uint64(len(r.b)) {
-		r.b, r.bad = nil, true
-		return 0
+// err reports a truncated or corrupt input, or bytes left over.
+func (r *auxReader) err() error {
+	if r.bad {
+		return events.ErrState
 	}
-	return int(n)
+	return r.Err()
 }
 
 // restoreAux decodes appendAux's output and sets the base from the engine.
@@ -709,29 +677,27 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 	if len(b) == 0 || (b[0] != 2 && b[0] != 3) {
 		return nil, errAux
 	}
-	r := &auxReader{b: b[1:]}
+	r := &auxReader{StateReader: events.StateReader{B: b[1:]}}
 	t.closed = t.closed[:0]
-	for range r.count() {
-		cw := closedWindow{start: r.iv(), counters: map[scopeKey]events.Counters{}}
-		for range r.count() {
+	for range r.Count() {
+		cw := closedWindow{start: r.Varint(), counters: map[scopeKey]events.Counters{}}
+		for range r.Count() {
 			k := r.scopeKey()
 			cw.counters[k] = r.counters()
 		}
 		t.closed = append(t.closed, cw)
 	}
 	clear(t.agentDays)
-	for range r.count() {
+	for range r.Count() {
 		k := r.scopeKey()
-		day := r.str()
+		day := r.String()
 		t.agentDays[dayKey{k, day}] = r.counters()
 	}
-	if b[0] == 3 { // an adapter's state follows
-		n := r.count()
-		if !r.bad && n <= len(r.b) {
-			adapterState, r.b = r.b[:n:n], r.b[n:]
-		}
+	if b[0] == 3 { // an adapter's state follows (Count is 0 if it does not fit)
+		n := r.Count()
+		adapterState, r.B = r.B[:n:n], r.B[n:]
 	}
-	if r.bad || len(r.b) != 0 {
+	if r.err() != nil {
 		return nil, errAux
 	}
 	clear(t.base)
