@@ -39,6 +39,8 @@ type partition struct {
 	replay      []Tick // checkpointed ticks still to re-apply
 	effOffset   int64  // suppress store effects below this offset
 	sharedOff   int64  // suppress effects on shared keys below this offset
+	sharedTicks int    // and for this many replayed ticks
+	replayed    int    // ticks replayed since the restore
 	lastShared  time.Time
 	lastSnap    time.Time
 	snapNeeded  bool
@@ -58,6 +60,8 @@ type partition struct {
 	// inflight reports the end of the commit in flight (nil: none).
 	// At most one batch is in flight while the next one is being built.
 	inflight chan error
+	sentAt   time.Time // when the flush in flight was sent (cfg.Now)
+	flushDue bool      // a tick passed while a flush was in flight
 	// commitCtx bounds in-flight commits; it outlives a revocation so
 	// that the final flush can wait for them, and is cancelled when the
 	// partition's goroutine ends.
@@ -144,7 +148,7 @@ func (pt *partition) run(ctx context.Context) {
 	// Partitions flush out of phase with each other (spread over the
 	// interval by a low-discrepancy sequence of the partition number), so
 	// that their commits do not queue behind each other in Redis.
-	phase := time.Duration(float64(cfg.FlushInterval) * math.Mod(float64(pt.src.Partition)*0.6180339887, 1))
+	phase := time.Duration(float64(cfg.FlushInterval) * phaseOf(pt.src.Partition))
 	select {
 	case <-ctx.Done():
 		pt.release(r)
@@ -185,12 +189,23 @@ func (pt *partition) run(ctx context.Context) {
 				}
 				return
 			}
+			if pt.flushDue {
+				// A tick passed while that flush was out: flush now (an
+				// unfinal flush only sends the batch on its way).
+				pt.queued = len(msgs)
+				_ = pt.flush(false)
+			}
 		case <-flushT.C:
 			pt.queued = len(msgs)
 			pt.wallClock(ctx, r, pt.queued)
-			// Wait for the previous flush (this is where a slow or
-			// absent Redis or Kafka pauses the partition), then send the
-			// next one on its way while messages keep being applied.
+			// While the previous flush is out, keep applying messages
+			// and flush once it is back, for up to maxFlushWait; after
+			// that, wait for it (this is where a slow or absent Redis or
+			// Kafka pauses the partition, and its fetching with it).
+			if pt.inflight != nil && cfg.Now().Sub(pt.sentAt) < maxFlushWait {
+				pt.flushDue = true
+				continue
+			}
 			err := pt.await(ctx)
 			if err == nil {
 				err = pt.flush(false)
@@ -206,6 +221,17 @@ func (pt *partition) run(ctx context.Context) {
 		}
 	}
 }
+
+// phaseOf spreads partitions over [0, 1) by a low-discrepancy sequence of
+// their numbers.
+func phaseOf(partition int) float64 {
+	return math.Mod(float64(partition)*0.6180339887, 1)
+}
+
+// maxFlushWait is how long a partition keeps applying messages while its
+// previous flush is still being published and committed; past it, the
+// partition waits for that flush before applying more.
+const maxFlushWait = time.Second
 
 // restore claims the partition and rebuilds its engine from the checkpoint.
 func (pt *partition) restore(ctx context.Context) error {
@@ -238,10 +264,21 @@ func (pt *partition) restore(ctx context.Context) error {
 	}
 	pt.next, pt.flushedNext = ck.SnapOffset, ck.EffOffset
 	pt.effOffset = ck.EffOffset
-	pt.sharedOff = ck.SharedOffset
+	pt.sharedOff, pt.sharedTicks, pt.replayed = ck.SharedOffset, ck.SharedTicks, 0
+	if pt.sharedTicks < 0 { // not recorded: the ticks before the next message
+		pt.sharedTicks = 0
+		for _, t := range ck.Ticks {
+			if t.Offset <= ck.SharedOffset {
+				pt.sharedTicks++
+			}
+		}
+	}
 	pt.replay = ck.Ticks
 	pt.ticks = append([]Tick(nil), ck.Ticks...)
-	pt.lastSnap = cfg.Now()
+	// Partitions snapshot out of phase with each other (as they flush),
+	// so that a process's snapshots, the largest writes, do not all go
+	// out at once: the first comes after a fraction of the interval.
+	pt.lastSnap = cfg.Now().Add(-time.Duration(float64(cfg.SnapshotInterval) * phaseOf(pt.src.Partition)))
 	pt.refTS, _ = pt.eng.MaxTS()
 	pt.refWall = cfg.Now()
 	pt.tr.suppress, pt.tr.suppressShared = true, true
@@ -256,20 +293,35 @@ func (pt *partition) restore(ctx context.Context) error {
 // catchUp re-applies checkpointed ticks due at pt.next and ends
 // suppression once pt.next reaches the checkpointed effects offset.
 func (pt *partition) catchUp() {
-	for len(pt.replay) > 0 && pt.replay[0].Offset <= pt.next {
-		pt.eng.AdvanceWith(pt.ad, pt.replay[0].Watermark)
-		pt.replay = pt.replay[1:]
-	}
-	if pt.tr.suppressShared && pt.next >= pt.sharedOff {
-		pt.tr.resumeShared(pt.eng)
+	for pt.resumeShared(); len(pt.replay) > 0 && pt.replay[0].Offset <= pt.next; pt.resumeShared() {
+		pt.replayTick()
 	}
 	if pt.tr.suppress && pt.next >= pt.effOffset {
-		for _, t := range pt.replay { // ticks past a gap in the offsets
-			pt.eng.AdvanceWith(pt.ad, t.Watermark)
+		for len(pt.replay) > 0 { // ticks past a gap in the offsets
+			pt.replayTick()
+			pt.resumeShared()
 		}
-		pt.replay = nil
+		pt.sharedTicks = min(pt.sharedTicks, pt.replayed) // all replayed: never wait for more
+		pt.resumeShared()
 		pt.tr.resume(pt.eng)
 		pt.log.Info().Int64("offset", pt.next).Msg("caught up with the checkpoint; effects resume")
+	}
+}
+
+// replayTick applies the next checkpointed wall-clock tick.
+func (pt *partition) replayTick() {
+	pt.eng.AdvanceWith(pt.ad, pt.replay[0].Watermark)
+	pt.replay = pt.replay[1:]
+	pt.replayed++
+}
+
+// resumeShared resumes the effects on shared keys once the replay passes
+// what the shared log already holds: the messages before sharedOff and the
+// first sharedTicks ticks. (Ticks recorded at sharedOff, while the
+// partition was idle, may have come before or after the shared flush.)
+func (pt *partition) resumeShared() {
+	if pt.tr.suppressShared && pt.next >= pt.sharedOff && pt.replayed >= pt.sharedTicks {
+		pt.tr.resumeShared(pt.eng)
 	}
 }
 
@@ -457,7 +509,7 @@ func (pt *partition) flush(final bool) error {
 		return pt.send(pt.commitCtx, j)
 	}
 	done := make(chan error, 1)
-	pt.inflight = done
+	pt.inflight, pt.sentAt, pt.flushDue = done, now, false
 	ctx := pt.commitCtx
 	go func() { done <- pt.send(ctx, j) }()
 	return nil

@@ -34,10 +34,16 @@ type Checkpoint struct {
 	// every offset < SharedOffset are in the store (SnapOffset ≤
 	// SharedOffset ≤ EffOffset).
 	SharedOffset int64
-	SnapOffset   int64  // Snapshot and Aux reflect every offset < SnapOffset
-	Snapshot     []byte // processor engine snapshot
-	Aux          []byte // the pipeline's own state (see tracker.appendAux)
-	Ticks        []Tick // wall-clock ticks since SnapOffset, in order
+	// SharedTicks: the shared effects of the first SharedTicks of Ticks
+	// are in the store too (ticks recorded at SharedOffset, while the
+	// partition was idle, may come before or after the shared batch);
+	// -1 when not recorded: those at offsets ≤ SharedOffset. A store
+	// records len(Ticks) of each Shared batch.
+	SharedTicks int
+	SnapOffset  int64  // Snapshot and Aux reflect every offset < SnapOffset
+	Snapshot    []byte // processor engine snapshot
+	Aux         []byte // the pipeline's own state (see tracker.appendAux)
+	Ticks       []Tick // wall-clock ticks since SnapOffset, in order
 	// Provisional lists the open wrap-ups (segment ids) that got a
 	// wall-clock overrun alert before the engine raised one.
 	Provisional []string

@@ -29,11 +29,6 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-//go:embed flush.lua
-var flushSrc string
-
-var flushScript = redis.NewScript(flushSrc)
-
 //go:embed shared.lua
 var sharedSrc string
 
@@ -53,7 +48,7 @@ return 0`)
 
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset')`)
+return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks')`)
 
 // Config names the keys and sets their lifetimes.
 type Config struct {
@@ -204,6 +199,12 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 			return ck, fmt.Errorf("redis checkpoint %s: shared_offset %q: %v", src, so, err)
 		}
 	}
+	ck.SharedTicks = -1
+	if st, _ := str(8); st != "" {
+		if ck.SharedTicks, err = strconv.Atoi(st); err != nil {
+			return ck, fmt.Errorf("redis checkpoint %s: shared_ticks %q: %v", src, st, err)
+		}
+	}
 	if seq, _ := str(6); seq != "" {
 		if ck.Seq, err = strconv.ParseInt(seq, 10, 64); err != nil {
 			return ck, fmt.Errorf("redis checkpoint %s: seq %q: %v", src, seq, err)
@@ -247,41 +248,152 @@ func secs(d time.Duration) string { return strconv.FormatInt(int64((d+time.Secon
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
-// argsPool recycles the script argument slices (a flush can carry tens
-// of thousands of arguments).
+// argsPool recycles the shared writer's script argument slices (a round
+// can carry tens of thousands of arguments).
 var argsPool = sync.Pool{New: func() any { return new([]any) }}
 
-// Commit implements pipeline.Store.
+// txBuf holds a flush's commands: their arguments one after another in
+// args, command i being args[ends[i-1]:ends[i]]; al holds the alerts
+// script's arguments.
+type txBuf struct {
+	args []any
+	ends []int
+	al   []any
+}
+
+var txPool = sync.Pool{New: func() any { return new(txBuf) }}
+
+// cmd adds one command.
+func (t *txBuf) cmd(args ...any) {
+	t.args = append(t.args, args...)
+	t.ends = append(t.ends, len(t.args))
+}
+
+// hset adds HSET key with the field/value pairs fill appends, or nothing
+// when it appends none; it tells which.
+func (t *txBuf) hset(key string, fill func([]any) []any) bool {
+	at := len(t.args)
+	t.args = fill(append(t.args, "HSET", key))
+	if len(t.args) == at+2 {
+		t.args = t.args[:at]
+		return false
+	}
+	t.ends = append(t.ends, len(t.args))
+	return true
+}
+
+func (t *txBuf) reset() {
+	clear(t.args)
+	clear(t.al)
+	t.args, t.ends, t.al = t.args[:0], t.ends[:0], t.al[:0]
+}
+
+// alertsSrc adds each alert of a flush to the alerts stream unless its
+// id was added before (within the id TTL). ARGV: stream, maxlen, id TTL
+// (s), then per alert: id key, nfields, [field value]...
+const alertsSrc = `
+local i, n = 4, #ARGV
+while i <= n do
+  local nf = tonumber(ARGV[i + 1])
+  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ARGV[3]) then
+    local args = {'XADD', ARGV[1], 'MAXLEN', '~', ARGV[2], '*'}
+    for j = 1, 2 * nf do args[6 + j] = ARGV[i + 1 + j] end
+    redis.call(unpack(args))
+  end
+  i = i + 2 + 2 * nf
+end
+return 0`
+
+// errDup is a commit the store already holds.
+var errDup = errors.New("redisstore: commit already applied")
+
+// Commit implements pipeline.Store. The batch goes out as one MULTI/EXEC
+// of plain commands under WATCH of the checkpoint, once the token is seen
+// to still own it (else ErrFenced) and the commit not to be there already
+// (the retry of a commit whose reply was lost: nothing to do). A claim
+// between that check and EXEC aborts the transaction, and the check is
+// made again.
 func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
-	ap := argsPool.Get().(*[]any)
-	args := append((*ap)[:0],
-		s.CheckpointKey(b.Source), b.Token, i64(b.Offset),
-		string(b.Snapshot), i64(b.SnapOffset), string(b.Aux), encodeTicks(b.Ticks),
-		i64(b.WallMS), s.notice(b), s.UpdatesChannel(),
-		s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL), strings.Join(b.Provisional, ","),
-		i64(b.Seq), sharedOffset(b), s.SharedLogKey(b.Source), string(b.SharedLog), s.sharedKey("logs"))
+	t := txPool.Get().(*txBuf)
+	defer func() { t.reset(); txPool.Put(t) }()
+	s.buildCommit(t, b)
+	ckpt := s.CheckpointKey(b.Source)
+	seq := i64(b.Seq)
+	var err error
+	for range 5 {
+		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			st, err := tx.HMGet(ctx, ckpt, "owner", "seq").Result()
+			if err != nil {
+				return err
+			}
+			if owner, _ := st[0].(string); owner != b.Token {
+				return fmt.Errorf("%w: %s is owned by %q", pipeline.ErrFenced, b.Source, owner)
+			}
+			if v, _ := st[1].(string); v == seq {
+				return errDup
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				from := 0
+				for _, end := range t.ends {
+					p.Do(ctx, t.args[from:end]...)
+					from = end
+				}
+				if len(t.al) > 0 {
+					p.Eval(ctx, alertsSrc, nil, t.al...)
+				}
+				return nil
+			})
+			return err
+		}, ckpt)
+		if !errors.Is(err, redis.TxFailedErr) {
+			break
+		}
+	}
+	switch {
+	case err == nil, errors.Is(err, errDup):
+		return nil
+	case errors.Is(err, pipeline.ErrFenced):
+		return err
+	}
+	return fmt.Errorf("redis flush %s: %w", b.Source, err)
+}
+
+// buildCommit fills t with b's commands: the effects, then the
+// checkpoint, the shared log entry, the snapshot and the notice.
+func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	for i := range b.Counters {
 		c := &b.Counters[i]
 		key, ttl := s.viewKey(c)
-		args = appendFull(args, key, ttl, c)
+		if t.hset(key, func(a []any) []any { return appendViewFields(a, c) }) && c.Prev == nil {
+			t.cmd("EXPIRE", key, ttl)
+		}
 	}
 	for i := range b.Agents {
-		args = s.appendAgent(args, &b.Agents[i], b.WallMS)
+		s.addAgent(t, &b.Agents[i], b.WallMS)
 	}
-	for i := range b.Alerts {
-		args = s.appendAlert(args, &b.Alerts[i])
+	if len(b.Alerts) > 0 {
+		t.al = append(t.al, s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL))
+		for i := range b.Alerts {
+			t.al = s.appendAlert(t.al, &b.Alerts[i])
+		}
 	}
-	err := flushScript.Run(ctx, s.rdb, nil, args...).Err()
-	clear(args)
-	*ap = args[:0]
-	argsPool.Put(ap)
-	if err != nil && strings.HasPrefix(err.Error(), "FENCED") {
-		return fmt.Errorf("%w: %v", pipeline.ErrFenced, err)
+	ckpt := s.CheckpointKey(b.Source)
+	t.cmd("HSET", ckpt, "eff_offset", i64(b.Offset), "ticks", encodeTicks(b.Ticks), "updated", i64(b.WallMS),
+		"prov", strings.Join(b.Provisional, ","), "seq", i64(b.Seq))
+	if b.Shared {
+		t.cmd("HSET", ckpt, "shared_offset", i64(b.Offset), "shared_ticks", strconv.Itoa(len(b.Ticks)))
 	}
-	if err != nil {
-		return fmt.Errorf("redis flush %s: %w", b.Source, err)
+	if len(b.SharedLog) > 0 {
+		log := s.SharedLogKey(b.Source)
+		t.cmd("XADD", log, "*", "d", string(b.SharedLog))
+		t.cmd("SADD", s.sharedKey("logs"), log)
 	}
-	return nil
+	if len(b.Snapshot) > 0 {
+		t.cmd("HSET", ckpt, "snap", string(b.Snapshot), "snap_offset", i64(b.SnapOffset), "aux", string(b.Aux))
+	}
+	if n := s.notice(b); n != "" {
+		t.cmd("PUBLISH", s.UpdatesChannel(), n)
+	}
 }
 
 // viewFields names the fields of an interval, day or last-60m hash, in
@@ -299,15 +411,6 @@ func viewValues(start, end int64, d *events.Counters) [len(viewFields)]int64 {
 		d.ACWAvgMS(), d.ACWPerCallMS(), d.ACWPctOfWork(), d.ACWPctOfHandle(), d.OverrunRate()}
 }
 
-// sharedOffset is the flush script's shared_offset argument: "" keeps the
-// stored one.
-func sharedOffset(b *pipeline.Batch) string {
-	if b.Shared {
-		return i64(b.Offset)
-	}
-	return ""
-}
-
 // viewKey returns the hash of c's view and its lifetime.
 func (s *Store) viewKey(c *pipeline.CounterDelta) (key, ttl string) {
 	switch c.View {
@@ -320,26 +423,31 @@ func (s *Store) viewKey(c *pipeline.CounterDelta) (key, ttl string) {
 	}
 }
 
-// appendFull adds an "s" op writing a whole-value view: every field and
-// the TTL, or with c.Prev only the fields that differ from it (nothing if
-// none does).
+// appendFull adds an "s" op (shared.lua) writing a whole-value view:
+// every field and the TTL, or with c.Prev only the fields that differ
+// from it (nothing if none does).
 func appendFull(args []any, key, ttl string, c *pipeline.CounterDelta) []any {
+	if c.Prev != nil {
+		ttl = "0"
+	}
+	at := len(args)
+	args = appendViewFields(append(args, "s", key, ttl, ""), c)
+	n := (len(args) - at - 4) / 2
+	if n == 0 {
+		return args[:at]
+	}
+	args[at+3] = strconv.Itoa(n)
+	return args
+}
+
+// appendViewFields adds the field/value pairs of c's view: every field,
+// or with c.Prev only those that differ from it.
+func appendViewFields(args []any, c *pipeline.CounterDelta) []any {
 	cur := viewValues(c.Start, c.End, &c.Delta)
 	var prev [len(viewFields)]int64
 	if c.Prev != nil {
 		prev = viewValues(c.Start, c.End, c.Prev)
-		ttl = "0"
 	}
-	n := 0
-	for f := range cur {
-		if c.Prev == nil || cur[f] != prev[f] {
-			n++
-		}
-	}
-	if n == 0 {
-		return args
-	}
-	args = append(args, "s", key, ttl, strconv.Itoa(n))
 	for f, v := range cur {
 		if c.Prev == nil || v != prev[f] {
 			args = append(args, viewFields[f], fixed(v, viewPlaces[f]))
@@ -355,65 +463,57 @@ func fixed(v int64, places int) string {
 	return string(events.AppendFixed(nil, v, places))
 }
 
-var acwFields = []any{"acw_start", "segment_id", "warn_ms", "overrun_ms"}
-
-// appendAgent adds the ops updating an agent's hash and its membership of
-// the open set: every field, or with a.Prev only what changed.
-func (s *Store) appendAgent(args []any, w *pipeline.AgentWrite, wall int64) []any {
+// addAgent adds the commands updating an agent's hash and its membership
+// of the open set: every field, or with w.Prev only what changed.
+func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 	a, p := &w.State, w.Prev
-	args = append(args, "a", s.AgentKey(a.AgentID), "")
-	at := len(args) - 1
-	n := 1
-	args = append(args, "updated", i64(wall))
-	if p == nil || a.State != p.State {
-		args, n = append(args, "state", a.State.String()), n+1
-	}
-	if p == nil || a.Since != p.Since {
-		args, n = append(args, "since", i64(a.Since)), n+1
-	}
-	if p == nil || a.CallID != p.CallID {
-		args, n = append(args, "call_id", a.CallID), n+1
-	}
-	if p == nil || a.Team != p.Team {
-		args, n = append(args, "team", a.Team), n+1
-	}
-	if p == nil || a.Queue != p.Queue {
-		args, n = append(args, "queue", a.Queue), n+1
-	}
-	if p == nil || a.LastACWMS != p.LastACWMS {
-		args, n = append(args, "last_acw_ms", i64(a.LastACWMS)), n+1
-	}
-	if p == nil || a.LastACWOverrun != p.LastACWOverrun {
-		overrun := "0"
-		if a.LastACWOverrun {
-			overrun = "1"
-		}
-		args, n = append(args, "last_acw_overrun", overrun), n+1
-	}
+	key := s.AgentKey(a.AgentID)
 	open, wasOpen := a.ACWStart != 0, p == nil || p.ACWStart != 0
-	if open && (p == nil || a.ACWStart != p.ACWStart || a.SegmentID != p.SegmentID || a.WarnMS != p.WarnMS || a.OverrunMS != p.OverrunMS) {
-		args, n = append(args, "acw_start", i64(a.ACWStart), "segment_id", a.SegmentID,
-			"warn_ms", i64(a.WarnMS), "overrun_ms", i64(a.OverrunMS)), n+4
-	}
-	args[at] = strconv.Itoa(n)
-	if !open && wasOpen {
-		args = append(args, "4")
-		args = append(args, acwFields...)
-	} else {
-		args = append(args, "0")
-	}
+	t.hset(key, func(args []any) []any {
+		args = append(args, "updated", i64(wall))
+		if p == nil || a.State != p.State {
+			args = append(args, "state", a.State.String())
+		}
+		if p == nil || a.Since != p.Since {
+			args = append(args, "since", i64(a.Since))
+		}
+		if p == nil || a.CallID != p.CallID {
+			args = append(args, "call_id", a.CallID)
+		}
+		if p == nil || a.Team != p.Team {
+			args = append(args, "team", a.Team)
+		}
+		if p == nil || a.Queue != p.Queue {
+			args = append(args, "queue", a.Queue)
+		}
+		if p == nil || a.LastACWMS != p.LastACWMS {
+			args = append(args, "last_acw_ms", i64(a.LastACWMS))
+		}
+		if p == nil || a.LastACWOverrun != p.LastACWOverrun {
+			overrun := "0"
+			if a.LastACWOverrun {
+				overrun = "1"
+			}
+			args = append(args, "last_acw_overrun", overrun)
+		}
+		if open && (p == nil || a.ACWStart != p.ACWStart || a.SegmentID != p.SegmentID || a.WarnMS != p.WarnMS || a.OverrunMS != p.OverrunMS) {
+			args = append(args, "acw_start", i64(a.ACWStart), "segment_id", a.SegmentID,
+				"warn_ms", i64(a.WarnMS), "overrun_ms", i64(a.OverrunMS))
+		}
+		return args
+	})
 	switch {
 	case open && (p == nil || a.ACWStart != p.ACWStart):
-		return append(args, "z", s.OpenKey(), string(a.AgentID), i64(a.ACWStart))
+		t.cmd("ZADD", s.OpenKey(), i64(a.ACWStart), string(a.AgentID))
 	case !open && wasOpen:
-		return append(args, "r", s.OpenKey(), string(a.AgentID))
+		t.cmd("HDEL", key, "acw_start", "segment_id", "warn_ms", "overrun_ms")
+		t.cmd("ZREM", s.OpenKey(), string(a.AgentID))
 	}
-	return args
 }
 
 func (s *Store) appendAlert(args []any, a *events.Alert) []any {
 	id := a.AlertID()
-	return append(args, "x", s.cfg.Prefix+":alert:"+id, "11",
+	return append(args, s.cfg.Prefix+":alert:"+id, "11",
 		"id", id, "kind", a.Kind, "segment_id", a.SegmentID, "agent_id", a.AgentID,
 		"call_id", a.CallID, "team", a.Team, "queue", a.Queue, "start", i64(a.Start),
 		"at", i64(a.At), "threshold_ms", i64(a.ThresholdMS), "json", string(a.AppendJSON(nil)))
