@@ -7,7 +7,6 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -91,13 +90,8 @@ func BenchmarkRunBacklog(b *testing.B) {
 		stop := h.startInProcess(group)
 		h.waitCheckpoints(group, 30*time.Minute)
 		el := time.Since(start)
-		if info, err := h.rdb.Info(context.Background(), "commandstats").Result(); err == nil {
-			for _, l := range strings.Split(info, "\n") {
-				if strings.HasPrefix(l, "cmdstat_evalsha") {
-					b.Log("Redis time in flush scripts: " + strings.TrimSpace(l))
-				}
-			}
-		}
+		logRedisTime(b, h.rdb)
+
 		stop()
 		b.ReportMetric(float64(n)/el.Seconds(), "events/s")
 	}

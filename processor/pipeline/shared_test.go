@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"encoding/binary"
+	"fmt"
+	"maps"
 	"testing"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor"
+	"github.com/rs/zerolog"
 )
 
 // SumShared adds up the partitions' logged flushes into interval, day and
@@ -88,6 +91,66 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	} {
 		if _, err := newTracker(Topics{}, 15*time.Minute, time.UTC).restoreAux(bad, eng); err == nil {
 			t.Errorf("%s aux: no error", name)
+		}
+	}
+}
+
+// A restore resumes the effects on shared keys exactly where the shared
+// log stops, also among the wall-clock ticks an idle partition recorded at
+// the shared offset: those before the shared flush are in the log, those
+// after are not and must be replayed with their effects (they were lost,
+// and team work_ms came out low after a crash).
+func TestCatchUpResumesSharedEffectsBetweenTicks(t *testing.T) {
+	const min = 60 * 1000
+	t0 := time.Date(2026, 11, 23, 9, 14, 0, 0, time.UTC).UnixMilli() // 9:14, in the 9:00 window
+	pending := func(sharedTicks int) map[int64]int64 {
+		tr := newTracker(Topics{}, 15*time.Minute, time.UTC)
+		eng, err := processor.New(processor.Config{}, tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One agent on a call since 9:14, the only message (offset 0).
+		line := fmt.Sprintf(`{"agent_id":"a1","state":"talking","ts":%d,"call_id":"c1","team":"t1","queue":"q1"}`, t0)
+		if _, err := eng.Ingest(new(events.Decoder), []byte(line)); err != nil {
+			t.Fatal(err)
+		}
+		// Then idle: a tick past 9:15 (its minute of talk closes the 9:00
+		// window) and one past 9:30 (15 minutes close 9:15), both at
+		// offset 1, the shared offset.
+		pt := &partition{eng: eng, tr: tr, log: zerolog.Nop(), next: 1, effOffset: 1, sharedOff: 1, sharedTicks: sharedTicks,
+			replay: []Tick{{Offset: 1, Watermark: t0 + 2*min}, {Offset: 1, Watermark: t0 + 17*min}}}
+		tr.suppress, tr.suppressShared = true, true
+		pt.catchUp()
+		if tr.suppress || tr.suppressShared || len(pt.replay) != 0 {
+			t.Fatalf("sharedTicks %d: still suppressed (%v, %v) or ticks left %v", sharedTicks, tr.suppress, tr.suppressShared, pt.replay)
+		}
+		b := &Batch{}
+		tr.collect(eng, b, true)
+		talk := map[int64]int64{}
+		if b.SharedLog == nil {
+			return talk
+		}
+		sum, err := SumShared([][]byte{b.SharedLog}, 15*time.Minute, time.UTC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range sum {
+			if d.Scope == events.ScopeTeam && d.View == ViewInterval {
+				talk[(d.Start-t0+14*min)/min] = d.Delta.TalkMS
+			}
+		}
+		return talk
+	}
+	for _, c := range []struct {
+		logged int
+		want   map[int64]int64 // team talk_ms pending, by window (minutes after 9:00)
+	}{
+		{0, map[int64]int64{0: min, 15: 15 * min}},
+		{1, map[int64]int64{15: 15 * min}}, // the log holds the first tick's effects only
+		{2, map[int64]int64{}},
+	} {
+		if got := pending(c.logged); !maps.Equal(got, c.want) {
+			t.Errorf("%d ticks logged: team talk_ms pending %v, want %v", c.logged, got, c.want)
 		}
 	}
 }
