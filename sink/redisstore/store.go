@@ -359,7 +359,8 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 }
 
 // buildCommit fills t with b's commands: the effects, then the
-// checkpoint, the shared log entry, the snapshot and the notice.
+// checkpoint (with the snapshot, if any), the shared log entry and the
+// notice.
 func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	for i := range b.Counters {
 		c := &b.Counters[i]
@@ -377,19 +378,21 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 			t.al = s.appendAlert(t.al, &b.Alerts[i])
 		}
 	}
-	ckpt := s.CheckpointKey(b.Source)
-	t.cmd("HSET", ckpt, "eff_offset", i64(b.Offset), "ticks", encodeTicks(b.Ticks), "updated", i64(b.WallMS),
-		"prov", strings.Join(b.Provisional, ","), "seq", i64(b.Seq))
-	if b.Shared {
-		t.cmd("HSET", ckpt, "shared_offset", i64(b.Offset), "shared_ticks", strconv.Itoa(len(b.Ticks)))
-	}
+	t.hset(s.CheckpointKey(b.Source), func(a []any) []any {
+		a = append(a, "eff_offset", i64(b.Offset), "ticks", encodeTicks(b.Ticks), "updated", i64(b.WallMS),
+			"prov", strings.Join(b.Provisional, ","), "seq", i64(b.Seq))
+		if b.Shared {
+			a = append(a, "shared_offset", i64(b.Offset), "shared_ticks", strconv.Itoa(len(b.Ticks)))
+		}
+		if len(b.Snapshot) > 0 {
+			a = append(a, "snap", string(b.Snapshot), "snap_offset", i64(b.SnapOffset), "aux", string(b.Aux))
+		}
+		return a
+	})
 	if len(b.SharedLog) > 0 {
 		log := s.SharedLogKey(b.Source)
 		t.cmd("XADD", log, "*", "d", string(b.SharedLog))
 		t.cmd("SADD", s.sharedKey("logs"), log)
-	}
-	if len(b.Snapshot) > 0 {
-		t.cmd("HSET", ckpt, "snap", string(b.Snapshot), "snap_offset", i64(b.SnapOffset), "aux", string(b.Aux))
 	}
 	if n := s.notice(b); n != "" {
 		t.cmd("PUBLISH", s.UpdatesChannel(), n)
