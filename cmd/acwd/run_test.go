@@ -659,19 +659,38 @@ func (h *runHarness) checkRollups() {
 // checkSharedDrained checks that the shared writer applied every
 // partition's shared log (the last one when its process stopped).
 func (h *runHarness) checkSharedDrained() {
+	for _, p := range h.sharedUndrained() {
+		h.t.Error(p)
+	}
+}
+
+// waitSharedDrained waits until a shared writer has applied every
+// partition's shared log, at most d.
+func (h *runHarness) waitSharedDrained(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(h.sharedUndrained()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sharedUndrained describes the shared logs with entries after their
+// applied position.
+func (h *runHarness) sharedUndrained() []string {
 	t := h.t
 	ctx := context.Background()
 	sets, err := h.rdb.Keys(ctx, "acw:shared:*:logs").Result()
 	if err != nil || len(sets) == 0 {
 		t.Fatalf("no shared log sets (%v)", err)
 	}
+	var out []string
 	for _, set := range sets {
 		pos := strings.TrimSuffix(set, "logs") + "pos"
 		for _, l := range h.rdb.SMembers(ctx, set).Val() {
 			at := h.rdb.HGet(ctx, pos, l).Val()
 			if n := len(h.rdb.XRange(ctx, l, "("+at, "+").Val()); at == "" || n > 0 {
-				t.Errorf("shared log %s: %d entries after the applied position %q", l, n, at)
+				out = append(out, fmt.Sprintf("shared log %s: %d entries after the applied position %q", l, n, at))
 			}
 		}
 	}
+	return out
 }
