@@ -180,13 +180,8 @@ func TestRunStatefulAdapterSurvivesSIGKILL(t *testing.T) {
 	cfg := simForRun(13)
 	cfg.Agents = 60
 	cfg.Format = "asterisk"
-	// Calls that end without a wrap-up pause get a 15 s implicit window.
-	// The log (an hour) streams in 3 s: a stall of the feed longer than
-	// max_out_of_order, which a loaded machine running the whole suite
-	// has produced, is idle time to a caught-up partition, whose wall clock
-	// then ends a held implicit window before the pause that ends it in
-	// replay arrives. 5 s (for both) keeps such stalls out of the result.
-	h := newAdapterHarness(t, cfg, "adapters:\n  asterisk:\n    wrapuptime: 15s\nengine:\n  max_out_of_order: 5s\n")
+	// calls that end without a wrap-up pause get a 15 s implicit window
+	h := newAdapterHarness(t, cfg, "adapters:\n  asterisk:\n    wrapuptime: 15s\n")
 	if n := len(h.records("segment")); n < 200 {
 		t.Fatalf("only %d segments in replay", n)
 	}
