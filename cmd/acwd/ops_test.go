@@ -192,6 +192,9 @@ func TestRunMetricsHealthAndReadiness(t *testing.T) {
 	if after["acw_redis_up"] != 1 {
 		t.Errorf("acw_redis_up %v after recovery", after["acw_redis_up"])
 	}
+	// Ready means Redis answers; the partitions' retries and clocks
+	// still have to close what replay closes at the end of the log.
+	h.waitSegments(30 * time.Second)
 	if code := p.term(); code != 0 {
 		t.Errorf("exit status %d after SIGTERM, want 0", code)
 	}

@@ -165,6 +165,7 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	h.waitCheckpoints("crash", 90*time.Second)
 	h.waitIntervals(60 * time.Second)
 	h.waitAlerts(60 * time.Second)
+	h.waitSegments(30 * time.Second)
 	// The killed processes may have done all the work: the last one's
 	// final shared log entries are left for this one's writer, once the
 	// dead writer's lease expires.
@@ -193,6 +194,7 @@ func (h *runHarness) finish(group string) {
 	h.waitCheckpoints(group, 90*time.Second)
 	h.waitIntervals(60 * time.Second)
 	h.waitAlerts(60 * time.Second)
+	h.waitSegments(30 * time.Second)
 }
 
 // logsContain counts the occurrences of s in the processes' logs.

@@ -244,6 +244,9 @@ func newLogger(level, format string, w io.Writer) (zerolog.Logger, error) {
 	if err != nil || level == "" {
 		return zerolog.Nop(), fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errConfig, level)
 	}
+	// Partitions log from their own goroutines: one write at a time, even
+	// to a writer that is not safe for concurrent use.
+	w = zerolog.SyncWriter(w)
 	switch format {
 	case "json":
 	case "console":

@@ -483,12 +483,29 @@ func (h *runHarness) checkRunning() {
 // (the last ones come from the partitions' event-time clocks).
 func (h *runHarness) waitAlerts(timeout time.Duration) {
 	h.t.Helper()
+	h.waitTopic("acw.alerts", "alert", alertID, timeout)
+}
+
+// waitSegments polls acw.segments until it holds every segment replay
+// emitted. Replay ends its input by closing what is due at its largest
+// ts; a live partition gets there only when its event-time clock passes
+// that ts (max_out_of_order after its last event, in wall-clock time),
+// so a test must wait for it before stopping the last process.
+func (h *runHarness) waitSegments(timeout time.Duration) {
+	h.t.Helper()
+	h.waitTopic("acw.segments", "segment", func(r map[string]any) string { return r["segment_id"].(string) }, timeout)
+}
+
+// waitTopic polls topic until it holds a record with the id of every
+// replay record of type typ.
+func (h *runHarness) waitTopic(topic, typ string, id func(map[string]any) string, timeout time.Duration) {
+	h.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		got := byID(h.t, h.readTopic("acw.alerts"), alertID)
+		got := byID(h.t, h.readTopic(topic), id)
 		missing := 0
-		for _, r := range h.records("alert") {
-			if len(got[alertID(r)]) == 0 {
+		for _, r := range h.records(typ) {
+			if len(got[id(r)]) == 0 {
 				missing++
 			}
 		}
@@ -496,7 +513,7 @@ func (h *runHarness) waitAlerts(timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("%d alerts still missing from acw.alerts after %v", missing, timeout)
+			h.t.Fatalf("%d %ss still missing from %s after %v", missing, typ, topic, timeout)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
@@ -575,6 +592,7 @@ func TestRunMatchesReplay(t *testing.T) {
 	h.waitCheckpoints("g1", 60*time.Second)
 	h.waitIntervals(30 * time.Second)
 	h.waitAlerts(30 * time.Second)
+	h.waitSegments(30 * time.Second)
 	stop()
 	h.checkDerived()
 	h.checkRollups()
