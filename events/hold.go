@@ -64,6 +64,19 @@ func (h *Holds) Cancel(agent string) (Event, bool) {
 	return ev, ok
 }
 
+// EndedBy forgets and returns what is held for agent if its ts is at or
+// before ts. An adapter calls it with the time of each of the agent's
+// records: the window ended before that record, so its end goes first.
+// (Event time may already have released it; whether it had depends on
+// other agents' records, and what the agent's own records do must not.)
+func (h *Holds) EndedBy(agent string, ts int64) (Event, bool) {
+	if ev, ok := h.by[agent]; ok && ev.TS <= ts {
+		delete(h.by, agent)
+		return ev, true
+	}
+	return Event{}, false
+}
+
 // Len is the number of held events.
 func (h *Holds) Len() int { return len(h.by) }
 

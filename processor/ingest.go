@@ -1,8 +1,10 @@
 package processor
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -95,9 +97,11 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 		}
 		return Rejected, err
 	}
+	// What the adapter holds up to the watermark this record is about to
+	// set is released (and dropped if late before the record: the record
+	// that made it was late too, and was rejected).
+	var rel []events.Event
 	if h, ok := ad.(events.Holder); ok {
-		// Release what the adapter holds up to the watermark this record
-		// is about to set, before the record's own events move it there.
 		m, has := e.maxTS, e.hasMax
 		for i := range evs {
 			if !has || evs[i].TS > m {
@@ -105,15 +109,29 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 			}
 		}
 		if has {
-			e.release(h, m-e.oooMS)
+			rel = e.due(h, m-e.oooMS)
 		}
 	}
 	if len(evs) == 0 {
+		for i := range rel {
+			e.Apply(&rel[i])
+		}
+		clear(rel)
 		return Ignored, nil
 	}
+	// Released and own events go in ts order (released first at equal
+	// ts): a released end later than one of the record's own events (a
+	// window the record itself ends, emitted by the adapter) must not
+	// move the watermark past it and make it late. In a single log
+	// (replay) other records would usually have released that end first;
+	// the result must not depend on them.
 	out := Duplicate
 	var late error
+	r := 0
 	for i := range evs {
+		for ; r < len(rel) && rel[r].TS <= evs[i].TS; r++ {
+			e.Apply(&rel[r])
+		}
 		w := e.Watermark()
 		switch e.Apply(&evs[i]) {
 		case Accepted:
@@ -124,6 +142,10 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 			}
 		}
 	}
+	for ; r < len(rel); r++ {
+		e.Apply(&rel[r])
+	}
+	clear(rel)
 	clear(evs)
 	if late != nil {
 		return Rejected, late
@@ -131,17 +153,33 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 	return out, nil
 }
 
-// release applies the events h holds with ts <= w. One that is late (the
-// record that made it was late too, and was rejected) is dropped.
+// release applies the events h holds with ts <= w (see due).
 func (e *Engine) release(h events.Holder, w int64) {
-	rel := h.Advance(w, e.scratchRel[:0])
-	e.scratchRel = rel[:0]
+	rel := e.due(h, w)
 	for i := range rel {
-		if !e.hasMax || rel[i].TS >= e.maxTS-e.oooMS {
-			e.Apply(&rel[i])
-		}
+		e.Apply(&rel[i])
 	}
 	clear(rel)
+}
+
+// due takes the events h holds with ts <= w, in ts order, without those
+// that are late now: the record that made such an event was late too, and
+// was rejected, so it is dropped. The slice is the engine's scratch buffer,
+// valid until the next call.
+func (e *Engine) due(h events.Holder, w int64) []events.Event {
+	rel := h.Advance(w, e.scratchRel[:0])
+	n := 0
+	for i := range rel {
+		if !e.hasMax || rel[i].TS >= e.maxTS-e.oooMS {
+			rel[n] = rel[i]
+			n++
+		}
+	}
+	clear(rel[n:])
+	rel = rel[:n]
+	slices.SortStableFunc(rel, func(a, b events.Event) int { return cmp.Compare(a.TS, b.TS) })
+	e.scratchRel = rel[:0]
+	return rel
 }
 
 // AdvanceWith is AdvanceWatermark for an engine fed by ad: the events ad

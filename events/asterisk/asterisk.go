@@ -202,6 +202,9 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		a.members[id] = m
 	}
 	e := emitter{a: a, m: m, id: id, team: a.cfg.Teams[id], out: out}
+	if h, ok := a.holds.EndedBy(id, ts); ok {
+		e.emit(h) // the member's implicit window ended before this record
+	}
 	switch ev {
 	case "CONNECT":
 		e.endWindow(ts)

@@ -157,6 +157,9 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		a.agents[id] = ag
 	}
 	e := emitter{a: a, ag: ag, id: id, team: a.cfg.Teams[id], out: out}
+	if h, ok := a.holds.EndedBy(id, at); ok {
+		e.emit(h) // the agent's implicit window ended before this record
+	}
 	switch action {
 	case "agent-status-change":
 		ag.status = h["CC-Agent-Status"]
