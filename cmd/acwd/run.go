@@ -277,6 +277,10 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	return serve(ctx, &f, rc, log, service{})
 }
 
+// wrapPublisher, when set (by tests), wraps the derived topics'
+// publisher of the runs started after it.
+var wrapPublisher func(pipeline.Publisher) pipeline.Publisher
+
 // service holds what acwd demo changes about a run: the clock and a
 // callback with the bound HTTP address. The zero value is acwd run's.
 type service struct {
@@ -309,8 +313,12 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 	if err := ensureDerived(ctx, rc.dialer, f.brokers, f.topics[0], f.replication, derived.All()); err != nil {
 		log.Warn().Err(err).Msg("could not create the derived topics; relying on auto-creation")
 	}
-	pub := topics.New(topics.Config{Brokers: f.brokers, Transport: rc.transport})
-	defer pub.Close()
+	tp := topics.New(topics.Config{Brokers: f.brokers, Transport: rc.transport})
+	defer tp.Close()
+	var pub pipeline.Publisher = tp
+	if wrapPublisher != nil {
+		pub = wrapPublisher(pub)
+	}
 	p, err := pipeline.New(pipeline.Config{
 		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
 		Engine: rc.engine, Derived: derived, Location: rc.loc,

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +25,7 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/events/sim"
+	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/acwstream/acwstream/sink/redistest"
 )
 
@@ -463,10 +467,52 @@ func (h *runHarness) waitIntervals(timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			h.t.Fatalf("Redis intervals differ from replay after %v:\n%s", timeout, strings.Join(diffs, "\n"))
+			h.t.Fatalf("Redis intervals differ from replay after %v:\n%s\n%s", timeout, strings.Join(diffs, "\n"), h.diagnose(diffs[0]))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// diagnose describes what may explain an interval difference (a line of
+// intervalDiffs): whether the input topic holds exactly the lines the
+// test produced (a producer retry can write a batch twice), and the
+// segments of the key's agent on acw.segments against replay's.
+func (h *runHarness) diagnose(diff string) string {
+	var b strings.Builder
+	total := int64(0)
+	for _, end := range h.endOffsets() {
+		total += end
+	}
+	fmt.Fprintf(&b, "the input topic holds %d messages; the test produced %d lines\n", total, len(h.lines))
+	parts := strings.Split(strings.Fields(diff)[0], ":")
+	if len(parts) < 3 || parts[1] != "agent" {
+		return b.String()
+	}
+	agent := parts[2]
+	line := func(r map[string]any) string {
+		return fmt.Sprintf("%v %v–%v %v ms %v", r["call_id"], r["start"], r["end"], jsonNumber(r["duration_ms"]), r["end_state"])
+	}
+	want := map[string]string{}
+	for _, r := range h.records("segment") {
+		if r["agent_id"] == agent {
+			want[r["segment_id"].(string)] = line(r)
+		}
+	}
+	got := byID(h.t, h.readTopic("acw.segments"), func(r map[string]any) string { return r["segment_id"].(string) })
+	for _, id := range slices.Sorted(maps.Keys(got)) {
+		for _, c := range got[id] {
+			var r map[string]any
+			if json.Unmarshal([]byte(c), &r) == nil && r["agent_id"] == agent && line(r) != want[id] {
+				fmt.Fprintf(&b, "%s's segment %s: run %s; replay %q\n", agent, id, line(r), want[id])
+			}
+		}
+	}
+	for id, w := range want {
+		if len(got[id]) == 0 {
+			fmt.Fprintf(&b, "%s's segment %s missing: replay %s\n", agent, id, w)
+		}
+	}
+	return b.String()
 }
 
 // checkRunning fails the test if the in-process acwd run has ended.
@@ -711,4 +757,64 @@ func (h *runHarness) sharedUndrained() []string {
 		}
 	}
 	return out
+}
+
+// brokenPublisher fails every publish, as a Kafka cluster that cannot
+// take the derived records would.
+type brokenPublisher struct{ calls *atomic.Int64 }
+
+func (p brokenPublisher) Publish(context.Context, []kafka.Message) error {
+	p.calls.Add(1)
+	return errors.New("derived topics unavailable (test)")
+}
+
+// TestRunRepublishesTheOutbox: a batch's derived records are committed
+// with its effects and published after them. A run that cannot publish
+// commits each partition's first batch and then stops, records
+// unpublished; the next run, which resumes after those batches (their
+// effects are in Redis, so it does not derive their records again),
+// publishes them from the checkpoints. The result is replay's.
+func TestRunRepublishesTheOutbox(t *testing.T) {
+	h := newRunHarness(t, simForRun(29))
+	h.produce(h.lines)
+	var calls atomic.Int64
+	wrapPublisher = func(pipeline.Publisher) pipeline.Publisher { return brokenPublisher{&calls} }
+	defer func() { wrapPublisher = nil }()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- mainExit(ctx, append(h.runArgs("ob"), "--shutdown-timeout", "1s"), nil, io.Discard, io.Discard)
+	}()
+	// Wait until every partition has committed a batch whose records are
+	// still unpublished.
+	deadline := time.Now().Add(30 * time.Second)
+	for pending := 0; pending < 12; {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d partitions committed a batch with records", pending)
+		}
+		time.Sleep(100 * time.Millisecond)
+		pending = 0
+		for p := range 12 {
+			if n, _ := h.rdb.HStrLen(ctx, fmt.Sprintf("acw:ckpt:ob:%s:%d", runTopic, p), "outbox").Result(); n > 0 {
+				pending++
+			}
+		}
+	}
+	cancel()
+	<-done
+	if calls.Load() == 0 {
+		t.Fatal("the broken publisher was never called")
+	}
+	if n := len(h.readTopic("acw.segments")); n != 0 {
+		t.Fatalf("%d segments published by a run that could not publish", n)
+	}
+	wrapPublisher = nil
+	stop := h.startInProcess("ob")
+	h.waitCheckpoints("ob", 60*time.Second)
+	h.waitIntervals(30 * time.Second)
+	h.waitAlerts(30 * time.Second)
+	h.waitSegments(30 * time.Second)
+	stop()
+	h.checkDerived()
+	h.checkDLQ(0)
 }

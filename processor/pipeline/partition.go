@@ -273,6 +273,14 @@ func (pt *partition) restore(ctx context.Context) error {
 			}
 		}
 	}
+	// The last committed batch's records may not have been published.
+	out, err := decodeOutbox(ck.Outbox)
+	if err != nil {
+		return fmt.Errorf("checkpoint of %s: %w", pt.src, err)
+	}
+	if err := pt.publish(ctx, out, "publishing the checkpoint's outbox again"); err != nil {
+		return err
+	}
 	pt.replay = ck.Ticks
 	pt.ticks = append([]Tick(nil), ck.Ticks...)
 	// Partitions snapshot out of phase with each other (as they flush),
@@ -505,6 +513,9 @@ func (pt *partition) flush(final bool) error {
 	if j.b == nil && len(j.msgs) == 0 {
 		return nil
 	}
+	if j.b != nil {
+		j.b.Outbox = appendOutbox(nil, j.msgs)
+	}
 	if final {
 		return pt.send(pt.commitCtx, j)
 	}
@@ -529,38 +540,45 @@ func (pt *partition) await(ctx context.Context) error {
 	}
 }
 
-// send publishes j's derived records, then commits its batch, retrying
-// both until they succeed, ctx ends or the partition is fenced. Records
-// go first, so a checkpoint never passes records not yet published.
+// send commits j's batch, then publishes its derived records, retrying
+// both until they succeed, ctx ends or the partition is fenced. The batch
+// carries the records (its outbox), so what is committed but not yet
+// published is published again by the next owner; the store shows the
+// batch's effects without waiting for Kafka.
 func (pt *partition) send(ctx context.Context, j *job) error {
 	cfg := &pt.p.cfg
-	if len(j.msgs) > 0 {
-		if err := pt.retry(ctx, "kafka", "publishing derived records", func(ctx context.Context) error {
-			return cfg.Publisher.Publish(ctx, j.msgs)
+	if b := j.b; b != nil {
+		start := time.Now()
+		if err := pt.retry(ctx, "redis", "writing to Redis", func(ctx context.Context) error {
+			return cfg.Store.Commit(ctx, b)
 		}); err != nil {
 			return err
 		}
+		if o := cfg.Observer; o != nil {
+			done := time.Now()
+			o.Flushed(pt.src, b, done.Sub(start), done)
+		}
 	}
-	b := j.b
-	if b == nil {
-		return nil
-	}
-	start := time.Now()
-	if err := pt.retry(ctx, "redis", "writing to Redis", func(ctx context.Context) error {
-		return cfg.Store.Commit(ctx, b)
-	}); err != nil {
+	if err := pt.publish(ctx, j.msgs, "publishing derived records"); err != nil {
 		return err
 	}
-	if o := cfg.Observer; o != nil {
-		done := time.Now()
-		o.Flushed(pt.src, b, done.Sub(start), done)
-	}
 	if j.kafkaCommit {
-		if err := pt.p.commitOffset(pt.gen, pt.src, b.Offset); err != nil {
+		if err := pt.p.commitOffset(pt.gen, pt.src, j.b.Offset); err != nil {
 			pt.log.Debug().Err(err).Msg("committing the offset to Kafka (informational; the Redis checkpoint is authoritative)")
 		}
 	}
 	return nil
+}
+
+// publish writes msgs to Kafka, retrying until they are acknowledged or
+// ctx ends.
+func (pt *partition) publish(ctx context.Context, msgs []kafka.Message, what string) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	return pt.retry(ctx, "kafka", what, func(ctx context.Context) error {
+		return pt.p.cfg.Publisher.Publish(ctx, msgs)
+	})
 }
 
 // release flushes and checkpoints a partition being taken away.

@@ -49,6 +49,9 @@ type Checkpoint struct {
 	Provisional []string
 	// Seq numbers the partition's commits: the last one applied.
 	Seq int64
+	// Outbox is the last committed batch's derived records (Batch.Outbox),
+	// which may not have been published: a restore publishes them again.
+	Outbox []byte
 }
 
 // View is one of the shapes a scope/key's counters are kept in.
@@ -127,6 +130,11 @@ type Batch struct {
 	Agents   []AgentWrite // latest state of each agent changed, by agent id
 	Alerts   []events.Alert
 	WallMS   int64 // wall clock at the flush (Unix ms)
+	// Outbox is the batch's derived records, encoded; the store keeps it
+	// in the checkpoint in place of the previous batch's (nil clears it).
+	// They are published after the commit, and the next batch is only
+	// committed once they are acknowledged.
+	Outbox []byte
 }
 
 // Empty reports whether the batch changes nothing but the checkpoint.

@@ -48,7 +48,7 @@ return 0`)
 
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks')`)
+return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks', 'outbox')`)
 
 // Config names the keys and sets their lifetimes.
 type Config struct {
@@ -211,6 +211,9 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 		}
 	}
 	ck.Snapshot, ck.Aux = []byte(snap), []byte(aux)
+	if out, _ := str(9); out != "" {
+		ck.Outbox = []byte(out)
+	}
 	if ck.Ticks, err = decodeTicks(ticks); err != nil {
 		return ck, fmt.Errorf("redis checkpoint %s: ticks: %v", src, err)
 	}
@@ -380,7 +383,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	}
 	t.hset(s.CheckpointKey(b.Source), func(a []any) []any {
 		a = append(a, "eff_offset", i64(b.Offset), "ticks", encodeTicks(b.Ticks), "updated", i64(b.WallMS),
-			"prov", strings.Join(b.Provisional, ","), "seq", i64(b.Seq))
+			"prov", strings.Join(b.Provisional, ","), "seq", i64(b.Seq), "outbox", string(b.Outbox))
 		if b.Shared {
 			a = append(a, "shared_offset", i64(b.Offset), "shared_ticks", strconv.Itoa(len(b.Ticks)))
 		}

@@ -284,3 +284,41 @@ func TestSharedWriterNoticesAnotherWriter(t *testing.T) {
 		t.Fatalf("acw_avg_ms = %s, want 1000", got)
 	}
 }
+
+// The checkpoint keeps the last committed batch's outbox (its derived
+// records, published after the commit) for the next owner, and a batch
+// without records clears it.
+func TestCheckpointKeepsTheLastOutbox(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(seq int64, outbox string) {
+		t.Helper()
+		b := &pipeline.Batch{Source: src, Token: "tok", Seq: seq, Offset: 10 * seq, WallMS: 1, Outbox: []byte(outbox)}
+		if seq == 1 {
+			b.Snapshot, b.SnapOffset = []byte("snap"), 10
+		}
+		if err := s.Commit(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	claim := func() string {
+		t.Helper()
+		ck, err := s.Claim(ctx, src, "tok")
+		if err != nil || !ck.Found {
+			t.Fatalf("claim: %+v %v", ck, err)
+		}
+		return string(ck.Outbox)
+	}
+	commit(1, "first")
+	commit(2, "second")
+	if got := claim(); got != "second" {
+		t.Fatalf("outbox %q after two commits, want the second's", got)
+	}
+	commit(3, "")
+	if got := claim(); got != "" {
+		t.Fatalf("outbox %q after a commit without records, want none", got)
+	}
+}

@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// The outbox: a batch's derived records travel in its commit (Batch.Outbox)
+// and are published after it. A commit replaces the previous batch's
+// outbox, and the next commit is only sent once that batch's records are
+// acknowledged, so the checkpoint's outbox holds at most the last batch's
+// records, which a restore publishes again (consumers drop the repeats by
+// their ids). Visibility in the store thus never waits for Kafka.
+
+// appendOutbox encodes msgs (topic, key, value and headers of each) for
+// Batch.Outbox: a count, then length-prefixed byte strings.
+func appendOutbox(b []byte, msgs []kafka.Message) []byte {
+	if len(msgs) == 0 {
+		return b
+	}
+	str := func(s []byte) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
+	b = binary.AppendUvarint(b, uint64(len(msgs)))
+	for i := range msgs {
+		m := &msgs[i]
+		b = binary.AppendUvarint(b, uint64(len(m.Topic)))
+		b = append(b, m.Topic...)
+		str(m.Key)
+		str(m.Value)
+		b = binary.AppendUvarint(b, uint64(len(m.Headers)))
+		for _, h := range m.Headers {
+			b = binary.AppendUvarint(b, uint64(len(h.Key)))
+			b = append(b, h.Key...)
+			str(h.Value)
+		}
+	}
+	return b
+}
+
+var errOutboxCorrupt = errors.New("truncated or corrupt")
+
+// decodeOutbox decodes what appendOutbox wrote (empty: no messages).
+func decodeOutbox(b []byte) ([]kafka.Message, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	bad := false
+	u := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	bytes := func() []byte {
+		n := u()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return nil
+		}
+		s := b[:n:n]
+		b = b[n:]
+		return s
+	}
+	n := u()
+	if bad || n > uint64(len(b)) { // every message takes at least one byte
+		return nil, fmt.Errorf("outbox: %w", errOutboxCorrupt)
+	}
+	msgs := make([]kafka.Message, n)
+	for i := range msgs {
+		m := &msgs[i]
+		m.Topic = string(bytes())
+		m.Key = bytes()
+		m.Value = bytes()
+		nh := u()
+		if bad || nh > uint64(len(b)) {
+			return nil, fmt.Errorf("outbox: message %d: %w", i, errOutboxCorrupt)
+		}
+		for range nh {
+			m.Headers = append(m.Headers, kafka.Header{Key: string(bytes()), Value: bytes()})
+		}
+		if bad {
+			return nil, fmt.Errorf("outbox: message %d: %w", i, errOutboxCorrupt)
+		}
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("outbox: %d bytes after the last message: %w", len(b), errOutboxCorrupt)
+	}
+	return msgs, nil
+}
