@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -240,4 +241,57 @@ func TestAdapterSettingsFromTheConfigFile(t *testing.T) {
 		!strings.Contains(errb.String(), "adapters.asterisk") || !strings.Contains(errb.String(), "wrapup_time") {
 		t.Errorf("an unknown adapter key: exit %d, stderr %q", code, errb.String())
 	}
+}
+
+// acwd translate's output is what the engine receives: replaying it gives
+// the segments of replaying the platform's log directly. The log is one
+// partition's share of a simulated Asterisk shift (the agents of twelve
+// that a key hash puts together), where records end their own windows while
+// releasing other members' later ones.
+func TestTranslateThenReplayIsReplay(t *testing.T) {
+	cfg := sim.Config{Seed: 13, Agents: 60, Teams: 4, Queues: 3, Start: mustMS(t, "2026-11-23T18:36:00Z"), Duration: time.Hour,
+		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002, Format: "asterisk"}
+	g, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	for l := g.Next(); l != nil; l = g.Next() {
+		if k := g.Key(); k == "agent-1" || k == "agent-18" || k == "agent-21" || k == "agent-36" || k == "agent-43" || k == "agent-58" {
+			log.Write(l)
+			log.WriteByte('\n')
+		}
+	}
+	conf := filepath.Join(t.TempDir(), "acwd.yaml")
+	os.WriteFile(conf, []byte("adapters:\n  asterisk:\n    wrapuptime: 15s\n"), 0o644)
+	var canonical, errb bytes.Buffer
+	if code := mainExit(context.Background(), []string{"translate", "--input-format", "asterisk", "--config", conf}, bytes.NewReader(log.Bytes()), &canonical, &errb); code != 0 {
+		t.Fatalf("translate: exit %d: %s", code, errb.String())
+	}
+	var lines [][]byte
+	for _, l := range bytes.Split(bytes.TrimSpace(canonical.Bytes()), []byte("\n")) {
+		lines = append(lines, l)
+	}
+	got, _ := segmentsOf(t, lines)
+	want, _ := segmentsOf(t, bytes.Split(bytes.TrimSpace(log.Bytes()), []byte("\n")), "--input-format", "asterisk", "--config", conf)
+	if len(want) < 40 {
+		t.Fatalf("only %d segments", len(want))
+	}
+	for k, w := range want {
+		if g := got[k]; g == nil || jsonNumber(g["duration_ms"]) != jsonNumber(w["duration_ms"]) || g["end_state"] != w["end_state"] {
+			t.Errorf("segment %v: translated then replayed %v, replayed directly %v", k, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d segments from the translation, %d directly", len(got), len(want))
+	}
+}
+
+func mustMS(t *testing.T, s string) int64 {
+	t.Helper()
+	ms, err := events.ParseRFC3339Millis([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
 }

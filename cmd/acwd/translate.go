@@ -51,7 +51,7 @@ func runTranslate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		inputs = []string{"-"}
 	}
 	out := bufio.NewWriterSize(stdout, 256<<10)
-	var evs, rel []events.Event
+	var evs, rel, merged []events.Event
 	var buf []byte
 	maxTS, hasMax := int64(0), false
 	write := func(evs []events.Event) error {
@@ -81,13 +81,21 @@ func runTranslate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 				maxTS, hasMax = evs[i].TS, true
 			}
 		}
-		if holder != nil && hasMax {
-			rel = holder.Advance(maxTS-ooo.Milliseconds(), rel[:0])
-			if err := write(rel); err != nil {
-				return err
-			}
+		if holder == nil || !hasMax {
+			return write(evs)
 		}
-		return write(evs)
+		// Released ends and the record's own events in ts order (released
+		// first at equal ts), as the engine applies them.
+		rel = holder.Advance(maxTS-ooo.Milliseconds(), rel[:0])
+		merged = merged[:0]
+		r := 0
+		for i := range evs {
+			for ; r < len(rel) && rel[r].TS <= evs[i].TS; r++ {
+				merged = append(merged, rel[r])
+			}
+			merged = append(merged, evs[i])
+		}
+		return write(append(merged, rel[r:]...))
 	})
 	if err != nil {
 		return err
