@@ -635,10 +635,7 @@ func TestRunMatchesReplay(t *testing.T) {
 	h.produce(h.lines)
 	t.Logf("%d input lines, %d replay records", len(h.lines), len(h.replay))
 	stop := h.startInProcess("g1")
-	h.waitCheckpoints("g1", 60*time.Second)
-	h.waitIntervals(30 * time.Second)
-	h.waitAlerts(30 * time.Second)
-	h.waitSegments(30 * time.Second)
+	h.finish("g1")
 	stop()
 	h.checkDerived()
 	h.checkRollups()
@@ -810,10 +807,7 @@ func TestRunRepublishesTheOutbox(t *testing.T) {
 	}
 	wrapPublisher = nil
 	stop := h.startInProcess("ob")
-	h.waitCheckpoints("ob", 60*time.Second)
-	h.waitIntervals(30 * time.Second)
-	h.waitAlerts(30 * time.Second)
-	h.waitSegments(30 * time.Second)
+	h.finish("ob")
 	stop()
 	h.checkDerived()
 	h.checkDLQ(0)
