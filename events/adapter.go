@@ -22,10 +22,14 @@ type Adapter interface {
 // (the member's next call, with an earlier ts) may still cut it short.
 //
 // The engine calls Advance with the watermark an input is about to move it
-// to, before it applies that input's own events, and with the watermark
-// the live pipeline moves an idle partition to as wall-clock time passes;
-// replay calls it with math.MaxInt64 at the end of its input. Held events
-// released this way are never late unless the record that made them was.
+// to and applies what it releases together with that input's own events,
+// in ts order; it also calls it with the watermark the live pipeline moves
+// an idle partition to as wall-clock time passes, and replay calls it with
+// math.MaxInt64 at the end of its input. Held events released this way are
+// never late unless the record that made them was. A record of the agent's
+// own with a later ts must close the agent's held window first
+// (Holds.EndedBy), so that the result does not depend on whether other
+// agents' records had already released it.
 type Holder interface {
 	Adapter
 	// Advance appends to out, in ts order, every held event with ts <= w

@@ -1,10 +1,8 @@
 package processor
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -162,10 +160,10 @@ func (e *Engine) release(h events.Holder, w int64) {
 	clear(rel)
 }
 
-// due takes the events h holds with ts <= w, in ts order, without those
-// that are late now: the record that made such an event was late too, and
-// was rejected, so it is dropped. The slice is the engine's scratch buffer,
-// valid until the next call.
+// due takes the events h holds with ts <= w, in ts order (Holder's
+// contract), without those that are late now: the record that made such an
+// event was late too, and was rejected, so it is dropped. The slice is the
+// engine's scratch buffer, valid until the next call.
 func (e *Engine) due(h events.Holder, w int64) []events.Event {
 	rel := h.Advance(w, e.scratchRel[:0])
 	n := 0
@@ -177,7 +175,6 @@ func (e *Engine) due(h events.Holder, w int64) []events.Event {
 	}
 	clear(rel[n:])
 	rel = rel[:n]
-	slices.SortStableFunc(rel, func(a, b events.Event) int { return cmp.Compare(a.TS, b.TS) })
 	e.scratchRel = rel[:0]
 	return rel
 }
