@@ -61,6 +61,7 @@ type runFlags struct {
 	alertsMaxLen              int
 	flush, sharedFlush        time.Duration
 	snapshot, shutdownTimeout time.Duration
+	idleAfter                 time.Duration
 	maxMessageBytes           int
 
 	segments, alerts, intervals, dlq string
@@ -104,6 +105,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.dur(&f.flush, "flush-interval", "pipeline.flush_interval", "100ms", "how often each partition flushes agent keys, alerts and its checkpoint to Redis (duration)", time.Millisecond)
 	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", "1s", "how often a partition's flush also logs its team, queue and center updates for the shared writer (duration)", time.Millisecond)
 	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", "5s", "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
+	ss.dur(&f.idleAfter, "idle-after", "pipeline.idle_after", "50ms", "how long a caught-up partition sees no message before its watermark follows the wall clock (duration)", time.Millisecond)
 	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
 	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", "10s", "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
 
@@ -323,8 +325,8 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
 		Engine: rc.engine, Derived: derived, Location: rc.loc,
 		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes,
-		FinalFlushTimeout: f.shutdownTimeout,
-		SessionTimeout:    f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
+		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter,
+		SessionTimeout: f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
 		Store:             store, Publisher: pub, Log: log, Observer: m, Now: svc.now,
 		NewAdapter: f.input.factory(),

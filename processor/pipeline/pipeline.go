@@ -75,7 +75,11 @@ type Config struct {
 	// released as the watermark moves, wall-clock ticks included.
 	NewAdapter func() events.Adapter
 	// IdleAfter is how long a caught-up partition must see no message
-	// before wall-clock time advances its watermark; default 250ms.
+	// before wall-clock time advances its watermark (checked at each
+	// flush); default 50ms. During a pause in a live feed, the watermark
+	// then keeps pace with the wall clock instead of waiting for the next
+	// event; an event is then late if it arrives more than MaxOutOfOrder
+	// behind the partition's event-time clock (see partition.eventNow).
 	IdleAfter time.Duration
 	// FinalFlushTimeout bounds the flush and checkpoint of a partition
 	// being released; default 10s.
@@ -179,7 +183,7 @@ func (c *Config) setDefaults() error {
 	def(&c.FlushInterval, 100*time.Millisecond)
 	def(&c.SharedFlushInterval, time.Second)
 	def(&c.SnapshotInterval, 5*time.Second)
-	def(&c.IdleAfter, 250*time.Millisecond)
+	def(&c.IdleAfter, 50*time.Millisecond)
 	def(&c.FinalFlushTimeout, 10*time.Second)
 	def(&c.MaxBackoff, 5*time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
