@@ -150,6 +150,9 @@ type Engine struct {
 	dedup  map[key128]struct{}
 	dedupQ []dedupEntry // in acceptance order; head at dedupH
 	dedupH int
+	// dedupOut counts the entries ever evicted from dedupQ: the journal
+	// index (see AppendDedupJournal) of dedupQ[dedupH].
+	dedupOut uint64
 
 	agents  map[string]*agent
 	working int // agents whose state is neither none nor logged_out
@@ -293,6 +296,7 @@ func (e *Engine) evictDedup(cutoff int64) {
 		delete(e.dedup, e.dedupQ[e.dedupH].k)
 		e.dedupQ[e.dedupH] = dedupEntry{}
 		e.dedupH++
+		e.dedupOut++
 	}
 	if e.dedupH > 1024 && e.dedupH*2 > len(e.dedupQ) {
 		n := copy(e.dedupQ, e.dedupQ[e.dedupH:])

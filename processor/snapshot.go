@@ -10,8 +10,9 @@ import (
 )
 
 // snapshotVersion is the first byte of every snapshot. Bump it on any
-// change of layout; Restore refuses versions it does not know.
-const snapshotVersion = 1
+// change of layout; Restore refuses versions it does not know. Version 1
+// (always inline dedup memory, no journal index) is still read.
+const snapshotVersion = 2
 
 // ErrSnapshot is returned (wrapped) by Restore for bytes that are not a
 // snapshot this version can read.
@@ -160,7 +161,47 @@ func statFields(s *Stats) []*int64 {
 // events, dedup memory, agents, open wrap-ups, the partial interval, pending
 // alerts and counters) to b. The encoding is deterministic: two engines in
 // the same state give the same bytes. Restore reads it back.
-func (e *Engine) AppendSnapshot(b []byte) []byte {
+func (e *Engine) AppendSnapshot(b []byte) []byte { return e.appendSnapshot(b, false) }
+
+// AppendSnapshotJournaled is AppendSnapshot without the dedup memory's
+// entries: it records only which journal entries (see AppendDedupJournal)
+// make it up, and RestoreJournaled needs them back. The dedup memory holds
+// every accepted event key for DedupHorizon (10 minutes by default), so on
+// a busy partition it is most of a full snapshot (about 22 bytes per
+// event: 22 MB at 1 700 events/s); a journal writes each key once instead
+// of in every snapshot.
+func (e *Engine) AppendSnapshotJournaled(b []byte) []byte { return e.appendSnapshot(b, true) }
+
+// DedupStart and DedupEnd bound the journal indexes of the dedup memory:
+// it holds the entries [DedupStart, DedupEnd). Both only grow: an
+// accepted event's key gets the next index, and eviction (DedupHorizon
+// behind the watermark) raises DedupStart.
+func (e *Engine) DedupStart() uint64 { return e.dedupOut }
+
+// DedupEnd: see DedupStart.
+func (e *Engine) DedupEnd() uint64 { return e.dedupOut + uint64(len(e.dedupQ)-e.dedupH) }
+
+// AppendDedupJournal appends to b a journal chunk of the dedup memory's
+// entries from index from (or DedupStart, if later) to DedupEnd, and
+// returns it. Chunks of successive calls with from = the previous
+// DedupEnd, kept until DedupStart passes their end, are what
+// RestoreJournaled needs for any later AppendSnapshotJournaled. Entries
+// evicted before they were journaled are never needed again.
+func (e *Engine) AppendDedupJournal(b []byte, from uint64) []byte {
+	from = min(max(from, e.dedupOut), e.DedupEnd())
+	w := snapWriter{b: b}
+	w.u(from)
+	q := e.dedupQ[e.dedupH+int(from-e.dedupOut):]
+	w.u(uint64(len(q)))
+	for _, d := range q {
+		w.f64(d.k.a)
+		w.f64(d.k.b)
+		w.i(d.ts)
+	}
+	return w.b
+}
+
+func (e *Engine) appendSnapshot(b []byte, journaled bool) []byte {
 	w := snapWriter{b: b}
 	w.b = append(w.b, snapshotVersion)
 	w.i(e.windowMS)
@@ -178,12 +219,18 @@ func (e *Engine) AppendSnapshot(b []byte) []byte {
 		w.event(&x.ev)
 	}
 
-	q := e.dedupQ[e.dedupH:]
-	w.u(uint64(len(q)))
-	for _, d := range q {
-		w.f64(d.k.a)
-		w.f64(d.k.b)
-		w.i(d.ts)
+	w.u(e.dedupOut)
+	w.bool(journaled)
+	if journaled {
+		w.u(e.DedupEnd())
+	} else {
+		q := e.dedupQ[e.dedupH:]
+		w.u(uint64(len(q)))
+		for _, d := range q {
+			w.f64(d.k.a)
+			w.f64(d.k.b)
+			w.i(d.ts)
+		}
 	}
 
 	ids := make([]string, 0, len(e.agents))
@@ -244,13 +291,22 @@ func (e *Engine) Snapshot() []byte { return e.AppendSnapshot(nil) }
 // thresholds may differ (they apply to wrap-ups opened after the restore).
 // Corrupt input gives an error wrapping ErrSnapshot, never a panic.
 func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
+	return RestoreJournaled(cfg, out, snap, nil)
+}
+
+// RestoreJournaled is Restore for a snapshot of either kind: one taken by
+// AppendSnapshotJournaled takes its dedup memory from journal, the chunks
+// of AppendDedupJournal in the order they were made (chunks outside the
+// snapshot's range are skipped); a gap in the range is an ErrSnapshot.
+func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*Engine, error) {
 	e, err := New(cfg, out)
 	if err != nil {
 		return nil, err
 	}
-	if len(snap) == 0 || snap[0] != snapshotVersion {
+	if len(snap) == 0 || (snap[0] != snapshotVersion && snap[0] != 1) {
 		return nil, fmt.Errorf("%w: unknown version", ErrSnapshot)
 	}
+	version := snap[0]
 	r := snapReader{b: snap[1:]}
 	if win := r.i(); r.err == nil && win != e.windowMS {
 		return nil, fmt.Errorf("%w: taken with window %dms, configured %dms", ErrSnapshot, win, e.windowMS)
@@ -269,10 +325,21 @@ func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
 		e.buf.push(&ev, seq)
 	}
 
-	for n := r.count(17); n > 0 && r.err == nil; n-- {
-		d := dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()}
-		e.dedupQ = append(e.dedupQ, d)
-		e.dedup[d.k] = struct{}{}
+	journaled := false
+	if version > 1 {
+		e.dedupOut = r.u()
+		journaled = r.bool()
+	}
+	if journaled {
+		if end := r.u(); r.err == nil {
+			if err := e.readDedupJournal(journal, end); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		for n := r.count(17); n > 0 && r.err == nil; n-- {
+			e.pushDedup(dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()})
+		}
 	}
 
 	for n := r.count(20); n > 0 && r.err == nil; n-- {
@@ -332,4 +399,38 @@ func Restore(cfg Config, out Emitter, snap []byte) (*Engine, error) {
 		return nil, r.err
 	}
 	return e, nil
+}
+
+// pushDedup adds a restored dedup entry.
+func (e *Engine) pushDedup(d dedupEntry) {
+	e.dedupQ = append(e.dedupQ, d)
+	e.dedup[d.k] = struct{}{}
+}
+
+// readDedupJournal rebuilds the dedup memory [e.dedupOut, end) from
+// journal chunks.
+func (e *Engine) readDedupJournal(journal [][]byte, end uint64) error {
+	next := e.dedupOut
+	for i, c := range journal {
+		r := snapReader{b: c}
+		idx := r.u()
+		n := r.count(17)
+		if r.err == nil && idx > next && idx < end {
+			return fmt.Errorf("%w: dedup journal lacks entries %d to %d (chunk %d starts at %d)", ErrSnapshot, next, min(idx, end)-1, i, idx)
+		}
+		for ; n > 0 && r.err == nil && idx < end; n, idx = n-1, idx+1 {
+			d := dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()}
+			if idx == next && r.err == nil {
+				e.pushDedup(d)
+				next++
+			}
+		}
+		if r.err != nil {
+			return fmt.Errorf("dedup journal chunk %d: %w", i, r.err)
+		}
+	}
+	if next != end {
+		return fmt.Errorf("%w: dedup journal ends at entry %d, the snapshot needs up to %d", ErrSnapshot, next, end)
+	}
+	return nil
 }
