@@ -55,8 +55,11 @@ type partition struct {
 	refWall  time.Time
 	snapBufs [2][]byte // alternate: one may be in flight
 	snapIdx  int
-	queued   int   // fetched messages waiting, as of the last timer tick
-	seq      int64 // the last prepared batch's Seq
+	// journaled is the end index of the engine's dedup journal as
+	// committed (or sent): each flush carries the entries after it.
+	journaled uint64
+	queued    int   // fetched messages waiting, as of the last timer tick
+	seq       int64 // the last prepared batch's Seq
 	// inflight reports the end of the commit in flight (nil: none).
 	// At most one batch is in flight while the next one is being built.
 	inflight chan error
@@ -247,12 +250,13 @@ func (pt *partition) restore(ctx context.Context) error {
 	}
 	pt.next, pt.flushedNext = noOffset, noOffset
 	pt.seq = ck.Seq
+	pt.journaled = ck.JournalEnd
 	if !ck.Found {
 		pt.eng, err = processor.New(cfg.Engine, pt.tr)
 		pt.snapNeeded = true
 		return err
 	}
-	if pt.eng, err = processor.Restore(cfg.Engine, pt.tr, ck.Snapshot); err != nil {
+	if pt.eng, err = processor.RestoreJournaled(cfg.Engine, pt.tr, ck.Snapshot, ck.Journal); err != nil {
 		return fmt.Errorf("checkpoint of %s: %w", pt.src, err)
 	}
 	adState, err := pt.tr.restoreAux(ck.Aux, pt.eng)
@@ -489,10 +493,17 @@ func (pt *partition) flush(final bool) error {
 		if b.Shared {
 			pt.lastShared = now
 		}
+		// The dedup memory goes to its journal once, in the flush after
+		// the events were accepted; snapshots refer to it.
+		if end := pt.eng.DedupEnd(); end > pt.journaled {
+			b.Dedup, b.DedupEnd = pt.eng.AppendDedupJournal(nil, pt.journaled), end
+			pt.journaled = end
+		}
 		if snap {
 			pt.snapIdx ^= 1
-			pt.snapBufs[pt.snapIdx] = pt.eng.AppendSnapshot(pt.snapBufs[pt.snapIdx][:0])
+			pt.snapBufs[pt.snapIdx] = pt.eng.AppendSnapshotJournaled(pt.snapBufs[pt.snapIdx][:0])
 			b.Snapshot = pt.snapBufs[pt.snapIdx]
+			b.DedupStart = pt.eng.DedupStart()
 			b.Aux = pt.tr.appendAux(nil)
 			if st, ok := pt.ad.(events.Stateful); ok {
 				b.Aux = appendAdapterState(b.Aux, st)

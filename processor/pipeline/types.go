@@ -52,6 +52,11 @@ type Checkpoint struct {
 	// Outbox is the last committed batch's derived records (Batch.Outbox),
 	// which may not have been published: a restore publishes them again.
 	Outbox []byte
+	// Journal is the engine's dedup journal (Batch.Dedup chunks, in
+	// order) as kept for Snapshot; JournalEnd is the end index of its
+	// last chunk (0: none).
+	Journal    [][]byte
+	JournalEnd uint64
 }
 
 // View is one of the shapes a scope/key's counters are kept in.
@@ -111,6 +116,14 @@ type Batch struct {
 	Aux      []byte
 	// SnapOffset is the offset Snapshot reflects (only with Snapshot).
 	SnapOffset int64
+	// Dedup (nil: none) is a chunk of the engine's dedup journal
+	// (processor.Engine.AppendDedupJournal) ending at index DedupEnd,
+	// appended to the partition's journal. With Snapshot (a journaled
+	// one), DedupStart is the first index it needs: the store drops the
+	// chunks that end at or before it.
+	Dedup      []byte
+	DedupEnd   uint64
+	DedupStart uint64
 	Ticks      []Tick // every tick since the (new or kept) snapshot
 	// Shared: the batch carries every effect on shared keys up to Offset,
 	// which becomes the checkpoint's SharedOffset. Other batches carry

@@ -149,6 +149,13 @@ func (s *Store) CheckpointKey(src pipeline.Source) string {
 	return s.cfg.Prefix + ":ckpt:" + s.cfg.Group + ":" + src.Topic + ":" + strconv.Itoa(src.Partition)
 }
 
+// JournalKey is the stream of one input partition's dedup journal: one
+// entry per flush that accepted events (ID {end index}-0, field d), kept
+// until the checkpoint's snapshot no longer needs it.
+func (s *Store) JournalKey(src pipeline.Source) string {
+	return s.cfg.Prefix + ":ckpt-dedup:" + s.cfg.Group + ":" + src.Topic + ":" + strconv.Itoa(src.Partition)
+}
+
 // SharedLogKey is the stream of one input partition's shared deltas,
 // waiting for the shared writer (one entry per shared flush).
 func (s *Store) SharedLogKey(src pipeline.Source) string {
@@ -177,7 +184,15 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 	}
 	eff, ok := str(0)
 	if !ok {
-		return ck, nil // no checkpoint yet
+		// No checkpoint yet (or it was deleted): a journal left without
+		// one is stale.
+		if err := s.rdb.Del(ctx, s.JournalKey(src)).Err(); err != nil {
+			return ck, fmt.Errorf("redis claim %s: %w", src, err)
+		}
+		return ck, nil
+	}
+	if err := s.readJournal(ctx, src, &ck); err != nil {
+		return ck, err
 	}
 	ck.Found = true
 	snapOff, _ := str(1)
@@ -218,6 +233,32 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 		return ck, fmt.Errorf("redis checkpoint %s: ticks: %v", src, err)
 	}
 	return ck, nil
+}
+
+// readJournal loads the partition's dedup journal into ck, a page of
+// chunks at a time.
+func (s *Store) readJournal(ctx context.Context, src pipeline.Source, ck *pipeline.Checkpoint) error {
+	key := s.JournalKey(src)
+	for from := "-"; ; {
+		msgs, err := s.rdb.XRangeN(ctx, key, from, "+", 1000).Result()
+		if err != nil {
+			return fmt.Errorf("redis claim %s: reading the dedup journal: %w", src, err)
+		}
+		for _, m := range msgs {
+			d, _ := m.Values["d"].(string)
+			ms, _, _ := strings.Cut(m.ID, "-")
+			end, err := strconv.ParseUint(ms, 10, 64)
+			if err != nil || d == "" {
+				return fmt.Errorf("redis checkpoint %s: dedup journal entry %s: not a chunk", src, m.ID)
+			}
+			ck.Journal = append(ck.Journal, []byte(d))
+			ck.JournalEnd = end
+		}
+		if len(msgs) < 1000 {
+			return nil
+		}
+		from = "(" + msgs[len(msgs)-1].ID
+	}
 }
 
 func encodeTicks(ts []pipeline.Tick) string {
@@ -392,6 +433,13 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 		}
 		return a
 	})
+	if len(b.Dedup) > 0 {
+		t.cmd("XADD", s.JournalKey(b.Source), strconv.FormatUint(b.DedupEnd, 10)+"-0", "d", string(b.Dedup))
+	}
+	if len(b.Snapshot) > 0 {
+		// Chunks ending at or before DedupStart are behind the snapshot.
+		t.cmd("XTRIM", s.JournalKey(b.Source), "MINID", strconv.FormatUint(b.DedupStart+1, 10)+"-0")
+	}
 	if len(b.SharedLog) > 0 {
 		log := s.SharedLogKey(b.Source)
 		t.cmd("XADD", log, "*", "d", string(b.SharedLog))

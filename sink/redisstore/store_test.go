@@ -322,3 +322,59 @@ func TestCheckpointKeepsTheLastOutbox(t *testing.T) {
 		t.Fatalf("outbox %q after a commit without records, want none", got)
 	}
 }
+
+// The dedup journal: chunks are appended in commit order (a retried commit
+// appends nothing twice), a snapshot drops those ending at or before its
+// DedupStart, a claim returns the rest and the last end, and a claim
+// without a checkpoint drops a stale journal.
+func TestDedupJournal(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(seq int64, chunk string, end uint64, snapStart int64) {
+		t.Helper()
+		b := &pipeline.Batch{Source: src, Token: "tok", Seq: seq, Offset: 10 * seq, WallMS: 1, Dedup: []byte(chunk), DedupEnd: end}
+		if snapStart >= 0 {
+			b.Snapshot, b.SnapOffset, b.DedupStart = []byte("snap"), 10*seq, uint64(snapStart)
+		}
+		for range 2 { // the second is a retry: applied once
+			if err := s.Commit(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	claim := func() (string, uint64) {
+		t.Helper()
+		ck, err := s.Claim(ctx, src, "tok")
+		if err != nil || !ck.Found {
+			t.Fatalf("claim: %+v %v", ck, err)
+		}
+		got := ""
+		for _, c := range ck.Journal {
+			got += string(c) + ","
+		}
+		return got, ck.JournalEnd
+	}
+	commit(1, "a", 3, 0)
+	commit(2, "b", 5, -1)
+	commit(3, "", 0, -1) // no events accepted: no chunk
+	commit(4, "c", 9, -1)
+	if got, end := claim(); got != "a,b,c," || end != 9 {
+		t.Fatalf("journal %q ending at %d, want a,b,c, ending at 9", got, end)
+	}
+	commit(5, "d", 12, 5) // entries 5 on: a and b (ending at 3 and 5) go
+	if got, end := claim(); got != "c,d," || end != 12 {
+		t.Fatalf("journal %q ending at %d after a snapshot from entry 5, want c,d, ending at 12", got, end)
+	}
+	if err := rdb.Del(ctx, s.CheckpointKey(src)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ck, err := s.Claim(ctx, src, "tok"); err != nil || ck.Found || len(ck.Journal) != 0 || ck.JournalEnd != 0 {
+		t.Fatalf("claim without a checkpoint: %+v %v, want nothing", ck, err)
+	}
+	if n, _ := rdb.Exists(ctx, s.JournalKey(src)).Result(); n != 0 {
+		t.Fatal("a journal without its checkpoint was kept")
+	}
+}
