@@ -101,18 +101,25 @@ func at(lines []string, i int) string {
 	return "<end>"
 }
 
+// uninterrupted feeds evs to one engine and closes it; it returns the
+// final snapshot, the output and the engine.
+func uninterrupted(cfg Config, evs []events.Event) ([]byte, *collector, *Engine) {
+	out := &collector{}
+	e, _ := New(cfg, out)
+	for i := range evs {
+		e.Apply(&evs[i])
+	}
+	final := e.Snapshot()
+	e.Close()
+	return final, out, e
+}
+
 // checkRestore feeds evs[:split] to one engine, snapshots it, restores a
 // second engine and feeds it the rest; the combined output and the final
 // snapshot must equal those of an uninterrupted run.
 func checkRestore(t *testing.T, cfg Config, evs []events.Event, split int) {
 	t.Helper()
-	whole := &collector{}
-	e1, _ := New(cfg, whole)
-	for i := range evs {
-		e1.Apply(&evs[i])
-	}
-	final1 := e1.Snapshot()
-	e1.Close()
+	final1, whole, e1 := uninterrupted(cfg, evs)
 
 	parts := &collector{}
 	e2, _ := New(cfg, parts)
@@ -286,13 +293,7 @@ func journaledRun(cfg Config, out Emitter, evs []events.Event, split, every int)
 func TestAJournaledSnapshotRestoresExactly(t *testing.T) {
 	evs := jitter(simEvents(t, sim.Config{Seed: 5, Agents: 25, Duration: 3 * time.Hour, DuplicateRate: 0.05}), time.Second, 3)
 	cfg := Config{DedupHorizon: 2 * time.Minute}
-	whole := &collector{}
-	e1, _ := New(cfg, whole)
-	for i := range evs {
-		e1.Apply(&evs[i])
-	}
-	final1 := e1.Snapshot()
-	e1.Close()
+	final1, whole, _ := uninterrupted(cfg, evs)
 	for _, every := range []int{1, 3, 50} {
 		for _, split := range []int{0, 1, 2, 100, len(evs) / 3, len(evs) / 2, len(evs) - 1, len(evs)} {
 			parts := &collector{}

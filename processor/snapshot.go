@@ -194,9 +194,7 @@ func (e *Engine) AppendDedupJournal(b []byte, from uint64) []byte {
 	q := e.dedupQ[e.dedupH+int(from-e.dedupOut):]
 	w.u(uint64(len(q)))
 	for _, d := range q {
-		w.f64(d.k.a)
-		w.f64(d.k.b)
-		w.i(d.ts)
+		w.dedup(d)
 	}
 	return w.b
 }
@@ -227,9 +225,7 @@ func (e *Engine) appendSnapshot(b []byte, journaled bool) []byte {
 		q := e.dedupQ[e.dedupH:]
 		w.u(uint64(len(q)))
 		for _, d := range q {
-			w.f64(d.k.a)
-			w.f64(d.k.b)
-			w.i(d.ts)
+			w.dedup(d)
 		}
 	}
 
@@ -338,7 +334,7 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		}
 	} else {
 		for n := r.count(17); n > 0 && r.err == nil; n-- {
-			e.pushDedup(dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()})
+			e.pushDedup(r.dedup())
 		}
 	}
 
@@ -401,6 +397,16 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	return e, nil
 }
 
+func (w *snapWriter) dedup(d dedupEntry) {
+	w.f64(d.k.a)
+	w.f64(d.k.b)
+	w.i(d.ts)
+}
+
+func (r *snapReader) dedup() dedupEntry {
+	return dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()}
+}
+
 // pushDedup adds a restored dedup entry.
 func (e *Engine) pushDedup(d dedupEntry) {
 	e.dedupQ = append(e.dedupQ, d)
@@ -419,7 +425,7 @@ func (e *Engine) readDedupJournal(journal [][]byte, end uint64) error {
 			return fmt.Errorf("%w: dedup journal lacks entries %d to %d (chunk %d starts at %d)", ErrSnapshot, next, min(idx, end)-1, i, idx)
 		}
 		for ; n > 0 && r.err == nil && idx < end; n, idx = n-1, idx+1 {
-			d := dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()}
+			d := r.dedup()
 			if idx == next && r.err == nil {
 				e.pushDedup(d)
 				next++
