@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,17 @@ func appendOutbox(b []byte, msgs []kafka.Message) []byte {
 	if len(msgs) == 0 {
 		return b
 	}
+	// Size the buffer once: a backlog flush carries megabytes of records,
+	// and growing it by appending copied them several times.
+	n := binary.MaxVarintLen64
+	for i := range msgs {
+		m := &msgs[i]
+		n += 4*binary.MaxVarintLen64 + len(m.Topic) + len(m.Key) + len(m.Value)
+		for _, h := range m.Headers {
+			n += 2*binary.MaxVarintLen64 + len(h.Key) + len(h.Value)
+		}
+	}
+	b = slices.Grow(b, n)
 	str := func(s []byte) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
 	b = binary.AppendUvarint(b, uint64(len(msgs)))
 	for i := range msgs {

@@ -115,8 +115,8 @@ func (pt *partition) run(ctx context.Context) {
 		Topic:     pt.src.Topic,
 		Partition: pt.src.Partition,
 		MinBytes:  1,
-		MaxBytes:  max(16<<20, 2*cfg.MaxMessageBytes),
-		MaxWait:   100 * time.Millisecond,
+		MaxBytes:  2 * cfg.MaxMessageBytes,
+		MaxWait:   500 * time.Millisecond,
 	})
 	defer r.Close()
 	if err := r.SetOffset(start); err != nil {
