@@ -1,10 +1,10 @@
 package pipeline
 
 import (
-	"slices"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/segmentio/kafka-go"
 )
