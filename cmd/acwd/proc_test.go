@@ -2,6 +2,7 @@ package main
 
 import (
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 
 // proc is acwd running as a child process.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
@@ -34,7 +35,7 @@ var procSeq int
 
 // startProc starts acwd with args; its output goes to a log file that is
 // printed if the test fails.
-func startProc(t *testing.T, args ...string) *proc {
+func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
 	procSeq++
 	logPath := filepath.Join(t.TempDir(), "acwd-"+strconv.Itoa(procSeq)+".log")
@@ -277,5 +278,28 @@ func TestRunPausesThroughRedisOutage(t *testing.T) {
 	}
 	if n := logsContain([]*proc{p}, "writing to Redis: recovered"); n == 0 {
 		t.Error("no partition reported recovery from the outage")
+	}
+}
+
+// startDevBrokerProc starts acwd devbroker as a child process with the
+// topics and partitions given and returns its address once it accepts
+// connections.
+func startDevBrokerProc(t testing.TB, partitions int, topics ...string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	p := startProc(t, "devbroker", "--listen", addr, "--partitions", strconv.Itoa(partitions), "--topic", strings.Join(topics, ","))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("devbroker did not listen on %s: %v", addr, p.err)
+		}
 	}
 }

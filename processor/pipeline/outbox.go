@@ -16,36 +16,43 @@ import (
 // records, which a restore publishes again (consumers drop the repeats by
 // their ids). Visibility in the store thus never waits for Kafka.
 
-// appendOutbox encodes msgs (topic, key, value and headers of each) for
-// Batch.Outbox: a count, then length-prefixed byte strings.
-func appendOutbox(b []byte, msgs []kafka.Message) []byte {
-	if len(msgs) == 0 {
-		return b
-	}
+// appendOutbox encodes the messages of batches, in order, for
+// Batch.Outbox: a count, then length-prefixed byte strings for each
+// message's topic, key, value and headers.
+func appendOutbox(b []byte, batches ...[]kafka.Message) []byte {
+	count := 0
 	// Size the buffer once: a backlog flush carries megabytes of records,
 	// and growing it by appending copied them several times.
 	n := binary.MaxVarintLen64
-	for i := range msgs {
-		m := &msgs[i]
-		n += 4*binary.MaxVarintLen64 + len(m.Topic) + len(m.Key) + len(m.Value)
-		for _, h := range m.Headers {
-			n += 2*binary.MaxVarintLen64 + len(h.Key) + len(h.Value)
+	for _, msgs := range batches {
+		count += len(msgs)
+		for i := range msgs {
+			m := &msgs[i]
+			n += 4*binary.MaxVarintLen64 + len(m.Topic) + len(m.Key) + len(m.Value)
+			for _, h := range m.Headers {
+				n += 2*binary.MaxVarintLen64 + len(h.Key) + len(h.Value)
+			}
 		}
+	}
+	if count == 0 {
+		return b
 	}
 	b = slices.Grow(b, n)
 	str := func(s []byte) { b = binary.AppendUvarint(b, uint64(len(s))); b = append(b, s...) }
-	b = binary.AppendUvarint(b, uint64(len(msgs)))
-	for i := range msgs {
-		m := &msgs[i]
-		b = binary.AppendUvarint(b, uint64(len(m.Topic)))
-		b = append(b, m.Topic...)
-		str(m.Key)
-		str(m.Value)
-		b = binary.AppendUvarint(b, uint64(len(m.Headers)))
-		for _, h := range m.Headers {
-			b = binary.AppendUvarint(b, uint64(len(h.Key)))
-			b = append(b, h.Key...)
-			str(h.Value)
+	b = binary.AppendUvarint(b, uint64(count))
+	for _, msgs := range batches {
+		for i := range msgs {
+			m := &msgs[i]
+			b = binary.AppendUvarint(b, uint64(len(m.Topic)))
+			b = append(b, m.Topic...)
+			str(m.Key)
+			str(m.Value)
+			b = binary.AppendUvarint(b, uint64(len(m.Headers)))
+			for _, h := range m.Headers {
+				b = binary.AppendUvarint(b, uint64(len(h.Key)))
+				b = append(b, h.Key...)
+				str(h.Value)
+			}
 		}
 	}
 	return b

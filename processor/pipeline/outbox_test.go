@@ -8,7 +8,8 @@ import (
 )
 
 // The outbox round-trips topics, keys, values and headers (empty ones
-// included), and a truncated or padded one is an error.
+// included), several batches encode as their messages together, and a
+// truncated or padded outbox is an error.
 func TestOutboxRoundTripAndCorruption(t *testing.T) {
 	msgs := []kafka.Message{
 		{Topic: "acw.segments", Key: []byte("agent-1"), Value: []byte(`{"type":"segment"}`)},
@@ -24,6 +25,9 @@ func TestOutboxRoundTripAndCorruption(t *testing.T) {
 		got[1].Topic != "acw.dlq" || len(got[1].Key) != 0 || string(got[1].Value) != "not json" ||
 		!reflect.DeepEqual(got[1].Headers[0], msgs[1].Headers[0]) || got[1].Headers[1].Key != "empty" || len(got[1].Headers[1].Value) != 0 {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, msgs)
+	}
+	if split := appendOutbox(nil, msgs[:1], nil, msgs[1:]); string(split) != string(b) {
+		t.Errorf("the outbox of several batches differs from that of their messages together:\n got %q\nwant %q", split, b)
 	}
 	if out, err := decodeOutbox(appendOutbox(nil, nil)); err != nil || out != nil {
 		t.Fatalf("empty outbox: %v %v", out, err)

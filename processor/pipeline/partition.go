@@ -63,21 +63,38 @@ type partition struct {
 	// inflight reports the end of the commit in flight (nil: none).
 	// At most one batch is in flight while the next one is being built.
 	inflight chan error
-	sentAt   time.Time // when the flush in flight was sent (cfg.Now)
-	flushDue bool      // a tick passed while a flush was in flight
+	// unpublished lists the jobs sent whose records Kafka may not have
+	// acknowledged yet, oldest first (pruned at each flush). Publication
+	// follows the commits in order but does not hold them up: each
+	// batch's outbox carries these jobs' records too, so that the last
+	// committed outbox always holds every record not known to be
+	// published.
+	unpublished []*job
+	sentAt      time.Time // when the flush in flight was sent (cfg.Now)
+	flushDue    bool      // a tick passed while a flush was in flight
 	// commitCtx bounds in-flight commits; it outlives a revocation so
 	// that the final flush can wait for them, and is cancelled when the
 	// partition's goroutine ends.
 	commitCtx context.Context
 }
 
-// job is one flush on its way out: derived records to publish, then the
-// batch to commit.
+// job is one flush on its way out: the batch to commit, then its derived
+// records to publish once the previous job's are.
 type job struct {
 	b           *Batch
 	msgs        []kafka.Message
 	kafkaCommit bool // also commit the offset to Kafka (informational)
+	// prev is the previous job (nil: none); published is closed when
+	// this job's records are published or pubErr says why they are not.
+	prev      *job
+	published chan struct{}
+	pubErr    error
 }
+
+// maxUnpublished is how many flushes' records may await Kafka's
+// acknowledgement before the partition waits for the oldest: a slow or
+// absent Kafka pauses the partition, and the outboxes stay small.
+const maxUnpublished = 4
 
 const noOffset = -1
 
@@ -196,7 +213,9 @@ func (pt *partition) run(ctx context.Context) {
 				// A tick passed while that flush was out: flush now (an
 				// unfinal flush only sends the batch on its way).
 				pt.queued = len(msgs)
-				_ = pt.flush(false)
+				if pt.awaitPublishing(ctx) == nil { // else released next
+					_ = pt.flush(false)
+				}
 			}
 		case <-flushT.C:
 			pt.queued = len(msgs)
@@ -210,6 +229,9 @@ func (pt *partition) run(ctx context.Context) {
 				continue
 			}
 			err := pt.await(ctx)
+			if err == nil {
+				err = pt.awaitPublishing(ctx)
+			}
 			if err == nil {
 				err = pt.flush(false)
 			}
@@ -524,17 +546,73 @@ func (pt *partition) flush(final bool) error {
 	if j.b == nil && len(j.msgs) == 0 {
 		return nil
 	}
+	pt.pruneUnpublished()
 	if j.b != nil {
-		j.b.Outbox = appendOutbox(nil, j.msgs)
+		out := make([][]kafka.Message, 0, len(pt.unpublished)+1)
+		for _, u := range pt.unpublished {
+			out = append(out, u.msgs)
+		}
+		j.b.Outbox = appendOutbox(nil, append(out, j.msgs)...)
 	}
+	j.published = make(chan struct{})
+	if n := len(pt.unpublished); n > 0 {
+		j.prev = pt.unpublished[n-1]
+	}
+	pt.unpublished = append(pt.unpublished, j)
 	if final {
-		return pt.send(pt.commitCtx, j)
+		if err := pt.send(pt.commitCtx, j, nil); err != nil {
+			return err
+		}
+		return pt.awaitPublished(pt.commitCtx, j)
 	}
 	done := make(chan error, 1)
 	pt.inflight, pt.sentAt, pt.flushDue = done, now, false
 	ctx := pt.commitCtx
-	go func() { done <- pt.send(ctx, j) }()
+	go func() { _ = pt.send(ctx, j, done) }()
 	return nil
+}
+
+// pruneUnpublished drops the jobs whose records are published from the
+// front of pt.unpublished.
+func (pt *partition) pruneUnpublished() {
+	i := 0
+	for ; i < len(pt.unpublished); i++ {
+		u := pt.unpublished[i]
+		select {
+		case <-u.published:
+			if u.pubErr == nil {
+				continue
+			}
+		default:
+		}
+		break
+	}
+	if i > 0 {
+		n := copy(pt.unpublished, pt.unpublished[i:])
+		clear(pt.unpublished[n:])
+		pt.unpublished = pt.unpublished[:n]
+	}
+}
+
+// awaitPublished waits until j's records are published (and so all
+// earlier jobs' records) and returns why they are not, if they are not.
+func (pt *partition) awaitPublished(ctx context.Context, j *job) error {
+	select {
+	case <-j.published:
+		return j.pubErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// awaitPublishing waits, when maxUnpublished flushes' records await
+// Kafka, until the oldest of them are published.
+func (pt *partition) awaitPublishing(ctx context.Context) error {
+	pt.pruneUnpublished()
+	if len(pt.unpublished) < maxUnpublished {
+		return nil
+	}
+	return pt.awaitPublished(ctx, pt.unpublished[0])
 }
 
 // await waits for the flush in flight, if any, and returns its error.
@@ -551,32 +629,51 @@ func (pt *partition) await(ctx context.Context) error {
 	}
 }
 
-// send commits j's batch, then publishes its derived records, retrying
-// both until they succeed, ctx ends or the partition is fenced. The batch
-// carries the records (its outbox), so what is committed but not yet
-// published is published again by the next owner; the store shows the
-// batch's effects without waiting for Kafka.
-func (pt *partition) send(ctx context.Context, j *job) error {
-	cfg := &pt.p.cfg
-	if b := j.b; b != nil {
-		start := time.Now()
-		if err := pt.retry(ctx, "redis", "writing to Redis", func(ctx context.Context) error {
-			return cfg.Store.Commit(ctx, b)
-		}); err != nil {
-			return err
-		}
-		if o := cfg.Observer; o != nil {
-			done := time.Now()
-			o.Flushed(pt.src, b, done.Sub(start), done)
-		}
+// send commits j's batch, retrying until it succeeds, ctx ends or the
+// partition is fenced, and reports the outcome on committed (if not nil);
+// then, once the previous job's records are published, it publishes j's,
+// retrying until Kafka acknowledges them or ctx ends, and closes
+// j.published. The batch's outbox carries the records, so what is
+// committed but not yet published is published again by the next owner;
+// the store shows the batch's effects without waiting for Kafka, and the
+// next commit does not wait for this publication.
+func (pt *partition) send(ctx context.Context, j *job, committed chan<- error) error {
+	err := pt.commit(ctx, j)
+	if committed != nil {
+		committed <- err
 	}
-	if err := pt.publish(ctx, j.msgs, "publishing derived records"); err != nil {
-		return err
+	if err == nil && j.prev != nil {
+		err = pt.awaitPublished(ctx, j.prev)
 	}
-	if j.kafkaCommit {
+	if err == nil {
+		err = pt.publish(ctx, j.msgs, "publishing derived records")
+	}
+	if err == nil && j.kafkaCommit {
 		if err := pt.p.commitOffset(pt.gen, pt.src, j.b.Offset); err != nil {
 			pt.log.Debug().Err(err).Msg("committing the offset to Kafka (informational; the Redis checkpoint is authoritative)")
 		}
+	}
+	j.pubErr = err
+	close(j.published)
+	return err
+}
+
+// commit commits j's batch, if it has one.
+func (pt *partition) commit(ctx context.Context, j *job) error {
+	cfg := &pt.p.cfg
+	b := j.b
+	if b == nil {
+		return nil
+	}
+	start := time.Now()
+	if err := pt.retry(ctx, "redis", "writing to Redis", func(ctx context.Context) error {
+		return cfg.Store.Commit(ctx, b)
+	}); err != nil {
+		return err
+	}
+	if o := cfg.Observer; o != nil {
+		done := time.Now()
+		o.Flushed(pt.src, b, done.Sub(start), done)
 	}
 	return nil
 }

@@ -15,9 +15,11 @@
 // uninterrupted run. A fencing token taken on assignment stops an earlier
 // owner that still runs from writing.
 //
-// Derived topics are at-least-once: messages are published before the
-// flush that covers them, and a restored partition publishes again what it
-// re-reads. Every record carries a stable id (segment_id, the alert id
+// Derived topics are at-least-once: a flush's records are published after
+// its commit, in flush order, without holding up the next commit; every
+// committed batch carries (in its outbox) the records not yet known to be
+// published, and a restored partition publishes that outbox again, then
+// what it re-reads. Every record carries a stable id (segment_id, the alert id
 // segment_id:kind, the interval id scope:key:window_start), so consumers
 // drop repeats.
 package pipeline
