@@ -89,12 +89,21 @@ type job struct {
 	prev      *job
 	published chan struct{}
 	pubErr    error
+	size      int // bytes of the records' keys and values
 }
 
-// maxUnpublished is how many flushes' records may await Kafka's
-// acknowledgement before the partition waits for the oldest: a slow or
-// absent Kafka pauses the partition, and the outboxes stay small.
-const maxUnpublished = 4
+// maxUnpublished and maxUnpublishedBytes bound the records that may await
+// Kafka's acknowledgement (flushes, and bytes of keys and values) before
+// the partition waits for the oldest: a slow or absent Kafka pauses the
+// partition, and the outboxes, which repeat those records in every
+// commit, stay small. Live flushes carry tens of kilobytes and go on
+// without waiting for Kafka; a backlog's carry megabytes, and each waits
+// for the previous one's publication, as copying them into Redis again
+// would cost more than the wait.
+const (
+	maxUnpublished      = 4
+	maxUnpublishedBytes = 256 << 10
+)
 
 const noOffset = -1
 
@@ -555,6 +564,9 @@ func (pt *partition) flush(final bool) error {
 		j.b.Outbox = appendOutbox(nil, append(out, j.msgs)...)
 	}
 	j.published = make(chan struct{})
+	for i := range j.msgs {
+		j.size += len(j.msgs[i].Key) + len(j.msgs[i].Value)
+	}
 	if n := len(pt.unpublished); n > 0 {
 		j.prev = pt.unpublished[n-1]
 	}
@@ -605,14 +617,23 @@ func (pt *partition) awaitPublished(ctx context.Context, j *job) error {
 	}
 }
 
-// awaitPublishing waits, when maxUnpublished flushes' records await
-// Kafka, until the oldest of them are published.
+// awaitPublishing waits, while the records awaiting Kafka reach
+// maxUnpublished flushes or maxUnpublishedBytes, for the oldest of them
+// to be published.
 func (pt *partition) awaitPublishing(ctx context.Context) error {
-	pt.pruneUnpublished()
-	if len(pt.unpublished) < maxUnpublished {
-		return nil
+	for {
+		pt.pruneUnpublished()
+		size := 0
+		for _, u := range pt.unpublished {
+			size += u.size
+		}
+		if len(pt.unpublished) < maxUnpublished && size < maxUnpublishedBytes {
+			return nil
+		}
+		if err := pt.awaitPublished(ctx, pt.unpublished[0]); err != nil {
+			return err
+		}
 	}
-	return pt.awaitPublished(ctx, pt.unpublished[0])
 }
 
 // await waits for the flush in flight, if any, and returns its error.

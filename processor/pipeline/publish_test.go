@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,22 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 	flush("r6")
 	if got := outbox(5); !slices.Equal(got, []string{"r6"}) {
 		t.Fatalf("outbox of commit 6: %q, want only its own record", got)
+	}
+
+	// One flush of maxUnpublishedBytes (a backlog's) is waited for at once.
+	if err := pt.awaitPublished(ctx, pt.unpublished[len(pt.unpublished)-1]); err != nil {
+		t.Fatal(err)
+	}
+	slow := &gatedPublisher{gate: make(chan struct{})}
+	p.cfg.Publisher = slow
+	flush(strings.Repeat("x", maxUnpublishedBytes))
+	short, stop = context.WithTimeout(ctx, 50*time.Millisecond)
+	defer stop()
+	if err := pt.awaitPublishing(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("with %d bytes unpublished, awaitPublishing returned %v; want it to wait", maxUnpublishedBytes, err)
+	}
+	close(slow.gate)
+	if err := pt.awaitPublishing(ctx); err != nil || len(slow.published()) != 1 {
+		t.Fatalf("awaitPublishing: %v, %d records published; want nil, 1", err, len(slow.published()))
 	}
 }
