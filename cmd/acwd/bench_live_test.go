@@ -140,14 +140,15 @@ func envInt(name string, def int) int {
 //     overrun alert is in acw:alerts; target p99 ≤ 1 s.
 //
 // Agents work in teams of ACWD_LIVE_TEAM_SIZE (default 15) and take calls
-// from 20 queues. ACWD_LIVE_ARGS adds acwd run flags.
+// from 20 queues. ACWD_LIVE_ARGS adds acwd run flags; ACWD_LIVE_BROKER=process
+// runs the devbroker as a child process instead of in this one.
 //
 //	go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
 func BenchmarkRunLive(b *testing.B) {
 	rate, secs := envInt("ACWD_LIVE_RATE", 20000), envInt("ACWD_LIVE_SECONDS", 20)
 	teamSize := max(1, envInt("ACWD_LIVE_TEAM_SIZE", 15))
 	h := &runHarness{t: b, redis: redistest.Start(b)}
-	if os.Getenv("ACWD_LIVE_BROKER") == "inprocess" {
+	if os.Getenv("ACWD_LIVE_BROKER") != "process" {
 		c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: 12, Topics: []string{runTopic}})
 		if err != nil {
 			b.Fatal(err)
@@ -155,9 +156,9 @@ func BenchmarkRunLive(b *testing.B) {
 		defer c.Close()
 		h.broker, h.addr = c, c.ListenAddrs()[0]
 	} else {
-		// The broker is a process of its own, as Kafka is for users: its
-		// scheduling and garbage collection do not stall the processor's,
-		// nor the other way round.
+		// ACWD_LIVE_BROKER=process: the broker is a process of its own, as
+		// Kafka is for users; its scheduling and garbage collection do not
+		// stall the processor's, nor the other way round.
 		h.addr = startDevBrokerProc(b, 12, runTopic)
 	}
 	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.Addr, PoolSize: 4})
