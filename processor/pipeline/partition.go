@@ -84,8 +84,9 @@ type job struct {
 	b           *Batch
 	msgs        []kafka.Message
 	kafkaCommit bool // also commit the offset to Kafka (informational)
-	// prev is the previous job (nil: none); published is closed when
-	// this job's records are published or pubErr says why they are not.
+	// prev is the previous job (nil: none; send clears it); published is
+	// closed when this job's records are published or pubErr says why
+	// they are not.
 	prev      *job
 	published chan struct{}
 	pubErr    error
@@ -572,10 +573,7 @@ func (pt *partition) flush(final bool) error {
 	}
 	pt.unpublished = append(pt.unpublished, j)
 	if final {
-		if err := pt.send(pt.commitCtx, j, nil); err != nil {
-			return err
-		}
-		return pt.awaitPublished(pt.commitCtx, j)
+		return pt.send(pt.commitCtx, j, nil)
 	}
 	done := make(chan error, 1)
 	pt.inflight, pt.sentAt, pt.flushDue = done, now, false
@@ -659,12 +657,14 @@ func (pt *partition) await(ctx context.Context) error {
 // the store shows the batch's effects without waiting for Kafka, and the
 // next commit does not wait for this publication.
 func (pt *partition) send(ctx context.Context, j *job, committed chan<- error) error {
+	prev := j.prev
+	j.prev = nil // a chain of jobs would keep every earlier flush's records
 	err := pt.commit(ctx, j)
 	if committed != nil {
 		committed <- err
 	}
-	if err == nil && j.prev != nil {
-		err = pt.awaitPublished(ctx, j.prev)
+	if err == nil && prev != nil {
+		err = pt.awaitPublished(ctx, prev)
 	}
 	if err == nil {
 		err = pt.publish(ctx, j.msgs, "publishing derived records")
@@ -718,6 +718,9 @@ func (pt *partition) release(r *kafka.Reader) {
 	err := pt.await(ctx)
 	if err == nil {
 		err = pt.flush(true)
+	}
+	if n := len(pt.unpublished); err == nil && n > 0 { // a final flush with nothing to send
+		err = pt.awaitPublished(ctx, pt.unpublished[n-1])
 	}
 	if err != nil {
 		pt.log.Warn().Err(err).Msg("final flush failed; the next owner resumes from the last checkpoint")
