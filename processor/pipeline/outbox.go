@@ -10,11 +10,13 @@ import (
 )
 
 // The outbox: a batch's derived records travel in its commit (Batch.Outbox)
-// and are published after it. A commit replaces the previous batch's
-// outbox, and the next commit is only sent once that batch's records are
-// acknowledged, so the checkpoint's outbox holds at most the last batch's
-// records, which a restore publishes again (consumers drop the repeats by
-// their ids). Visibility in the store thus never waits for Kafka.
+// and are published after it, in batch order. A commit replaces the
+// previous batch's outbox and carries, besides its own records, those of
+// earlier batches not yet acknowledged (a partition waits for Kafka once
+// they reach maxUnpublished flushes or maxUnpublishedBytes), so the
+// checkpoint's outbox holds every record not known to be published, which
+// a restore publishes again (consumers drop the repeats by their ids).
+// Visibility in the store thus does not wait for Kafka in a live feed.
 
 // appendOutbox encodes the messages of batches, in order, for
 // Batch.Outbox: a count, then length-prefixed byte strings for each

@@ -49,8 +49,9 @@ type Checkpoint struct {
 	Provisional []string
 	// Seq numbers the partition's commits: the last one applied.
 	Seq int64
-	// Outbox is the last committed batch's derived records (Batch.Outbox),
-	// which may not have been published: a restore publishes them again.
+	// Outbox is the last committed batch's outbox (Batch.Outbox): every
+	// derived record not known to be published; a restore publishes them
+	// again.
 	Outbox []byte
 	// Journal is the engine's dedup journal (Batch.Dedup chunks, in
 	// order) as kept for Snapshot; JournalEnd is the end index of its
@@ -143,10 +144,10 @@ type Batch struct {
 	Agents   []AgentWrite // latest state of each agent changed, by agent id
 	Alerts   []events.Alert
 	WallMS   int64 // wall clock at the flush (Unix ms)
-	// Outbox is the batch's derived records, encoded; the store keeps it
-	// in the checkpoint in place of the previous batch's (nil clears it).
-	// They are published after the commit, and the next batch is only
-	// committed once they are acknowledged.
+	// Outbox is the batch's derived records, preceded by earlier batches'
+	// records not yet acknowledged by Kafka, encoded; the store keeps it in
+	// the checkpoint in place of the previous batch's (nil clears it).
+	// They are published after the commit, in batch order.
 	Outbox []byte
 }
 
