@@ -68,6 +68,28 @@ func processCPU() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
+// childCPU is the user+system CPU time (seconds) of the process pid so
+// far, from /proc; 0 for pid 0 or when it cannot be read.
+func childCPU(pid int) float64 {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which ends at the last ')'):
+	// utime and stime are the 12th and 13th, in clock ticks (100 a second
+	// on Linux).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
+}
+
 // redisCPU is the server's user+system CPU time so far, in seconds.
 func redisCPU(rdb *redis.Client) float64 {
 	info, _ := rdb.Info(context.Background(), "cpu").Result()
@@ -141,7 +163,8 @@ func envInt(name string, def int) int {
 //
 // Agents work in teams of ACWD_LIVE_TEAM_SIZE (default 15) and take calls
 // from 20 queues. ACWD_LIVE_ARGS adds acwd run flags; ACWD_LIVE_BROKER=process
-// runs the devbroker as a child process instead of in this one.
+// runs the devbroker as a child process instead of in this one, and
+// ACWD_LIVE_RUN=process runs acwd run as one.
 //
 //	go test -run '^$' -bench RunLive -benchtime 1x -timeout 10m ./cmd/acwd/
 func BenchmarkRunLive(b *testing.B) {
@@ -171,10 +194,20 @@ func BenchmarkRunLive(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		stop := func() {}
+		runPID := 0 // acwd run's process, when it has one
 		func() {
 			args := []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", "live" + strconv.Itoa(i),
 				"--redis", h.redis.URL(), "--log-level", "warn", "--max-out-of-order", strconv.Itoa(liveMaxOutOfOrderMS) + "ms", "--warn", "2s", "--overrun", "3s", "--start", "latest", "--http", ""}
 			args = append(args, strings.Fields(os.Getenv("ACWD_LIVE_ARGS"))...)
+			if os.Getenv("ACWD_LIVE_RUN") == "process" {
+				// acwd run is a process of its own, as users run it: the
+				// generator and the probes below do not share its
+				// scheduler or its garbage collector.
+				p := startProc(b, args...)
+				runPID = p.cmd.Process.Pid
+				stop = func() { p.term() }
+				return
+			}
 			var wg sync.WaitGroup
 			wg.Add(1)
 			rctx, rcancel := context.WithCancel(ctx)
@@ -194,7 +227,7 @@ func BenchmarkRunLive(b *testing.B) {
 			agents[0].advance(rng)
 			heap.Fix(&agents, 0)
 		}
-		cpu0, redisCPU0 := processCPU(), redisCPU(h.rdb)
+		cpu0, redisCPU0, runCPU0 := processCPU(), redisCPU(h.rdb), childCPU(runPID)
 
 		type probe struct {
 			agent string
@@ -344,6 +377,9 @@ func BenchmarkRunLive(b *testing.B) {
 		w.Close()
 		b.Logf("CPU during the feed: this process %.0f%%, redis-server %.0f%% (of one core)",
 			100*(processCPU()-cpu0)/float64(secs), 100*(redisCPU(h.rdb)-redisCPU0)/float64(secs))
+		if runPID != 0 {
+			b.Logf("CPU during the feed: acwd run %.0f%% (of one core)", 100*(childCPU(runPID)-runCPU0)/float64(secs))
+		}
 		time.Sleep(3 * time.Second) // let the last events and alerts arrive
 		cancel()
 		pwg.Wait()

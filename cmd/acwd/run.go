@@ -311,6 +311,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	derived := pipeline.Topics{Segments: f.segments, Alerts: f.alerts, Intervals: f.intervals, DLQ: f.dlq}
 	if err := ensureDerived(ctx, rc.dialer, f.brokers, f.topics[0], f.replication, derived.All()); err != nil {
 		log.Warn().Err(err).Msg("could not create the derived topics; relying on auto-creation")

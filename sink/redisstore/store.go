@@ -104,15 +104,29 @@ type Store struct {
 	cfg Config
 	win string
 	sh  sharedCache
+
+	// frdb makes the fences' connections (rdb's options, without its
+	// pool limit: a fence holds its connection for as long as the store
+	// lives, one per partition committed for).
+	frdb   *redis.Client
+	fmu    sync.Mutex
+	fences map[pipeline.Source]*fence
+	closed bool
 }
 
-// New returns a Store writing through rdb.
+// New returns a Store writing through rdb. Commits go through
+// connections of the store's own, made with rdb's options (one per
+// partition); Close closes them.
 func New(rdb *redis.Client, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Group == "" {
 		return nil, errors.New("redisstore: Group is required")
 	}
-	return &Store{rdb: rdb, cfg: cfg, win: events.FormatWindow(cfg.Window)}, nil
+	opt := *rdb.Options()
+	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns, opt.MaxActiveConns = 1<<14, 0, 0, 0
+	opt.PushNotificationProcessor = nil // rdb's, bound to rdb: the new client makes its own
+	return &Store{rdb: rdb, cfg: cfg, win: events.FormatWindow(cfg.Window),
+		frdb: redis.NewClient(&opt), fences: map[pipeline.Source]*fence{}}, nil
 }
 
 // Key helpers: the Redis data contract.
@@ -348,56 +362,56 @@ while i <= n do
 end
 return 0`
 
-// errDup is a commit the store already holds.
-var errDup = errors.New("redisstore: commit already applied")
-
 // Commit implements pipeline.Store. The batch goes out as one MULTI/EXEC
 // of plain commands under WATCH of the checkpoint, once the token is seen
 // to still own it (else ErrFenced) and the commit not to be there already
 // (the retry of a commit whose reply was lost: nothing to do). A claim
 // between that check and EXEC aborts the transaction, and the check is
-// made again.
+// made again. The WATCH and the check are made on the partition's own
+// connection as part of the previous commit (see fence), so a commit
+// takes one round trip.
 func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 	t := txPool.Get().(*txBuf)
 	defer func() { t.reset(); txPool.Put(t) }()
 	s.buildCommit(t, b)
 	ckpt := s.CheckpointKey(b.Source)
 	seq := i64(b.Seq)
-	var err error
+	var err error = redis.TxFailedErr
 	for range 5 {
-		err = s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			st, err := tx.HMGet(ctx, ckpt, "owner", "seq").Result()
-			if err != nil {
-				return err
-			}
-			if owner, _ := st[0].(string); owner != b.Token {
-				return fmt.Errorf("%w: %s is owned by %q", pipeline.ErrFenced, b.Source, owner)
-			}
-			if v, _ := st[1].(string); v == seq {
-				return errDup
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				from := 0
-				for _, end := range t.ends {
-					p.Do(ctx, t.args[from:end]...)
-					from = end
-				}
-				if len(t.al) > 0 {
-					p.Eval(ctx, alertsSrc, nil, t.al...)
-				}
-				return nil
-			})
-			return err
-		}, ckpt)
-		if !errors.Is(err, redis.TxFailedErr) {
+		f, fresh, ferr := s.takeFence(ctx, b.Source)
+		if ferr != nil {
+			err = ferr
 			break
 		}
-	}
-	switch {
-	case err == nil, errors.Is(err, errDup):
-		return nil
-	case errors.Is(err, pipeline.ErrFenced):
-		return err
+		if f.owner != b.Token {
+			s.putFence(b.Source, f)
+			return fmt.Errorf("%w: %s is owned by %q", pipeline.ErrFenced, b.Source, f.owner)
+		}
+		if f.seq == seq {
+			s.putFence(b.Source, f)
+			return nil // already applied
+		}
+		applied, cerr := f.commit(ctx, ckpt, t)
+		if applied && cerr != nil {
+			s.putFence(b.Source, f)
+			return fmt.Errorf("redis flush %s: %w", b.Source, cerr)
+		}
+		if cerr != nil {
+			f.conn.Close()
+			err = cerr
+			if fresh || ctx.Err() != nil {
+				break
+			}
+			// The connection kept from the last commit may have been
+			// closed meanwhile (a Redis restart, its idle timeout): a
+			// fresh one tells whether this commit got through.
+			continue
+		}
+		s.putFence(b.Source, f)
+		if applied {
+			return nil
+		}
+		err = redis.TxFailedErr
 	}
 	return fmt.Errorf("redis flush %s: %w", b.Source, err)
 }

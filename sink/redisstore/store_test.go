@@ -24,6 +24,7 @@ func newStore(t *testing.T) (*redisstore.Store, *redis.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s, rdb
 }
 
@@ -68,6 +69,67 @@ func TestCommitRetryIsIdempotent(t *testing.T) {
 	}
 	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 3, Offset: 11}); !errors.Is(err, pipeline.ErrFenced) {
 		t.Fatalf("commit with the old token: %v, want ErrFenced", err)
+	}
+}
+
+// A partition's commits go through a connection of its own that watches
+// its checkpoint between commits. When that connection is lost in between
+// (Redis restarted, or closed it as idle), the next commit still goes
+// through, once; a claim by another instance in between fences the old
+// owner's next commit, which then applies nothing.
+func TestCommitThroughALostConnection(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	key := s.IntervalKey(events.ScopeTeam, "t1", 0)
+	commit := func(s *redisstore.Store, token string, seq int64) error {
+		return s.Commit(ctx, &pipeline.Batch{Source: src, Token: token, Seq: seq, Offset: seq, WallMS: 1, Shared: true,
+			Snapshot: []byte("snap"), SnapOffset: seq,
+			SharedLog: teamLog("t1", 0, events.Counters{ACWCount: 1, ACWTotalMS: 1000, CallsHandled: 1})})
+	}
+	for seq := int64(1); seq <= 3; seq++ {
+		if err := commit(s, "tok", seq); err != nil {
+			t.Fatalf("commit %d: %v", seq, err)
+		}
+		// Every other client's connection goes, the store's own with them.
+		if err := rdb.Do(ctx, "CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rdb.XLen(ctx, s.SharedLogKey(src)).Val(); n != 3 {
+		t.Fatalf("shared log holds %d entries after 3 commits, want 3", n)
+	}
+	if got := rdb.HGet(ctx, s.CheckpointKey(src), "seq").Val(); got != "3" {
+		t.Fatalf("checkpoint seq = %s, want 3", got)
+	}
+
+	// Another instance takes the partition over and commits; the old
+	// owner's connection still watches.
+	s2, err := redisstore.New(rdb, redisstore.Config{Group: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if _, err := s2.Claim(ctx, src, "tok2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(s2, "tok2", 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := commit(s, "tok", 4); !errors.Is(err, pipeline.ErrFenced) {
+		t.Fatalf("the old owner's commit: %v, want ErrFenced", err)
+	}
+	if err := commit(s, "tok", 5); !errors.Is(err, pipeline.ErrFenced) {
+		t.Fatalf("the old owner's next commit: %v, want ErrFenced", err)
+	}
+	if n := rdb.XLen(ctx, s.SharedLogKey(src)).Val(); n != 4 {
+		t.Fatalf("shared log holds %d entries, want 4 (the fenced commits applied nothing)", n)
+	}
+	applyShared(t, s2, "w")
+	if got := rdb.HGet(ctx, key, "acw_count").Val(); got != "4" {
+		t.Fatalf("acw_count = %s, want 4", got)
 	}
 }
 
@@ -261,6 +323,7 @@ func TestSharedWriterNoticesAnotherWriter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s2.Close()
 	if _, err := s1.Claim(ctx, src, "tok"); err != nil {
 		t.Fatal(err)
 	}
