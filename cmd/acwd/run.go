@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"sync"
@@ -68,6 +69,7 @@ type runFlags struct {
 	replication                      int
 
 	httpListen          string
+	pprof               bool
 	logLevel, logFormat string
 }
 
@@ -116,6 +118,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.num(&f.replication, "topics-replication", "topics.replication_factor", "1", "replication factor of derived topics acwd creates (use 3 on a production cluster)", 1)
 
 	ss.str(&f.httpListen, "http", "http.listen", ":8080", "HTTP address of /metrics, /healthz, /readyz and the wallboard; empty to disable")
+	ss.boolean(&f.pprof, "pprof", "http.pprof", "false", "also serve Go's profiles at /debug/pprof/ on the HTTP address (for diagnosis; they show internals)")
 	ss.str(&f.logLevel, "log-level", "log.level", "info", "log level", "debug", "info", "warn", "error")
 	ss.str(&f.logFormat, "log-format", "log.format", "json", "log format", "json", "console")
 }
@@ -344,7 +347,11 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		bctx, stopBoard := context.WithCancel(ctx)
 		defer stopBoard()
 		go board.Run(bctx)
-		srv, addr, err := serveHTTP(f.httpListen, m.Handler(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, board.Handler()))
+		h := m.Handler(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, board.Handler())
+		if f.pprof {
+			h = withPprof(h)
+		}
+		srv, addr, err := serveHTTP(f.httpListen, h)
 		if err != nil {
 			return fmt.Errorf("%w: --http (http.listen) %s: %v", errConfig, f.httpListen, err)
 		}
@@ -386,6 +393,19 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 
 // serveHTTP listens on addr and serves h in the background; it returns
 // the server and the address actually bound (for port 0).
+// withPprof serves net/http/pprof's handlers at /debug/pprof/ and the
+// rest with h.
+func withPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	return mux
+}
+
 func serveHTTP(addr string, h http.Handler) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
