@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"cmp"
+	"container/heap"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -112,6 +113,11 @@ type tracker struct {
 	// engine.
 	open map[string]events.AgentState
 	prov map[string]bool
+	// deadlines orders the open wrap-ups by when their overrun threshold
+	// passes (event-time ms), so that checkOverruns looks only at those
+	// due; an entry whose wrap-up ended or changed is dropped when it
+	// comes up.
+	deadlines deadlineHeap
 
 	obs Observer // may be nil
 	src Source
@@ -122,8 +128,10 @@ type tracker struct {
 
 	// written is what this partition last wrote to each agent key during
 	// its current ownership, so that a flush writes only what changed.
-	written       map[viewKey]writtenView
-	writtenAgents map[string]events.AgentState
+	// (Pointers: updated in place, with one lookup, and the maps stay
+	// small enough to probe quickly.)
+	written       map[viewKey]*writtenView
+	writtenAgents map[string]*events.AgentState
 
 	dayCache dayCache
 }
@@ -145,8 +153,8 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		prov:      map[string]bool{},
 		inTime:    map[string]string{},
 
-		written:       map[viewKey]writtenView{},
-		writtenAgents: map[string]events.AgentState{},
+		written:       map[viewKey]*writtenView{},
+		writtenAgents: map[string]*events.AgentState{},
 	}
 }
 
@@ -179,22 +187,29 @@ func (t *tracker) setPrev(b *Batch) {
 			continue
 		}
 		k := viewKey{scopeKey{c.Scope, c.Key}, c.View}
-		w, ok := t.written[k]
-		if ok && w.start == c.Start && b.WallMS-w.at < rewriteAfter {
+		w := t.written[k]
+		switch {
+		case w == nil:
+			w = &writtenView{start: c.Start, at: b.WallMS}
+			t.written[k] = w
+		case w.start == c.Start && b.WallMS-w.at < rewriteAfter:
 			prev := w.c
 			c.Prev = &prev
-		} else {
-			w = writtenView{start: c.Start, at: b.WallMS}
+		default:
+			*w = writtenView{start: c.Start, at: b.WallMS}
 		}
 		w.c = c.Delta
-		t.written[k] = w
 	}
 	for i := range b.Agents {
 		a := &b.Agents[i]
-		if prev, ok := t.writtenAgents[a.State.AgentID]; ok {
+		if w := t.writtenAgents[a.State.AgentID]; w != nil {
+			prev := *w
 			a.Prev = &prev
+			*w = a.State
+		} else {
+			st := a.State
+			t.writtenAgents[a.State.AgentID] = &st
 		}
-		t.writtenAgents[a.State.AgentID] = a.State
 	}
 }
 
@@ -248,9 +263,15 @@ func (t *tracker) emitAlert(a *events.Alert) {
 // alerted.
 func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[string]int64) {
 	var due []string
-	for id, st := range t.open {
-		if !st.Alerted && !t.prov[st.SegmentID] && now >= st.ACWStart+st.OverrunMS && t.inTime[id] != st.SegmentID {
-			due = append(due, id)
+	for len(t.deadlines) > 0 && t.deadlines[0].at <= now {
+		d := heap.Pop(&t.deadlines).(deadline)
+		st, ok := t.open[d.agent]
+		if !ok || st.SegmentID != d.segment || st.ACWStart+st.OverrunMS != d.at {
+			continue // ended, or its threshold changed (another entry has it)
+		}
+		// Each of these stays so for this wrap-up: nothing to come back for.
+		if !st.Alerted && !t.prov[st.SegmentID] && t.inTime[d.agent] != st.SegmentID {
+			due = append(due, d.agent)
 		}
 	}
 	if len(due) == 0 {
@@ -269,6 +290,27 @@ func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[st
 			CallID: st.CallID, Team: st.Team, Queue: st.Queue, Start: st.ACWStart,
 			At: st.ACWStart + st.OverrunMS, ThresholdMS: st.OverrunMS})
 	}
+}
+
+// deadline is when (event-time ms) an open wrap-up passes its overrun
+// threshold.
+type deadline struct {
+	at             int64
+	agent, segment string
+}
+
+// deadlineHeap is a container/heap of deadlines, earliest first.
+type deadlineHeap []deadline
+
+func (h deadlineHeap) Len() int           { return len(h) }
+func (h deadlineHeap) Less(i, j int) bool { return h[i].at < h[j].at }
+func (h deadlineHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *deadlineHeap) Push(x any)        { *h = append(*h, x.(deadline)) }
+func (h *deadlineHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 // provisional lists the provisionally alerted open wrap-ups, sorted.
@@ -333,6 +375,9 @@ func (t *tracker) Open(*events.OpenSegment) {}
 
 func (t *tracker) AgentState(a *events.AgentState) {
 	if a.ACWStart != 0 {
+		if was, ok := t.open[a.AgentID]; !ok || was.SegmentID != a.SegmentID || was.ACWStart+was.OverrunMS != a.ACWStart+a.OverrunMS {
+			heap.Push(&t.deadlines, deadline{at: a.ACWStart + a.OverrunMS, agent: a.AgentID, segment: a.SegmentID})
+		}
 		t.open[a.AgentID] = *a
 	} else {
 		delete(t.open, a.AgentID)
