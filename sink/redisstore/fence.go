@@ -24,10 +24,12 @@ type fence struct {
 	owner, seq string // the checkpoint's, as of the WATCH
 }
 
-// watch (re)reads the checkpoint under a new WATCH.
+// watch (re)reads the checkpoint under a new WATCH. (UNWATCH first: a
+// WATCH that has fired stays fired until EXEC or UNWATCH.)
 func (f *fence) watch(ctx context.Context, ckpt string) error {
 	var st *redis.SliceCmd
 	_, err := f.conn.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Do(ctx, "UNWATCH")
 		p.Do(ctx, "WATCH", ckpt)
 		st = p.HMGet(ctx, ckpt, "owner", "seq")
 		return nil
@@ -101,11 +103,20 @@ func (s *Store) takeFence(ctx context.Context, src pipeline.Source) (f *fence, f
 		return f, false, nil
 	}
 	f = &fence{conn: s.frdb.Conn()}
-	if err := f.watch(ctx, s.CheckpointKey(src)); err != nil {
-		f.conn.Close()
+	if err := f.refresh(ctx, s.CheckpointKey(src)); err != nil {
 		return nil, true, err
 	}
 	return f, true, nil
+}
+
+// refresh reads the checkpoint again under a new WATCH, closing the
+// connection if that fails.
+func (f *fence) refresh(ctx context.Context, ckpt string) error {
+	err := f.watch(ctx, ckpt)
+	if err != nil {
+		f.conn.Close()
+	}
+	return err
 }
 
 // putFence keeps f for src's next commit.

@@ -383,6 +383,15 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 			err = ferr
 			break
 		}
+		if f.owner != b.Token && !fresh {
+			// What the fence read may be older than this owner's claim
+			// (the fence of an earlier owner in this process): read again.
+			if ferr := f.refresh(ctx, ckpt); ferr != nil {
+				err = ferr
+				continue
+			}
+			fresh = true
+		}
 		if f.owner != b.Token {
 			s.putFence(b.Source, f)
 			return fmt.Errorf("%w: %s is owned by %q", pipeline.ErrFenced, b.Source, f.owner)

@@ -133,6 +133,33 @@ func TestCommitThroughALostConnection(t *testing.T) {
 	}
 }
 
+// A partition that comes back to this process (revoked, then assigned
+// again) claims its checkpoint with a new token; its commits go through
+// even though the store's connection for it last read the old token.
+func TestCommitAfterAReclaimInTheSameProcess(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	for i, token := range []string{"gen1", "gen2", "gen3"} {
+		ck, err := s.Claim(ctx, src, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seq := ck.Seq + 1; seq <= ck.Seq+2; seq++ {
+			if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: token, Seq: seq, Offset: seq, WallMS: 1,
+				Snapshot: []byte("snap"), SnapOffset: seq}); err != nil {
+				t.Fatalf("owner %d, commit %d: %v", i+1, seq, err)
+			}
+		}
+	}
+	if got := rdb.HGet(ctx, s.CheckpointKey(src), "seq").Val(); got != "6" {
+		t.Fatalf("checkpoint seq = %s, want 6", got)
+	}
+	// And the earlier owners stay fenced out.
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "gen2", Seq: 7, Offset: 7}); !errors.Is(err, pipeline.ErrFenced) {
+		t.Fatalf("commit with an earlier token: %v, want ErrFenced", err)
+	}
+}
+
 // teamLog is a shared log entry adding c to team's window starting at ws.
 func teamLog(team string, ws int64, c events.Counters) []byte {
 	return pipeline.AppendSharedLog(nil, ws, ws+900000, []pipeline.CounterDelta{
