@@ -27,6 +27,7 @@ import (
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 //go:embed shared.lua
@@ -125,6 +126,11 @@ func New(rdb *redis.Client, cfg Config) (*Store, error) {
 	opt := *rdb.Options()
 	opt.PoolSize, opt.MinIdleConns, opt.MaxIdleConns, opt.MaxActiveConns = 1<<14, 0, 0, 0
 	opt.PushNotificationProcessor = nil // rdb's, bound to rdb: the new client makes its own
+	// Without maintenance notifications (a Redis Enterprise/Cloud feature):
+	// on other servers the handshake fails and go-redis v9.23 then turns
+	// them off in the options shared by the Conns it made, racing when
+	// several connect at once (seen under -race).
+	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return &Store{rdb: rdb, cfg: cfg, win: events.FormatWindow(cfg.Window),
 		frdb: redis.NewClient(&opt), fences: map[pipeline.Source]*fence{}}, nil
 }
