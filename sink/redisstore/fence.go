@@ -24,8 +24,9 @@ type fence struct {
 	owner, seq string // the checkpoint's, as of the WATCH
 }
 
-// watch (re)reads the checkpoint under a new WATCH. (UNWATCH first: a
-// WATCH that has fired stays fired until EXEC or UNWATCH.)
+// watch (re)reads the checkpoint under a new WATCH, closing the
+// connection if that fails. (UNWATCH first: a WATCH that has fired stays
+// fired until EXEC or UNWATCH.)
 func (f *fence) watch(ctx context.Context, ckpt string) error {
 	var st *redis.SliceCmd
 	_, err := f.conn.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -35,6 +36,7 @@ func (f *fence) watch(ctx context.Context, ckpt string) error {
 		return nil
 	})
 	if err != nil {
+		f.conn.Close()
 		return err
 	}
 	f.set(st)
@@ -78,6 +80,7 @@ func (f *fence) commit(ctx context.Context, ckpt string, t *txBuf) (applied bool
 	if err != nil {
 		return false, err
 	}
+	f.set(st) // before the error below: a retry must see it applied
 	// A command that failed inside the transaction (the others were
 	// applied: it is a bug, reported as a flush error).
 	res, _ := exec.Val().([]any)
@@ -86,7 +89,6 @@ func (f *fence) commit(ctx context.Context, ckpt string, t *txBuf) (applied bool
 			return true, fmt.Errorf("in the transaction: %w", e)
 		}
 	}
-	f.set(st)
 	return true, nil
 }
 
@@ -103,21 +105,12 @@ func (s *Store) takeFence(ctx context.Context, src pipeline.Source) (f *fence, f
 		return f, false, nil
 	}
 	f = &fence{conn: s.frdb.Conn()}
-	if err := f.refresh(ctx, s.CheckpointKey(src)); err != nil {
+	if err := f.watch(ctx, s.CheckpointKey(src)); err != nil {
 		return nil, true, err
 	}
 	return f, true, nil
 }
 
-// refresh reads the checkpoint again under a new WATCH, closing the
-// connection if that fails.
-func (f *fence) refresh(ctx context.Context, ckpt string) error {
-	err := f.watch(ctx, ckpt)
-	if err != nil {
-		f.conn.Close()
-	}
-	return err
-}
 
 // putFence keeps f for src's next commit.
 func (s *Store) putFence(src pipeline.Source, f *fence) {

@@ -392,7 +392,7 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 		if f.owner != b.Token && !fresh {
 			// What the fence read may be older than this owner's claim
 			// (the fence of an earlier owner in this process): read again.
-			if ferr := f.refresh(ctx, ckpt); ferr != nil {
+			if ferr := f.watch(ctx, ckpt); ferr != nil {
 				err = ferr
 				continue
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,6 +158,33 @@ func TestCommitAfterAReclaimInTheSameProcess(t *testing.T) {
 	// And the earlier owners stay fenced out.
 	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "gen2", Seq: 7, Offset: 7}); !errors.Is(err, pipeline.ErrFenced) {
 		t.Fatalf("commit with an earlier token: %v, want ErrFenced", err)
+	}
+}
+
+// A commit whose transaction hit an error in one command (the others
+// were applied: Redis does not roll back) is reported, and its retry
+// finds it applied instead of applying it again.
+func TestCommitWithAFailedCommandIsNotAppliedTwice(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 1, WallMS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rdb.Set(ctx, s.AgentKey("x"), "not a hash", 0) // its HSET fails with WRONGTYPE
+	b := &pipeline.Batch{Source: src, Token: "tok", Seq: 2, Offset: 2, WallMS: 1, Shared: true,
+		Agents:    []pipeline.AgentWrite{{State: events.AgentState{AgentID: "x", State: events.StateReady, Since: 1}}},
+		SharedLog: teamLog("t1", 0, events.Counters{ACWCount: 1, ACWTotalMS: 1000, CallsHandled: 1})}
+	if err := s.Commit(ctx, b); err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
+		t.Fatalf("commit with a failing command: %v, want the WRONGTYPE error", err)
+	}
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if n := rdb.XLen(ctx, s.SharedLogKey(src)).Val(); n != 1 {
+		t.Fatalf("shared log holds %d entries after the retry, want 1", n)
 	}
 }
 
