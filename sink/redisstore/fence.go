@@ -111,7 +111,6 @@ func (s *Store) takeFence(ctx context.Context, src pipeline.Source) (f *fence, f
 	return f, true, nil
 }
 
-
 // putFence keeps f for src's next commit.
 func (s *Store) putFence(src pipeline.Source, f *fence) {
 	s.fmu.Lock()
