@@ -196,6 +196,9 @@ func BenchmarkRunLive(b *testing.B) {
 		stop := func() {}
 		runPID := 0 // acwd run's process, when it has one
 		func() {
+			// each iteration is a fresh run: its own group, on a fresh
+			// prefix (a prefix takes one group)
+			h.rdb.FlushAll(ctx)
 			args := []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", "live" + strconv.Itoa(i),
 				"--redis", h.redis.URL(), "--log-level", "warn", "--max-out-of-order", strconv.Itoa(liveMaxOutOfOrderMS) + "ms", "--warn", "2s", "--overrun", "3s", "--start", "latest", "--http", ""}
 			args = append(args, strings.Fields(os.Getenv("ACWD_LIVE_ARGS"))...)

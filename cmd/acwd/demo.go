@@ -86,6 +86,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	defer cancel()
 
 	var brokerNote, redisNote string
+	owner := f.group // what the Redis prefix is bound to (see serve)
 	if len(f.brokers) == 1 && f.brokers[0] == embedded {
 		c, err := startDevBroker(devBrokerConfig{Listen: "127.0.0.1:0", Partitions: d.partitions, Topics: f.topics})
 		if err != nil {
@@ -172,7 +173,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 	if f.httpListen == "" {
 		listening("")
 	}
-	err = serve(ctx, &f, rc, log, service{now: clock, rate: d.speed, listening: listening})
+	err = serve(ctx, &f, rc, log, service{now: clock, rate: d.speed, listening: listening, owner: owner})
 	cancel()
 	wg.Wait()
 	select {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -225,10 +226,11 @@ func TestRunShutdownIsBounded(t *testing.T) {
 	cfg.Agents = 30
 	h := newRunHarness(t, cfg)
 	twice := startProc(t, append(h.runArgs("sig2"), "--log-level", "info")...)
-	once := startProc(t, append(h.runArgs("sig1"), "--log-level", "info", "--shutdown-timeout", "1s")...)
+	// a prefix of its own: two groups may not share one
+	once := startProc(t, append(h.runArgs("sig1"), "--log-level", "info", "--shutdown-timeout", "1s", "--prefix", "sig1")...)
 	<-h.streamLines(5, 50*time.Millisecond)
 	h.waitCheckpoints("sig2", 60*time.Second)
-	h.waitCheckpoints("sig1", 60*time.Second)
+	h.waitCheckpointsAt("sig1", "sig1", 60*time.Second)
 	h.redis.Shutdown()
 	defer h.redis.Restart()
 	time.Sleep(500 * time.Millisecond)
@@ -322,4 +324,31 @@ func TestRunAuthenticatesWithSASL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A second consumer group started on the prefix another group writes is
+// refused (exit 2) with an error naming both groups and --prefix, and
+// writes nothing: it would count every event again in the shared keys.
+func TestRunRefusesASecondGroupOnAPrefix(t *testing.T) {
+	cfg := simForRun(31)
+	cfg.Agents = 5
+	h := newRunHarness(t, cfg)
+	stop := h.startInProcess("first")
+	<-h.streamLines(2, 10*time.Millisecond)
+	h.waitCheckpoints("first", 60*time.Second)
+	stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errb bytes.Buffer
+	code := mainExit(ctx, h.runArgs("second"), nil, io.Discard, &errb)
+	msg := errb.String()
+	if code != 2 || !strings.Contains(msg, `consumer group "first"`) || !strings.Contains(msg, `group "second"`) || !strings.Contains(msg, "--prefix") {
+		t.Fatalf("exit %d: %s", code, msg)
+	}
+	if keys := h.rdb.Keys(ctx, "acw:ckpt:second:*").Val(); len(keys) > 0 {
+		t.Fatalf("the refused group wrote %v", keys)
+	}
+	// the first group restarts on its prefix
+	h.startInProcess("first")()
 }

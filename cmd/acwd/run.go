@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -296,6 +297,37 @@ type service struct {
 	rate float64
 	// listening, if set, is called with the HTTP address once bound.
 	listening func(addr string)
+	// owner is the name bound to the Redis prefix (default the group).
+	owner string
+}
+
+// bindPrefix binds the Redis prefix to owner (see redisstore.Store.Bind),
+// retrying while Redis is unreachable (capped exponential backoff, logged
+// once); a prefix bound to another group is a configuration error. It
+// returns nil without binding when ctx ends first.
+func bindPrefix(ctx context.Context, store *redisstore.Store, owner string, log zerolog.Logger) error {
+	delay, failing := 50*time.Millisecond, false
+	for {
+		err := store.Bind(ctx, owner)
+		switch {
+		case err == nil:
+			if failing {
+				log.Info().Msg("Redis is reachable again")
+			}
+			return nil
+		case errors.Is(err, redisstore.ErrPrefixInUse):
+			return fmt.Errorf("%w: %v", errConfig, err)
+		case !failing:
+			failing = true
+			log.Warn().Err(err).Msg("Redis unreachable at start; retrying")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
 }
 
 // serve runs the pipeline, the HTTP endpoints and the wallboard until ctx
@@ -360,6 +392,13 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		if svc.listening != nil {
 			svc.listening(addr)
 		}
+	}
+	owner := svc.owner
+	if owner == "" {
+		owner = f.group
+	}
+	if err := bindPrefix(ctx, store, owner, log); err != nil {
+		return err
 	}
 	log.Info().Strs("brokers", f.brokers).Strs("topics", f.topics).Str("group", f.group).Str("version", version).Msg("acwd run starting")
 	errc := make(chan error, 1)

@@ -569,12 +569,18 @@ func (h *runHarness) waitTopic(topic, typ string, id func(map[string]any) string
 // reached its end offset.
 func (h *runHarness) waitCheckpoints(group string, timeout time.Duration) {
 	h.t.Helper()
+	h.waitCheckpointsAt("acw", group, timeout)
+}
+
+// waitCheckpointsAt is waitCheckpoints for a run with --prefix prefix.
+func (h *runHarness) waitCheckpointsAt(prefix, group string, timeout time.Duration) {
+	h.t.Helper()
 	ends := h.endOffsets()
 	deadline := time.Now().Add(timeout)
 	for {
 		behind := []string{}
 		for p, end := range ends {
-			v, _ := h.rdb.HGet(context.Background(), fmt.Sprintf("acw:ckpt:%s:%s:%d", group, runTopic, p), "eff_offset").Int64()
+			v, _ := h.rdb.HGet(context.Background(), fmt.Sprintf("%s:ckpt:%s:%s:%d", prefix, group, runTopic, p), "eff_offset").Int64()
 			if v < end {
 				behind = append(behind, fmt.Sprintf("%d:%d/%d", p, v, end))
 			}

@@ -47,6 +47,12 @@ var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0`)
 
+var bindScript = redis.NewScript(`
+local g = redis.call('GET', KEYS[1])
+if g then return g end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]`)
+
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks', 'outbox')`)
@@ -186,6 +192,33 @@ func (s *Store) SharedLogKey(src pipeline.Source) string {
 // of logs ("logs"), their applied positions ("pos", a hash) and the lease.
 func (s *Store) sharedKey(name string) string {
 	return s.cfg.Prefix + ":shared:" + s.cfg.Group + ":" + name
+}
+
+// GroupKey is the string naming the consumer group whose results the
+// prefix holds (see Bind).
+func (s *Store) GroupKey() string { return s.cfg.Prefix + ":group" }
+
+// ErrPrefixInUse reports that the key prefix already holds another
+// consumer group's results.
+var ErrPrefixInUse = errors.New("redis prefix in use by another consumer group")
+
+// Bind records owner (a consumer group's name) as the one writing under
+// the store's prefix, unless one is recorded already: then it returns an
+// error wrapping ErrPrefixInUse that names it. Two groups reading the same
+// events under one prefix would each add every event to the shared team,
+// queue and centre keys, counting it twice; each group needs a prefix of
+// its own. The record never expires: deleting the prefix's keys (or just
+// GroupKey) hands the prefix to the next group that binds.
+func (s *Store) Bind(ctx context.Context, owner string) error {
+	holder, err := bindScript.Run(ctx, s.rdb, []string{s.GroupKey()}, owner).Text()
+	if err != nil {
+		return fmt.Errorf("redis: recording the consumer group of prefix %q: %w", s.cfg.Prefix, err)
+	}
+	if holder != owner {
+		return fmt.Errorf("%w: prefix %q (key %s) holds the results of consumer group %q, and a second group would count every event again in the team, queue and centre keys: give group %q a prefix of its own (--prefix), or delete the %s:* keys to start over",
+			ErrPrefixInUse, s.cfg.Prefix, s.GroupKey(), holder, owner, s.cfg.Prefix)
+	}
+	return nil
 }
 
 // Ping checks the connection.

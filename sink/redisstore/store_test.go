@@ -496,3 +496,38 @@ func TestDedupJournal(t *testing.T) {
 		t.Fatal("a journal without its checkpoint was kept")
 	}
 }
+
+// A prefix belongs to the first consumer group that binds it: the same
+// group binds again (a restart, another instance), another is refused
+// with an error naming both, and a store with its own prefix is free.
+func TestBindRefusesASecondGroupOnAPrefix(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	for range 2 {
+		if err := s.Bind(ctx, "g"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, err := redisstore.New(rdb, redisstore.Config{Group: "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	err = other.Bind(ctx, "h")
+	if !errors.Is(err, redisstore.ErrPrefixInUse) || !strings.Contains(err.Error(), `consumer group "g"`) ||
+		!strings.Contains(err.Error(), `group "h"`) || !strings.Contains(err.Error(), "--prefix") {
+		t.Fatalf("second group on the prefix: %v", err)
+	}
+	own, err := redisstore.New(rdb, redisstore.Config{Group: "h", Prefix: "acw2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer own.Close()
+	if err := own.Bind(ctx, "h"); err != nil {
+		t.Fatalf("a group with its own prefix: %v", err)
+	}
+	rdb.Del(ctx, s.GroupKey())
+	if err := other.Bind(ctx, "h"); err != nil {
+		t.Fatalf("after the record was deleted: %v", err)
+	}
+}
