@@ -243,7 +243,7 @@ func BenchmarkRunLive(b *testing.B) {
 		}
 		probes := make(chan probe, 100000)
 		var visible []float64
-		var seen [][2]int64 // visibility samples: ts, seen (Unix ms)
+		var seen [][2]int64   // visibility samples: ts, seen (Unix ms)
 		var alerts [][2]int64 // threshold passed, alert read (Unix ms)
 		resolved := 0
 		var mu sync.Mutex
