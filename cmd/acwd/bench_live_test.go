@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -204,6 +205,9 @@ func BenchmarkRunLive(b *testing.B) {
 			// each iteration is a fresh run: its own group, on a fresh
 			// prefix (a prefix takes one group)
 			h.rdb.FlushAll(ctx)
+			// Redis logs every command over 10 ms (logRedisTime reports them)
+			h.rdb.ConfigSet(ctx, "slowlog-max-len", "100000")
+			h.rdb.Do(ctx, "SLOWLOG", "RESET")
 			args := []string{"run", "--brokers", h.addr, "--topic", runTopic, "--group", "live" + strconv.Itoa(i),
 				"--redis", h.redis.URL(), "--log-level", "warn", "--max-out-of-order", strconv.Itoa(liveMaxOutOfOrderMS) + "ms", "--warn", "2s", "--overrun", "3s", "--start", "latest", "--http", ""}
 			args = append(args, strings.Fields(os.Getenv("ACWD_LIVE_ARGS"))...)
@@ -458,5 +462,36 @@ func logRedisTime(b *testing.B, rdb *redis.Client) {
 		if strings.HasPrefix(l, "cmdstat_exec:") || strings.HasPrefix(l, "cmdstat_evalsha:") {
 			b.Log("Redis time: " + strings.TrimSpace(l))
 		}
+	}
+	// Commands over 10 ms (the slow log's default threshold) block every
+	// other client for that long: the shared writer's script, snapshot
+	// flushes.
+	slow, err := rdb.SlowLogGet(context.Background(), -1).Result()
+	if err != nil || len(slow) == 0 {
+		return
+	}
+	type stat struct {
+		n        int
+		sum, max time.Duration
+	}
+	by := map[string]*stat{}
+	for _, e := range slow {
+		name := "?"
+		if len(e.Args) > 0 {
+			name = strings.ToUpper(e.Args[0])
+		}
+		st := by[name]
+		if st == nil {
+			st = &stat{}
+			by[name] = st
+		}
+		st.n++
+		st.sum += e.Duration
+		st.max = max(st.max, e.Duration)
+	}
+	for _, name := range slices.Sorted(maps.Keys(by)) {
+		st := by[name]
+		b.Logf("Redis commands over 10 ms: %s ×%d, %.0f ms in all, longest %.1f ms", name, st.n,
+			st.sum.Seconds()*1000, st.max.Seconds()*1000)
 	}
 }

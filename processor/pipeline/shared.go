@@ -40,10 +40,14 @@ type SharedStore interface {
 	// log, each log's oldest first; more reports that some log has more.
 	ReadShared(ctx context.Context, max int) (entries []SharedEntry, more bool, err error)
 	// ApplyShared adds counters (the entries' deltas summed by SumShared)
-	// to the shared keys and marks the entries applied, atomically. It
-	// returns ErrSharedConflict, having changed nothing, when token no
-	// longer holds the lease or when any of the entries' logs has moved
-	// since ReadShared.
+	// to the shared keys and marks the entries applied, exactly once: a
+	// store may write a large round in parts (readers then see its keys
+	// change over a few milliseconds), but a round interrupted between
+	// parts is completed by the next lease holder before any other. It
+	// returns ErrSharedConflict, having applied none of the entries, when
+	// token no longer holds the lease, when any of the entries' logs has
+	// moved since ReadShared, or when it first had to complete a round an
+	// earlier writer left (the caller reads again).
 	ApplyShared(ctx context.Context, token string, entries []SharedEntry, counters []CounterDelta, wallMS int64) error
 }
 

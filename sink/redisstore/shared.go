@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -137,7 +138,10 @@ func (sh *sharedCache) checkPositions(logs []string, pos []any) {
 	sh.pos = seen
 }
 
-// ApplyShared implements pipeline.SharedStore.
+// ApplyShared implements pipeline.SharedStore. A round of up to
+// Config.SharedChunkViews views is one script; a larger one is recorded
+// first and written in scripts of that many views (see shared.lua), so
+// that Redis never stops serving the partitions' commits for long.
 func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipeline.SharedEntry, counters []pipeline.CounterDelta, wallMS int64) error {
 	sh := &s.sh
 	sh.mu.Lock()
@@ -149,20 +153,16 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		sh.views = nil
 		return err
 	}
-	args := []any{s.sharedKey("lease"), token, s.sharedKey("pos"), 0}
-	nlogs := 0
+	var logs []string // per log: key, expected position, new position
 	newPos := map[string]string{}
 	for i, e := range entries {
 		newPos[e.Log] = e.ID
 		if i > 0 && entries[i-1].Log == e.Log {
-			args[len(args)-1] = e.ID // the log's last entry read
+			logs[len(logs)-1] = e.ID // the log's last entry read
 			continue
 		}
-		args = append(args, e.Log, e.Prev, e.ID)
-		nlogs++
+		logs = append(logs, e.Log, e.Prev, e.ID)
 	}
-	args[3] = nlogs
-	args = append(args, s.UpdatesChannel(), sharedNotice(len(entries), counters))
 	next := make(map[string]sharedView, len(counters))
 	look := func(k string) sharedView {
 		if v, ok := next[k]; ok {
@@ -171,6 +171,7 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		return *sh.views[k]
 	}
 	w := s.cfg.Window.Milliseconds()
+	var ops []any
 	for i := range counters {
 		c := &counters[i]
 		key, ttl := s.viewKey(c)
@@ -192,16 +193,16 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		} else {
 			nv.at = wallMS
 		}
-		args = appendFull(args, key, ttl, &d)
+		ops = appendFull(ops, key, ttl, &d)
 		next[key] = nv
 	}
-	err := sharedScript.Run(ctx, s.rdb, nil, args...).Err()
-	if err != nil {
+	rec := sharedRound{Logs: logs, Notice: sharedNotice(len(entries), counters), Ops: make([]string, len(ops))}
+	for i, o := range ops {
+		rec.Ops[i] = o.(string)
+	}
+	if err := s.writeRound(ctx, token, &rec); err != nil {
 		sh.views = nil
-		if strings.HasPrefix(err.Error(), "CONFLICT") {
-			return fmt.Errorf("%w: %v", pipeline.ErrSharedConflict, err)
-		}
-		return fmt.Errorf("redis shared apply: %w", err)
+		return err
 	}
 	for k, v := range next {
 		sh.views[k] = &v
@@ -217,6 +218,146 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		}
 	}
 	return nil
+}
+
+// sharedRound is one shared-writer round as shared.lua's 'begin' records
+// it (JSON) in the pending hash.
+type sharedRound struct {
+	Logs   []string `json:"logs"`   // per log: key, expected position, new position
+	Notice string   `json:"notice"` // for the updates channel ("" = none)
+	Ops    []string `json:"ops"`    // shared.lua's ops
+}
+
+// PendingKey is the hash recording a shared-writer round being written
+// in parts (fields id and record), absent between rounds.
+func (s *Store) PendingKey() string { return s.sharedKey("pending") }
+
+// writeRound writes rec: in one script when it is small, else recorded
+// and then written in parts. A round left pending by an earlier writer
+// (or by this one, interrupted) is completed first, and reported as
+// ErrSharedConflict: the caller reads the logs again.
+func (s *Store) writeRound(ctx context.Context, token string, rec *sharedRound) error {
+	mode := "all"
+	if countOps(rec.Ops) > s.cfg.SharedChunkViews {
+		mode = "begin"
+	}
+	args := append(s.sharedArgs(mode, token), s.positionArgs(rec)...)
+	id := ""
+	if mode == "all" {
+		args = append(args, s.UpdatesChannel(), rec.Notice)
+		for _, o := range rec.Ops {
+			args = append(args, o)
+		}
+	} else {
+		blob, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		id = token + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
+		args = append(args, id, blob)
+	}
+	err := sharedScript.Run(ctx, s.rdb, nil, args...).Err()
+	if err != nil && strings.HasPrefix(err.Error(), "PENDING") {
+		if err := s.completePending(ctx, token); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: completed a round an earlier writer left pending", pipeline.ErrSharedConflict)
+	}
+	if err != nil || mode == "all" {
+		return sharedErr(err)
+	}
+	return s.finishRound(ctx, token, id, rec)
+}
+
+// completePending completes the round recorded in the pending hash, if
+// any, under token.
+func (s *Store) completePending(ctx context.Context, token string) error {
+	res, err := s.rdb.HMGet(ctx, s.PendingKey(), "id", "record").Result()
+	if err != nil {
+		return sharedErr(err)
+	}
+	id, _ := res[0].(string)
+	blob, _ := res[1].(string)
+	if id == "" {
+		return nil // completed meanwhile
+	}
+	var rec sharedRound
+	if err := json.Unmarshal([]byte(blob), &rec); err != nil || len(rec.Logs)%3 != 0 {
+		return fmt.Errorf("redis shared apply: the pending round %s in %s is unreadable (%v): the shared keys stop until it is completed or deleted", id, s.PendingKey(), err)
+	}
+	return s.finishRound(ctx, token, id, &rec)
+}
+
+// chunkHook, when set (by tests), runs before each part of a round and
+// stops the round with its error.
+var chunkHook func(part int) error
+
+// finishRound writes a recorded round's ops in parts, then its positions.
+func (s *Store) finishRound(ctx context.Context, token, id string, rec *sharedRound) error {
+	ops := rec.Ops
+	for part := 0; len(ops) > 0; part++ {
+		if chunkHook != nil {
+			if err := chunkHook(part); err != nil {
+				return err
+			}
+		}
+		n := opsPrefix(ops, s.cfg.SharedChunkViews)
+		args := append(s.sharedArgs("chunk", token), id)
+		for _, o := range ops[:n] {
+			args = append(args, o)
+		}
+		if err := sharedScript.Run(ctx, s.rdb, nil, args...).Err(); err != nil {
+			return sharedErr(err)
+		}
+		ops = ops[n:]
+	}
+	args := append(append(s.sharedArgs("commit", token), id), s.positionArgs(rec)...)
+	return sharedErr(sharedScript.Run(ctx, s.rdb, nil, append(args, s.UpdatesChannel(), rec.Notice)...).Err())
+}
+
+func (s *Store) sharedArgs(mode, token string) []any {
+	return []any{mode, s.sharedKey("lease"), token, s.PendingKey()}
+}
+
+func (s *Store) positionArgs(rec *sharedRound) []any {
+	args := []any{s.sharedKey("pos"), len(rec.Logs) / 3}
+	for _, l := range rec.Logs {
+		args = append(args, l)
+	}
+	return args
+}
+
+// opsPrefix returns the length of the longest prefix of ops holding at
+// most max ops (at least one).
+func opsPrefix(ops []string, max int) int {
+	i := 0
+	for n := 0; i < len(ops) && (n < max || n == 0); n++ {
+		nf, _ := strconv.Atoi(ops[i+3])
+		i += 4 + 2*nf
+	}
+	return min(i, len(ops))
+}
+
+// countOps returns how many ops ops holds.
+func countOps(ops []string) int {
+	n := 0
+	for i := 0; i < len(ops); n++ {
+		i += opsPrefix(ops[i:], 1)
+	}
+	return n
+}
+
+// sharedErr wraps a shared-writer script's error: a CONFLICT reply as
+// pipeline.ErrSharedConflict.
+func sharedErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case strings.HasPrefix(err.Error(), "CONFLICT"):
+		return fmt.Errorf("%w: %v", pipeline.ErrSharedConflict, err)
+	default:
+		return fmt.Errorf("redis shared apply: %w", err)
+	}
 }
 
 // loadViews reads into the cache the current values of the views the

@@ -531,3 +531,114 @@ func TestBindRefusesASecondGroupOnAPrefix(t *testing.T) {
 		t.Fatalf("after the record was deleted: %v", err)
 	}
 }
+
+// A shared round larger than SharedChunkViews is written in parts. One
+// interrupted between parts (its writer crashed or lost Redis) leaves
+// some keys written and its positions unmoved; the next lease holder
+// completes it from its record before applying anything else, so every
+// delta counts exactly once, and the writer that lost the lease cannot
+// finish it twice.
+func TestSharedWriterCompletesAnInterruptedRound(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer rdb.Close()
+	stores := make([]*redisstore.Store, 2)
+	for i := range stores {
+		s, err := redisstore.New(rdb, redisstore.Config{Group: "g", SharedChunkViews: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		stores[i] = s
+	}
+	a, b := stores[0], stores[1]
+	if _, err := a.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	teams := []string{"t1", "t2", "t3", "t4", "t5"}
+	commit := func(seq int64, acw int64) {
+		t.Helper()
+		var cs []pipeline.CounterDelta
+		for _, team := range teams {
+			cs = append(cs, pipeline.CounterDelta{Scope: events.ScopeTeam, Key: team, View: pipeline.ViewInterval,
+				Start: 0, End: 900000, Delta: events.Counters{ACWCount: 1, ACWTotalMS: acw, ACWMaxMS: acw, CallsHandled: 1}})
+		}
+		batch := &pipeline.Batch{Source: src, Token: "tok", Seq: seq, Offset: seq, WallMS: 1, Shared: true,
+			SharedLog: pipeline.AppendSharedLog(nil, 0, 900000, cs, nil)}
+		if err := a.Commit(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commit(1, 1000)
+
+	// a's round (5 teams × interval, day and last-60m views: 8 parts of
+	// 2) stops before its fourth part
+	restore := redisstore.SetChunkHook(func(part int) error {
+		if part == 3 {
+			return errors.New("crash")
+		}
+		return nil
+	})
+	if ok, _ := a.LeaseShared(ctx, "a", time.Minute); !ok {
+		t.Fatal("a did not get the lease")
+	}
+	es, _, err := a.ReadShared(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := [][]byte{es[0].Data}
+	cs, err := pipeline.SumShared(data, 15*time.Minute, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ApplyShared(ctx, "a", es, cs, 1); err == nil || !strings.Contains(err.Error(), "crash") {
+		t.Fatalf("interrupted round: %v", err)
+	}
+	restore()
+	written := 0
+	for _, team := range teams {
+		written += int(rdb.Exists(ctx, a.IntervalKey(events.ScopeTeam, team, 0), a.DayKey(events.ScopeTeam, team, "1970-01-01")).Val())
+	}
+	if written != 6 || rdb.Exists(ctx, a.PendingKey()).Val() != 1 {
+		t.Fatalf("after the interruption: %d of %d team interval and day views written, pending %d; want the first 6 (3 parts of 2), and the round pending",
+			written, 2*len(teams), rdb.Exists(ctx, a.PendingKey()).Val())
+	}
+
+	// more comes in; a's lease runs out and b takes over
+	commit(2, 3000)
+	rdb.Del(ctx, "acw:shared:g:lease")
+	if ok, _ := b.LeaseShared(ctx, "b", time.Minute); !ok {
+		t.Fatal("b did not get the free lease")
+	}
+	es, _, err = b.ReadShared(ctx, 100)
+	if err != nil || len(es) != 2 {
+		t.Fatalf("b reads %d entries (%v), want both", len(es), err)
+	}
+	data = [][]byte{es[0].Data, es[1].Data}
+	cs, err = pipeline.SumShared(data, 15*time.Minute, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ApplyShared(ctx, "b", es, cs, 1); !errors.Is(err, pipeline.ErrSharedConflict) {
+		t.Fatalf("b's first round, with a's pending: %v, want ErrSharedConflict after completing it", err)
+	}
+	if rdb.Exists(ctx, a.PendingKey()).Val() != 0 {
+		t.Fatal("a's round is still pending after b completed it")
+	}
+	if err := a.ApplyShared(ctx, "a", es, cs, 1); !errors.Is(err, pipeline.ErrSharedConflict) {
+		t.Fatalf("a, without the lease: %v, want ErrSharedConflict", err)
+	}
+	applyShared(t, b, "b") // reads again: only the second entry is left
+	for _, team := range teams {
+		for _, key := range []string{a.IntervalKey(events.ScopeTeam, team, 0), a.DayKey(events.ScopeTeam, team, "1970-01-01")} {
+			got := rdb.HMGet(ctx, key, "acw_count", "acw_total_ms", "acw_max_ms").Val()
+			if got[0] != "2" || got[1] != "4000" || got[2] != "3000" {
+				t.Errorf("%s: acw_count, acw_total_ms, acw_max_ms = %v, want 2, 4000, 3000", key, got)
+			}
+		}
+	}
+	if es, _, _ := b.ReadShared(ctx, 100); len(es) != 0 {
+		t.Errorf("%d entries left", len(es))
+	}
+}

@@ -1,0 +1,8 @@
+package redisstore
+
+// SetChunkHook makes each part of a shared round call f first (a non-nil
+// error stops the round) until restore is called.
+func SetChunkHook(f func(part int) error) (restore func()) {
+	chunkHook = f
+	return func() { chunkHook = nil }
+}
