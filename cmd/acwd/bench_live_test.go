@@ -480,6 +480,9 @@ func logRedisTime(b *testing.B, rdb *redis.Client) {
 		if len(e.Args) > 0 {
 			name = strings.ToUpper(e.Args[0])
 		}
+		if name == "EVALSHA" && len(e.Args) > 3 {
+			name += " " + e.Args[3] // the shared writer's mode (shared.lua)
+		}
 		st := by[name]
 		if st == nil {
 			st = &stat{}

@@ -220,16 +220,17 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 	return nil
 }
 
-// sharedRound is one shared-writer round as shared.lua's 'begin' records
-// it (JSON) in the pending hash.
+// sharedRound is one shared-writer round as recorded (JSON) for
+// shared.lua's 'begin'.
 type sharedRound struct {
 	Logs   []string `json:"logs"`   // per log: key, expected position, new position
 	Notice string   `json:"notice"` // for the updates channel ("" = none)
 	Ops    []string `json:"ops"`    // shared.lua's ops
 }
 
-// PendingKey is the hash recording a shared-writer round being written
-// in parts (fields id and record), absent between rounds.
+// PendingKey is the hash naming a shared-writer round being written in
+// parts (fields id, and record: the key of the round's record, a JSON
+// sharedRound), absent between rounds.
 func (s *Store) PendingKey() string { return s.sharedKey("pending") }
 
 // writeRound writes rec: in one script when it is small, else recorded
@@ -242,7 +243,7 @@ func (s *Store) writeRound(ctx context.Context, token string, rec *sharedRound) 
 		mode = "begin"
 	}
 	args := append(s.sharedArgs(mode, token), s.positionArgs(rec)...)
-	id := ""
+	id, recKey := "", ""
 	if mode == "all" {
 		args = append(args, s.UpdatesChannel(), rec.Notice)
 		for _, o := range rec.Ops {
@@ -254,9 +255,17 @@ func (s *Store) writeRound(ctx context.Context, token string, rec *sharedRound) 
 			return err
 		}
 		id = token + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		args = append(args, id, blob)
+		// begin keeps the record (PERSIST); one it refuses expires
+		recKey = s.sharedKey("round:" + id)
+		if err := s.rdb.Set(ctx, recKey, blob, 24*time.Hour).Err(); err != nil {
+			return sharedErr(err)
+		}
+		args = append(args, id, recKey)
 	}
 	err := sharedScript.Run(ctx, s.rdb, nil, args...).Err()
+	if err != nil && recKey != "" {
+		s.rdb.Del(ctx, recKey) // refused (else it expires)
+	}
 	if err != nil && strings.HasPrefix(err.Error(), "PENDING") {
 		if err := s.completePending(ctx, token); err != nil {
 			return err
@@ -277,9 +286,13 @@ func (s *Store) completePending(ctx context.Context, token string) error {
 		return sharedErr(err)
 	}
 	id, _ := res[0].(string)
-	blob, _ := res[1].(string)
+	recKey, _ := res[1].(string)
 	if id == "" {
 		return nil // completed meanwhile
+	}
+	blob, err := s.rdb.Get(ctx, recKey).Result()
+	if err != nil && err != redis.Nil {
+		return sharedErr(err)
 	}
 	var rec sharedRound
 	if err := json.Unmarshal([]byte(blob), &rec); err != nil || len(rec.Logs)%3 != 0 {

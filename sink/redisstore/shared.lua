@@ -5,9 +5,11 @@
 --
 -- A small round is one call ('all'). A large one is split so that Redis,
 -- which serves nobody else while a script runs, is never held for long:
--- 'begin' records the whole round (its positions, notice and ops) in the
--- pending hash, 'chunk' calls write parts of it, and 'commit' advances the
--- positions and deletes the record. While a round is pending, no other
+-- The writer stores the whole round (its positions, notice and ops) in a
+-- record key of its own with a plain SET (cheap for Redis, unlike a large
+-- script argument); 'begin' names it in the pending hash, 'chunk' calls
+-- write parts of it, and 'commit' advances the positions and deletes the
+-- record. While a round is pending, no other
 -- round begins: whoever holds the lease next completes it from the record
 -- (the ops set values, so writing them again is harmless).
 --
@@ -16,7 +18,7 @@
 --           position ("" = none yet), new position; the updates channel,
 --           the notice ("" = none); ops
 --   begin:  positions hash, number of logs, per log as above; round id,
---           record
+--           record key
 --   chunk:  round id; ops
 --   commit: round id; positions hash, number of logs, per log as above;
 --           the updates channel, the notice
@@ -94,7 +96,7 @@ if mode == 'chunk' or mode == 'commit' then
     apply(6)
   else
     local j = advance(6)
-    redis.call('DEL', pending)
+    redis.call('DEL', redis.call('HGET', pending, 'record'), pending)
     publish(ARGV[j], ARGV[j + 1])
   end
   return 'OK'
@@ -106,6 +108,9 @@ end
 local j, err = check_positions(5)
 if not j then return err end
 if mode == 'begin' then
+  if redis.call('PERSIST', ARGV[j + 1]) == 0 and redis.call('EXISTS', ARGV[j + 1]) == 0 then
+    return redis.error_reply('NORECORD ' .. ARGV[j + 1] .. ' does not exist')
+  end
   redis.call('HSET', pending, 'id', ARGV[j], 'record', ARGV[j + 1])
   return 'OK'
 end

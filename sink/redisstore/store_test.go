@@ -641,4 +641,7 @@ func TestSharedWriterCompletesAnInterruptedRound(t *testing.T) {
 	if es, _, _ := b.ReadShared(ctx, 100); len(es) != 0 {
 		t.Errorf("%d entries left", len(es))
 	}
+	if keys := rdb.Keys(ctx, "acw:shared:g:round:*").Val(); len(keys) > 0 {
+		t.Errorf("round records left behind: %v", keys)
+	}
 }
