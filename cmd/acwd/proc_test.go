@@ -145,7 +145,9 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	cfg := simForRun(11)
 	cfg.Agents = 120
 	h := newRunHarness(t, cfg)
-	args := append(h.runArgs("crash"), "--session-timeout", "2s", "--log-level", "info")
+	// rounds of the shared writer over 3 views go in parts, so that kills
+	// land between them too
+	args := append(h.runArgs("crash"), "--session-timeout", "2s", "--log-level", "info", "--shared-chunk-views", "3")
 	streamed := h.streamLines(40, 150*time.Millisecond)
 	kills := 0
 	var procs []*proc
@@ -216,7 +218,7 @@ func TestRunRebalances(t *testing.T) {
 	cfg := simForRun(13)
 	cfg.Agents = 120
 	h := newRunHarness(t, cfg)
-	args := append(h.runArgs("rb"), "--session-timeout", "2s", "--log-level", "info")
+	args := append(h.runArgs("rb"), "--session-timeout", "2s", "--log-level", "info", "--shared-chunk-views", "3")
 	streamed := h.streamLines(40, 150*time.Millisecond)
 	a, b, c := startProc(t, args...), startProc(t, args...), startProc(t, args...)
 	procs := []*proc{a, b, c}

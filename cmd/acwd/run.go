@@ -61,6 +61,7 @@ type runFlags struct {
 	intervalTTL, dayTTL       time.Duration
 	last60mTTL                time.Duration
 	alertsMaxLen              int
+	sharedChunkViews          int
 	flush, sharedFlush        time.Duration
 	snapshot, shutdownTimeout time.Duration
 	idleAfter                 time.Duration
@@ -104,6 +105,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.dur(&f.dayTTL, "day-ttl", "redis.day_ttl", "192h", "lifetime of daily hashes (duration)", time.Hour)
 	ss.dur(&f.last60mTTL, "last60m-ttl", "redis.last60m_ttl", "2h", "lifetime of the rolling last-60-minutes hashes (duration)", time.Hour)
 	ss.num(&f.alertsMaxLen, "alerts-max-len", "redis.alerts_max_len", "100000", "approximate cap of the acw:alerts stream (entries)", 100)
+	ss.num(&f.sharedChunkViews, "shared-chunk-views", "redis.shared_chunk_views", "256", "most team, queue and centre views the shared writer writes in one Redis script; a larger round goes in several, so Redis is never held long", 1)
 
 	ss.dur(&f.flush, "flush-interval", "pipeline.flush_interval", "100ms", "how often each partition flushes agent keys, alerts and its checkpoint to Redis (duration)", time.Millisecond)
 	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", "1s", "how often a partition's flush also logs its team, queue and center updates for the shared writer (duration)", time.Millisecond)
@@ -342,7 +344,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 	rdb := redis.NewClient(rc.redis)
 	defer rdb.Close()
 	store, err := redisstore.New(rdb, redisstore.Config{Prefix: f.prefix, Group: f.group, Window: rc.engine.Window,
-		IntervalTTL: f.intervalTTL, DayTTL: f.dayTTL, Last60mTTL: f.last60mTTL, AlertsMaxLen: int64(f.alertsMaxLen)})
+		IntervalTTL: f.intervalTTL, DayTTL: f.dayTTL, Last60mTTL: f.last60mTTL, AlertsMaxLen: int64(f.alertsMaxLen), SharedChunkViews: f.sharedChunkViews})
 	if err != nil {
 		return err
 	}
