@@ -2,7 +2,8 @@ package redisstore
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -171,7 +172,8 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		return *sh.views[k]
 	}
 	w := s.cfg.Window.Milliseconds()
-	var ops []any
+	var ops []any // shared.lua's ops, all strings
+	nops := 0
 	for i := range counters {
 		c := &counters[i]
 		key, ttl := s.viewKey(c)
@@ -193,13 +195,13 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		} else {
 			nv.at = wallMS
 		}
-		ops = appendFull(ops, key, ttl, &d)
+		n := len(ops)
+		if ops = appendFull(ops, key, ttl, &d); len(ops) > n {
+			nops++
+		}
 		next[key] = nv
 	}
-	rec := sharedRound{Logs: logs, Notice: sharedNotice(len(entries), counters), Ops: make([]string, len(ops))}
-	for i, o := range ops {
-		rec.Ops[i] = o.(string)
-	}
+	rec := sharedRound{Logs: logs, Notice: sharedNotice(len(entries), counters), Ops: ops, NOps: nops}
 	if err := s.writeRound(ctx, token, &rec); err != nil {
 		sh.views = nil
 		return err
@@ -220,17 +222,93 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 	return nil
 }
 
-// sharedRound is one shared-writer round as recorded (JSON) for
-// shared.lua's 'begin'.
+// sharedRound is one shared-writer round.
 type sharedRound struct {
-	Logs   []string `json:"logs"`   // per log: key, expected position, new position
-	Notice string   `json:"notice"` // for the updates channel ("" = none)
-	Ops    []string `json:"ops"`    // shared.lua's ops
+	Logs   []string // per log: key, expected position, new position
+	Notice string   // for the updates channel ("" = none)
+	Ops    []any    // shared.lua's ops (strings)
+	NOps   int      // how many ops
+}
+
+// appendRecord encodes r for the record key: a version byte, then
+// uvarint counts of logs and ops and uvarint-length-prefixed strings
+// (logs, notice, ops).
+func appendRecord(b []byte, r *sharedRound) []byte {
+	str := func(v string) {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	b = append(b, 1)
+	b = binary.AppendUvarint(b, uint64(len(r.Logs)))
+	b = binary.AppendUvarint(b, uint64(len(r.Ops)))
+	for _, l := range r.Logs {
+		str(l)
+	}
+	str(r.Notice)
+	for _, o := range r.Ops {
+		str(o.(string))
+	}
+	return b
+}
+
+var errRecord = errors.New("malformed round record")
+
+// parseRecord decodes appendRecord's encoding.
+func parseRecord(b []byte) (*sharedRound, error) {
+	if len(b) == 0 || b[0] != 1 {
+		return nil, errRecord
+	}
+	b = b[1:]
+	num := func() (int, bool) {
+		v, n := binary.Uvarint(b)
+		if n <= 0 || v > uint64(len(b)) {
+			return 0, false
+		}
+		b = b[n:]
+		return int(v), true
+	}
+	str := func() (string, bool) {
+		n, ok := num()
+		if !ok || n > len(b) {
+			return "", false
+		}
+		v := string(b[:n])
+		b = b[n:]
+		return v, true
+	}
+	nl, ok1 := num()
+	no, ok2 := num()
+	if !ok1 || !ok2 || nl%3 != 0 {
+		return nil, errRecord
+	}
+	r := &sharedRound{Logs: make([]string, nl), Ops: make([]any, no)}
+	for i := range r.Logs {
+		if r.Logs[i], ok1 = str(); !ok1 {
+			return nil, errRecord
+		}
+	}
+	if r.Notice, ok1 = str(); !ok1 {
+		return nil, errRecord
+	}
+	for i := range r.Ops {
+		v, ok := str()
+		if !ok {
+			return nil, errRecord
+		}
+		r.Ops[i] = v
+	}
+	for i := 0; i < len(r.Ops); r.NOps++ {
+		i += opsPrefix(r.Ops[i:], 1)
+	}
+	if len(b) != 0 {
+		return nil, errRecord
+	}
+	return r, nil
 }
 
 // PendingKey is the hash naming a shared-writer round being written in
-// parts (fields id, and record: the key of the round's record, a JSON
-// sharedRound), absent between rounds.
+// parts (fields id, and record: the key of the round's record, see
+// appendRecord), absent between rounds.
 func (s *Store) PendingKey() string { return s.sharedKey("pending") }
 
 // writeRound writes rec: in one script when it is small, else recorded
@@ -239,25 +317,18 @@ func (s *Store) PendingKey() string { return s.sharedKey("pending") }
 // ErrSharedConflict: the caller reads the logs again.
 func (s *Store) writeRound(ctx context.Context, token string, rec *sharedRound) error {
 	mode := "all"
-	if countOps(rec.Ops) > s.cfg.SharedChunkViews {
+	if rec.NOps > s.cfg.SharedChunkViews {
 		mode = "begin"
 	}
 	args := append(s.sharedArgs(mode, token), s.positionArgs(rec)...)
 	id, recKey := "", ""
 	if mode == "all" {
-		args = append(args, s.UpdatesChannel(), rec.Notice)
-		for _, o := range rec.Ops {
-			args = append(args, o)
-		}
+		args = append(append(args, s.UpdatesChannel(), rec.Notice), rec.Ops...)
 	} else {
-		blob, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
 		id = token + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
 		// begin keeps the record (PERSIST); one it refuses expires
 		recKey = s.sharedKey("round:" + id)
-		if err := s.rdb.Set(ctx, recKey, blob, 24*time.Hour).Err(); err != nil {
+		if err := s.rdb.Set(ctx, recKey, appendRecord(nil, rec), 24*time.Hour).Err(); err != nil {
 			return sharedErr(err)
 		}
 		args = append(args, id, recKey)
@@ -290,15 +361,15 @@ func (s *Store) completePending(ctx context.Context, token string) error {
 	if id == "" {
 		return nil // completed meanwhile
 	}
-	blob, err := s.rdb.Get(ctx, recKey).Result()
+	blob, err := s.rdb.Get(ctx, recKey).Bytes()
 	if err != nil && err != redis.Nil {
 		return sharedErr(err)
 	}
-	var rec sharedRound
-	if err := json.Unmarshal([]byte(blob), &rec); err != nil || len(rec.Logs)%3 != 0 {
-		return fmt.Errorf("redis shared apply: the pending round %s in %s is unreadable (%v): the shared keys stop until it is completed or deleted", id, s.PendingKey(), err)
+	rec, err := parseRecord(blob)
+	if err != nil {
+		return fmt.Errorf("redis shared apply: the pending round %s (record %s) is unreadable: %v; the shared keys stop until it is completed or deleted", id, recKey, err)
 	}
-	return s.finishRound(ctx, token, id, &rec)
+	return s.finishRound(ctx, token, id, rec)
 }
 
 // chunkHook, when set (by tests), runs before each part of a round and
@@ -315,10 +386,7 @@ func (s *Store) finishRound(ctx context.Context, token, id string, rec *sharedRo
 			}
 		}
 		n := opsPrefix(ops, s.cfg.SharedChunkViews)
-		args := append(s.sharedArgs("chunk", token), id)
-		for _, o := range ops[:n] {
-			args = append(args, o)
-		}
+		args := append(append(s.sharedArgs("chunk", token), id), ops[:n]...)
 		if err := sharedScript.Run(ctx, s.rdb, nil, args...).Err(); err != nil {
 			return sharedErr(err)
 		}
@@ -341,23 +409,17 @@ func (s *Store) positionArgs(rec *sharedRound) []any {
 }
 
 // opsPrefix returns the length of the longest prefix of ops holding at
-// most max ops (at least one).
-func opsPrefix(ops []string, max int) int {
+// most most ops (at least one).
+func opsPrefix(ops []any, most int) int {
 	i := 0
-	for n := 0; i < len(ops) && (n < max || n == 0); n++ {
-		nf, _ := strconv.Atoi(ops[i+3])
-		i += 4 + 2*nf
+	for n := 0; i < len(ops) && (n < most || n == 0); n++ {
+		nf := 0
+		if i+3 < len(ops) {
+			nf, _ = strconv.Atoi(ops[i+3].(string))
+		}
+		i += 4 + 2*max(nf, 0)
 	}
 	return min(i, len(ops))
-}
-
-// countOps returns how many ops ops holds.
-func countOps(ops []string) int {
-	n := 0
-	for i := 0; i < len(ops); n++ {
-		i += opsPrefix(ops[i:], 1)
-	}
-	return n
 }
 
 // sharedErr wraps a shared-writer script's error: a CONFLICT reply as
