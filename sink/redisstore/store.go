@@ -574,10 +574,31 @@ func appendViewFields(args []any, c *pipeline.CounterDelta) []any {
 	}
 	for f, v := range cur {
 		if c.Prev == nil || v != prev[f] {
-			args = append(args, viewFields[f], fixed(v, viewPlaces[f]))
+			args = append(args, viewFieldArgs[f], fixedArg(v, viewPlaces[f]))
 		}
 	}
 	return args
+}
+
+// viewFieldArgs are viewFields as command arguments, and smallArgs the
+// integers 0–255: converting a string to an interface allocates, and
+// these go into every flush many times over.
+var viewFieldArgs, smallArgs = func() (f [len(viewFields)]any, n [256]any) {
+	for i, name := range viewFields {
+		f[i] = name
+	}
+	for i := range n {
+		n[i] = strconv.Itoa(i)
+	}
+	return
+}()
+
+// fixedArg is fixed(v, places) as a command argument.
+func fixedArg(v int64, places int) any {
+	if places == 0 && v >= 0 && v < int64(len(smallArgs)) {
+		return smallArgs[v]
+	}
+	return fixed(v, places)
 }
 
 func fixed(v int64, places int) string {
