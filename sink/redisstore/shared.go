@@ -334,8 +334,11 @@ func (s *Store) writeRound(ctx context.Context, token string, rec *sharedRound) 
 		args = append(args, id, recKey)
 	}
 	err := sharedScript.Run(ctx, s.rdb, nil, args...).Err()
-	if err != nil && recKey != "" {
-		s.rdb.Del(ctx, recKey) // refused (else it expires)
+	var refused redis.Error
+	if recKey != "" && errors.As(err, &refused) {
+		// begin answered no; after any other error it may have run (its
+		// reply lost), so the record stays, and expires if unused
+		s.rdb.Del(ctx, recKey)
 	}
 	if err != nil && strings.HasPrefix(err.Error(), "PENDING") {
 		if err := s.completePending(ctx, token); err != nil {
