@@ -352,3 +352,23 @@ func TestRunRefusesASecondGroupOnAPrefix(t *testing.T) {
 	// the first group restarts on its prefix
 	h.startInProcess("first")()
 }
+
+// acwd run started while Redis is down waits for it (the prefix's group
+// cannot be checked before), then runs as usual.
+func TestRunStartsBeforeRedis(t *testing.T) {
+	cfg := simForRun(37)
+	cfg.Agents = 5
+	h := newRunHarness(t, cfg)
+	h.redis.Shutdown()
+	stop := h.startInProcess("late")
+	// it reaches Redis about 1.5 s after starting (creating the derived
+	// topics first)
+	time.Sleep(4 * time.Second)
+	h.redis.Restart()
+	<-h.streamLines(2, 10*time.Millisecond)
+	h.waitCheckpoints("late", 60*time.Second)
+	stop()
+	if g := h.rdb.Get(context.Background(), "acw:group").Val(); g != "late" {
+		t.Fatalf("acw:group = %q, want late", g)
+	}
+}

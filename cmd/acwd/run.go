@@ -308,7 +308,7 @@ type service struct {
 // once); a prefix bound to another group is a configuration error. It
 // returns nil without binding when ctx ends first.
 func bindPrefix(ctx context.Context, store *redisstore.Store, owner string, log zerolog.Logger) error {
-	delay, failing := 50*time.Millisecond, false
+	b, failing := pipeline.NewBackoff(5*time.Second), false
 	for {
 		err := store.Bind(ctx, owner)
 		switch {
@@ -323,12 +323,9 @@ func bindPrefix(ctx context.Context, store *redisstore.Store, owner string, log 
 			failing = true
 			log.Warn().Err(err).Msg("Redis unreachable at start; retrying")
 		}
-		select {
-		case <-ctx.Done():
+		if !b.Wait(ctx) {
 			return nil
-		case <-time.After(delay):
 		}
-		delay = min(2*delay, 5*time.Second)
 	}
 }
 

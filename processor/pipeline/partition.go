@@ -734,7 +734,7 @@ func (pt *partition) release(r *kafka.Reader) {
 // with capped exponential backoff, logging once per failure run and
 // counting every failure under op ("redis" or "kafka") for the Observer.
 func (pt *partition) retry(ctx context.Context, op, what string, fn func(context.Context) error) error {
-	b := newBackoff(pt.p.cfg.MaxBackoff)
+	b := NewBackoff(pt.p.cfg.MaxBackoff)
 	failing := false
 	for {
 		err := fn(ctx)
@@ -757,7 +757,7 @@ func (pt *partition) retry(ctx context.Context, op, what string, fn func(context
 			failing = true
 			pt.log.Warn().Err(err).Msg(what + " failed; pausing the partition and retrying")
 		}
-		if !b.wait(ctx) {
+		if !b.Wait(ctx) {
 			return ctx.Err()
 		}
 	}

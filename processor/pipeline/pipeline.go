@@ -259,7 +259,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	} else {
 		close(wdone)
 	}
-	backoff := newBackoff(cfg.MaxBackoff)
+	backoff := NewBackoff(cfg.MaxBackoff)
 	for {
 		gen, err := g.Next(ctx)
 		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
@@ -267,12 +267,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			log.Warn().Err(err).Msg("joining the consumer group; retrying")
-			if !backoff.wait(ctx) {
+			if !backoff.Wait(ctx) {
 				break
 			}
 			continue
 		}
-		backoff.reset()
+		backoff.Reset()
 		n := 0
 		for topic, parts := range gen.Assignments {
 			for _, pa := range parts {
@@ -306,17 +306,20 @@ func (p *Pipeline) commitOffset(gen *kafka.Generation, src Source, next int64) e
 	return gen.CommitOffsets(map[string]map[int]int64{src.Topic: {src.Partition: next}})
 }
 
-// backoff is a capped exponential retry delay.
-type backoff struct {
+// Backoff is a capped exponential retry delay: 50 ms, doubling up to
+// its cap. The zero value is not ready; use NewBackoff.
+type Backoff struct {
 	cur, max time.Duration
 }
 
-func newBackoff(max time.Duration) *backoff { return &backoff{max: max} }
+// NewBackoff returns a Backoff capped at max.
+func NewBackoff(max time.Duration) *Backoff { return &Backoff{max: max} }
 
-func (b *backoff) reset() { b.cur = 0 }
+// Reset starts the delays again from 50 ms.
+func (b *Backoff) Reset() { b.cur = 0 }
 
-// wait sleeps for the next delay; false if ctx ended first.
-func (b *backoff) wait(ctx context.Context) bool {
+// Wait sleeps for the next delay; false if ctx ended first.
+func (b *Backoff) Wait(ctx context.Context) bool {
 	if b.cur == 0 {
 		b.cur = 50 * time.Millisecond
 	} else {

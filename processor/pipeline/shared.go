@@ -200,7 +200,7 @@ const sharedMaxEntries = 200
 func (w *sharedWriter) run(ctx context.Context) {
 	t := time.NewTicker(w.cfg.FlushInterval)
 	defer t.Stop()
-	bo := newBackoff(w.cfg.MaxBackoff)
+	bo := NewBackoff(w.cfg.MaxBackoff)
 	failing := false
 	for ctx.Err() == nil {
 		select {
@@ -217,10 +217,10 @@ func (w *sharedWriter) run(ctx context.Context) {
 				if o := w.cfg.Observer; o != nil {
 					o.Failed(Source{}, "redis", err)
 				}
-				bo.wait(ctx)
+				bo.Wait(ctx)
 			case failing:
 				failing = false
-				bo.reset()
+				bo.Reset()
 				w.log.Info().Msg("shared writer: recovered")
 			}
 		}
