@@ -114,6 +114,9 @@ func (pt *partition) run(ctx context.Context) {
 		o.Assigned(pt.src, true)
 		defer o.Assigned(pt.src, false)
 	}
+	if rs, ok := cfg.Store.(ReleasingStore); ok {
+		defer rs.Release(pt.src)
+	}
 	var tok [8]byte
 	_, _ = rand.Read(tok[:])
 	pt.token = pt.p.instance + "/" + strconv.Itoa(int(pt.gen.ID)) + "/" + hex.EncodeToString(tok[:])

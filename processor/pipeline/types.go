@@ -172,6 +172,13 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
+// ReleasingStore is a Store that holds something per partition (a
+// connection, say): a partition calls Release when it stops, however it
+// stops (released after its final flush, fenced, or failed).
+type ReleasingStore interface {
+	Release(src Source)
+}
+
 // Publisher writes derived messages to Kafka with at-least-once delivery.
 type Publisher interface {
 	// Publish returns once every message is acknowledged, or an error

@@ -122,8 +122,23 @@ func (s *Store) putFence(src pipeline.Source, f *fence) {
 	s.fences[src] = f
 }
 
+// Release implements pipeline.ReleasingStore: the connection src's
+// commits went through goes back to the store's pool, where the next
+// partition's first commit takes it (its watch starts with UNWATCH), so an
+// instance holds one per partition it owns, not one per partition it ever
+// owned. (A commit still in flight keeps its connection until it ends.)
+func (s *Store) Release(src pipeline.Source) {
+	s.fmu.Lock()
+	f := s.fences[src]
+	delete(s.fences, src)
+	s.fmu.Unlock()
+	if f != nil {
+		f.conn.Close()
+	}
+}
+
 // Close closes the connections the store holds of its own (one per
-// partition it has committed for). The client given to New stays open.
+// partition it has committed for and not released). The client given to New stays open.
 func (s *Store) Close() error {
 	s.fmu.Lock()
 	s.closed = true

@@ -22,7 +22,10 @@ import (
 // applies the sums with the streams' new positions in one script
 // (shared.lua) that first checks the lease and the positions it read.
 
-var _ pipeline.SharedStore = (*Store)(nil)
+var (
+	_ pipeline.SharedStore    = (*Store)(nil)
+	_ pipeline.ReleasingStore = (*Store)(nil)
+)
 
 // LeaseShared implements pipeline.SharedStore.
 func (s *Store) LeaseShared(ctx context.Context, token string, ttl time.Duration) (bool, error) {

@@ -645,3 +645,25 @@ func TestSharedWriterCompletesAnInterruptedRound(t *testing.T) {
 		t.Errorf("round records left behind: %v", keys)
 	}
 }
+
+// Released partitions give their connection back: an instance holds one
+// per partition it owns now, not one per partition it ever owned.
+func TestReleaseGivesThePartitionsConnectionBack(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	clients := func() int { return strings.Count(rdb.ClientList(ctx).Val(), "\n") }
+	before := clients()
+	for p := range 3 {
+		src := pipeline.Source{Topic: "in", Partition: p}
+		if _, err := s.Claim(ctx, src, "tok"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 1, WallMS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if n := clients(); n != before+1 {
+			t.Fatalf("partition %d: %d clients, want %d: one for the partition held now", p, n, before+1)
+		}
+		s.Release(src)
+	}
+}
