@@ -42,7 +42,7 @@ type SharedStore interface {
 	// ApplyShared adds counters (the entries' deltas summed by SumShared)
 	// to the shared keys and marks the entries applied, exactly once: a
 	// store may write a large round in parts (readers then see its keys
-	// change over a few milliseconds), but a round interrupted between
+	// change part by part), but a round interrupted between
 	// parts is completed by the next lease holder before any other. It
 	// returns ErrSharedConflict, having applied none of the entries, when
 	// token no longer holds the lease, when any of the entries' logs has

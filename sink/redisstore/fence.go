@@ -126,7 +126,8 @@ func (s *Store) putFence(src pipeline.Source, f *fence) {
 // commits went through goes back to the store's pool, where the next
 // partition's first commit takes it (its watch starts with UNWATCH), so an
 // instance holds one per partition it owns, not one per partition it ever
-// owned. (A commit still in flight keeps its connection until it ends.)
+// owned. (A commit still in flight keeps its connection, and leaves it
+// for src's next commit.)
 func (s *Store) Release(src pipeline.Source) {
 	s.fmu.Lock()
 	f := s.fences[src]
@@ -138,7 +139,8 @@ func (s *Store) Release(src pipeline.Source) {
 }
 
 // Close closes the connections the store holds of its own (one per
-// partition it has committed for and not released). The client given to New stays open.
+// partition it has committed for and not released). The client given to
+// New stays open.
 func (s *Store) Close() error {
 	s.fmu.Lock()
 	s.closed = true

@@ -378,25 +378,43 @@ func (s *Store) completePending(ctx context.Context, token string) error {
 	return s.finishRound(ctx, token, id, rec)
 }
 
-// chunkHook, when set (by tests), runs before each part of a round and
-// stops the round with its error.
+// chunkHook, when set (by tests), runs before each part of a round is
+// queued; an error sends only the parts before it and stops the round.
 var chunkHook func(part int) error
 
 // finishRound writes a recorded round's ops in parts, then its positions.
+// The parts go out in one pipeline: Redis runs each as soon as it has
+// read it, serving other clients between them, so a part, not the round,
+// is what holds Redis, and the round costs two round trips, not one per
+// part (on a busy machine each took tens of milliseconds: rounds of 2 400
+// teams took 0.25–4 s). The commit goes out only once every part is in.
 func (s *Store) finishRound(ctx context.Context, token, id string, rec *sharedRound) error {
-	ops := rec.Ops
-	for part := 0; len(ops) > 0; part++ {
-		if chunkHook != nil {
-			if err := chunkHook(part); err != nil {
-				return err
+	var stop error
+	cmds, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ops := rec.Ops
+		for part := 0; len(ops) > 0; part++ {
+			if chunkHook != nil {
+				if stop = chunkHook(part); stop != nil {
+					return nil
+				}
 			}
+			n := opsPrefix(ops, s.cfg.SharedChunkViews)
+			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT
+			sharedScript.Eval(ctx, p, nil, append(append(s.sharedArgs("chunk", token), id), ops[:n]...)...)
+			ops = ops[n:]
 		}
-		n := opsPrefix(ops, s.cfg.SharedChunkViews)
-		args := append(append(s.sharedArgs("chunk", token), id), ops[:n]...)
-		if err := sharedScript.Run(ctx, s.rdb, nil, args...).Err(); err != nil {
-			return sharedErr(err)
+		return nil
+	})
+	for _, c := range cmds {
+		if c.Err() != nil {
+			return sharedErr(c.Err())
 		}
-		ops = ops[n:]
+	}
+	if err != nil {
+		return sharedErr(err)
+	}
+	if stop != nil {
+		return stop
 	}
 	args := append(append(s.sharedArgs("commit", token), id), s.positionArgs(rec)...)
 	return sharedErr(sharedScript.Run(ctx, s.rdb, nil, append(args, s.UpdatesChannel(), rec.Notice)...).Err())
@@ -415,10 +433,10 @@ func (s *Store) positionArgs(rec *sharedRound) []any {
 }
 
 // opsPrefix returns the length of the longest prefix of ops holding at
-// most most ops (at least one).
-func opsPrefix(ops []any, most int) int {
+// most limit ops (at least one).
+func opsPrefix(ops []any, limit int) int {
 	i := 0
-	for n := 0; i < len(ops) && (n < most || n == 0); n++ {
+	for n := 0; i < len(ops) && (n < limit || n == 0); n++ {
 		nf := 0
 		if i+3 < len(ops) {
 			nf, _ = strconv.Atoi(ops[i+3].(string))

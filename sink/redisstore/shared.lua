@@ -4,14 +4,14 @@
 -- has moved since it read them.
 --
 -- A small round is one call ('all'). A large one is split so that Redis,
--- which serves nobody else while a script runs, is never held for long:
+-- which serves nobody else while a script runs, is never held for long.
 -- The writer stores the whole round (its positions, notice and ops) in a
 -- record key of its own with a plain SET (cheap for Redis, unlike a large
 -- script argument); 'begin' names it in the pending hash, 'chunk' calls
 -- write parts of it, and 'commit' advances the positions and deletes the
--- record. While a round is pending, no other
--- round begins: whoever holds the lease next completes it from the record
--- (the ops set values, so writing them again is harmless).
+-- record. While a round is pending, no other round begins: whoever holds
+-- the lease next completes it from the record (the ops set values, so
+-- writing them again is harmless).
 --
 -- ARGV: 1 mode, 2 lease key, 3 token, 4 pending hash, then by mode:
 --   all:    positions hash, number of logs, per log: key, expected
