@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -425,6 +426,9 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 	}
 	p.i++
 	p.ws()
+	var seen uint16 // contract fields met so far, by bit
+	var unkBuf [8][]byte
+	unknown := unkBuf[:0] // unknown member names met so far (decoded)
 	if p.i < len(b) && b[p.i] == '}' {
 		p.i++
 	} else {
@@ -434,7 +438,24 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 				p.fail("expected object key")
 				break
 			}
-			f := fieldOf(p.str())
+			name := p.str()
+			f := fieldOf(name)
+			// A member given twice is ambiguous (parsers differ on which
+			// one wins), so the object is invalid whatever the values.
+			if f != fUnknown {
+				if seen&(1<<f) != 0 {
+					fieldErr(invalidf(fieldNames[f], "appears twice in the object"))
+				}
+				seen |= 1 << f
+			} else if p.err == nil {
+				if slices.ContainsFunc(unknown, func(u []byte) bool { return string(u) == string(name) }) {
+					fieldErr(invalidf(string(name), "appears twice in the object"))
+				}
+				if p.escaped { // name is in the decoder's scratch: keep a copy
+					name = slices.Clone(name)
+				}
+				unknown = append(unknown, name)
+			}
 			p.ws()
 			if p.i >= len(b) || b[p.i] != ':' {
 				p.fail("expected ':'")
@@ -560,6 +581,10 @@ func (d *Decoder) clear(ev *Event, f int) {
 }
 
 func (d *Decoder) set(ev *Event, f int, s []byte, escaped bool, fieldErr func(error)) {
+	if f != fAgentID && f != fState && f != fEventID && len(s) > MaxFieldLen {
+		fieldErr(invalidf(fieldNames[f], "is %d bytes long, the limit is %d", len(s), MaxFieldLen))
+		return
+	}
 	switch f {
 	case fAgentID:
 		if len(s) > MaxAgentIDLen {
@@ -577,6 +602,10 @@ func (d *Decoder) set(ev *Event, f int, s []byte, escaped bool, fieldErr func(er
 	case fCallID:
 		ev.CallID = d.intern(s)
 	case fEventID:
+		if len(s) > MaxFieldLen {
+			fieldErr(invalidf("event_id", "is %d bytes long, the limit is %d", len(s), MaxFieldLen))
+			return
+		}
 		if d.BorrowEventID && !escaped && len(s) > 0 {
 			ev.EventID = unsafe.String(&s[0], len(s))
 		} else {

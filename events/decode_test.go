@@ -33,8 +33,6 @@ func TestDecodeAcceptsTheCanonicalForms(t *testing.T) {
 			Event{AgentID: "a1", State: StateReady, TS: 1795341600000}},
 		{"escapes are decoded", `{"agent_id":"a\u00e9\"\\\/\n\ud83d\ude00","state":"ready","ts":1795341600000}`,
 			Event{AgentID: "aé\"\\/\n😀", State: StateReady, TS: 1795341600000}},
-		{"the last duplicate key wins", `{"agent_id":"a1","agent_id":"a2","state":"ready","ts":1795341600000}`,
-			Event{AgentID: "a2", State: StateReady, TS: 1795341600000}},
 	}
 	var d Decoder
 	for _, tc := range cases {
@@ -54,6 +52,13 @@ func TestDecodeRejectsWithAClearReason(t *testing.T) {
 	cases := []struct {
 		name, in, reason, msg string
 	}{
+		{"a contract field given twice", `{"agent_id":"dupkey","agent_id":"agent-5","state":"ready","ts":1795341600000}`, ReasonInvalid, `field "agent_id": appears twice in the object`},
+		{"a field given twice, once escaped", `{"state":"ready","st\u0061te":"acw","agent_id":"a","ts":1795341600000,"call_id":"c"}`, ReasonInvalid, `field "state": appears twice`},
+		{"a field given twice, once null", `{"team":"t","team":null,"agent_id":"a","state":"ready","ts":1795341600000}`, ReasonInvalid, `field "team": appears twice`},
+		{"an unknown member given twice", `{"x":1,"agent_id":"a","x":2,"state":"ready","ts":1795341600000}`, ReasonInvalid, `field "x": appears twice`},
+		{"an unknown member given twice, once escaped", `{"x\u0079":1,"agent_id":"a","xy":2,"state":"ready","ts":1795341600000}`, ReasonInvalid, `field "xy": appears twice`},
+		{"team too long", `{"agent_id":"a","state":"ready","ts":1795341600000,"team":"` + strings.Repeat("t", 257) + `"}`, ReasonInvalid, `field "team": is 257 bytes long, the limit is 256`},
+		{"reason too long", `{"agent_id":"a","state":"not_ready","ts":1795341600000,"reason":"` + strings.Repeat("r", 300) + `"}`, ReasonInvalid, `field "reason": is 300 bytes long, the limit is 256`},
 		{"not JSON", `hello`, ReasonMalformed, "not a JSON object"},
 		{"a JSON array", `[1,2]`, ReasonMalformed, "found array"},
 		{"a JSON string", `"x"`, ReasonMalformed, "found string"},

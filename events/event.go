@@ -103,11 +103,24 @@ func (e *Event) Validate() error {
 	case e.State.CallLevel() && e.CallID == "":
 		return invalidf("call_id", "required for state %q", e.State.String())
 	}
+	for _, f := range [...]struct {
+		name, v string
+	}{{"call_id", e.CallID}, {"event_id", e.EventID}, {"team", e.Team}, {"queue", e.Queue}, {"channel", e.Channel}, {"disposition", e.Disposition}, {"reason", e.Reason}} {
+		if len(f.v) > MaxFieldLen {
+			return invalidf(f.name, "is %d bytes long, the limit is %d", len(f.v), MaxFieldLen)
+		}
+	}
 	return nil
 }
 
 // MaxAgentIDLen is the largest accepted agent_id, in bytes.
 const MaxAgentIDLen = 128
+
+// MaxFieldLen is the largest accepted value of every other string field
+// (call_id, event_id, team, queue, channel, disposition, reason), in
+// bytes: a feed of free text cannot grow Redis keys or memory without
+// bound.
+const MaxFieldLen = 256
 
 // MinTS and MaxTS bound valid event times: MinTS ≤ ts < MaxTS, that is
 // 2000-01-01T00:00:00Z up to the end of 2099, in Unix milliseconds.
