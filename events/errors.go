@@ -11,6 +11,9 @@ const (
 	ReasonMalformed = "malformed"
 	ReasonInvalid   = "invalid"
 	ReasonLate      = "late"
+	// ReasonFuture: an event dated further ahead than max_future (of its
+	// Kafka record's timestamp, live): a skewed clock, never applied.
+	ReasonFuture = "future"
 	// ReasonOversized: a Kafka message larger than the configured limit
 	// (1 MiB by default); it is not decoded.
 	ReasonOversized = "oversized"

@@ -301,6 +301,10 @@ type Summary struct {
 	Malformed  int64
 	Invalid    int64
 	Late       int64
+	Future     int64
+	// IdleLogouts: working agents logged out for having no event for
+	// the agent idle timeout (not inputs: outside the read total).
+	IdleLogouts int64
 }
 
 // AppendJSON appends the summary as one JSON object (no newline).
@@ -315,7 +319,9 @@ func (s *Summary) AppendJSON(b []byte) []byte {
 	r.int(ReasonMalformed, s.Malformed)
 	r.int(ReasonInvalid, s.Invalid)
 	r.int(ReasonLate, s.Late)
+	r.int(ReasonFuture, s.Future)
 	o.b = append(r.b, '}')
+	o.int("idle_logouts", s.IdleLogouts)
 	return o.close()
 }
 

@@ -21,6 +21,9 @@ const (
 	DefaultOverrun       = 30 * time.Second
 	DefaultWindow        = 15 * time.Minute
 	DefaultDedupHorizon  = 10 * time.Minute
+	// DefaultAgentIdleTimeout is longer than any shift, so that only an
+	// agent that has really gone (or a jump in event time) is logged out.
+	DefaultAgentIdleTimeout = 12 * time.Hour
 )
 
 // Thresholds are a warn and an overrun limit for one wrap-up. A zero field
@@ -42,6 +45,23 @@ type Config struct {
 	// DedupHorizon is how long, behind the watermark, event keys are kept to
 	// drop redeliveries. Default 10m.
 	DedupHorizon time.Duration
+	// MaxFuture, when positive, rejects as Future every event dated more
+	// than MaxFuture ahead of its reference time: the largest ts
+	// accepted before it, or with MaxFutureByArrival the arrival time
+	// given by SetArrival (events without one are not checked). A
+	// rejected event is never applied and never moves the watermark.
+	// Default 0: off.
+	MaxFuture time.Duration
+	// MaxFutureByArrival: see MaxFuture. The live pipeline sets it and
+	// gives each Kafka record's timestamp as the arrival time.
+	MaxFutureByArrival bool
+	// AgentIdleTimeout: an agent with no event for this long (event time)
+	// is logged out at its last event's ts + AgentIdleTimeout, exactly as
+	// if a logged_out event without call_id had arrived then, and then
+	// forgotten (dropped from memory and snapshots). It bounds the work
+	// and memory of a jump in event time, and of agents that come and go,
+	// by the live population. Default 12h; at least one minute.
+	AgentIdleTimeout time.Duration
 	// Default thresholds; zero fields take DefaultWarn and DefaultOverrun.
 	Default Thresholds
 	// ByTeam and ByQueue override the default per team and per queue; a
@@ -59,6 +79,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DedupHorizon == 0 {
 		c.DedupHorizon = DefaultDedupHorizon
+	}
+	if c.AgentIdleTimeout == 0 {
+		c.AgentIdleTimeout = DefaultAgentIdleTimeout
 	}
 	// Keys younger than the lateness bound must never be forgotten, or a
 	// redelivery could be applied twice.
@@ -86,6 +109,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("window: must be whole milliseconds, got %s", c.Window)
 	case c.DedupHorizon < 0 || c.DedupHorizon%time.Millisecond != 0:
 		return fmt.Errorf("dedup_horizon: must be non-negative whole milliseconds, got %s", c.DedupHorizon)
+	case c.MaxFuture < 0 || c.MaxFuture%time.Millisecond != 0:
+		return fmt.Errorf("max_future: must be non-negative whole milliseconds, got %s", c.MaxFuture)
+	case c.AgentIdleTimeout < time.Minute || c.AgentIdleTimeout%time.Millisecond != 0:
+		return fmt.Errorf("agent_idle_timeout: must be whole milliseconds of at least 1m, got %s", c.AgentIdleTimeout)
 	}
 	if err := c.Default.validate("thresholds"); err != nil {
 		return err

@@ -3,6 +3,7 @@ package processor
 import (
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/acwstream/acwstream/events"
@@ -25,7 +26,15 @@ type StateEmitter interface {
 	AgentState(*events.AgentState)
 }
 
-// Outcome is what Apply did with an event.
+// IdleEmitter is an optional extension of Emitter: an Emitter that also
+// implements it is told when the engine forgets an idle agent (see
+// Config.AgentIdleTimeout), after that agent's last records, so that it
+// can drop what it keeps per agent.
+type IdleEmitter interface {
+	AgentForgotten(id string)
+}
+
+// Outcome is what Apply, Ingest or Translate did with an input.
 type Outcome uint8
 
 const (
@@ -35,7 +44,28 @@ const (
 	Duplicate
 	// Late: older than the watermark; rejected, never applied.
 	Late
+	// Rejected (Ingest, Translate): not accepted because it is
+	// malformed, invalid, late or in the future; the error says which.
+	Rejected
+	// Ignored (Translate): a record that implies no event (a heartbeat,
+	// a configuration-only change).
+	Ignored
+	// Future: dated more than Config.MaxFuture ahead of its reference
+	// time; rejected, never applied, and it does not move the watermark.
+	Future
 )
+
+var outcomeNames = [...]string{Accepted: "applied", Duplicate: "duplicate", Late: events.ReasonLate,
+	Rejected: "rejected", Ignored: "ignored", Future: events.ReasonFuture}
+
+// String names the outcome as logs and metrics label it: "applied",
+// "duplicate", "late", "rejected", "ignored", "future".
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "outcome(" + strconv.Itoa(int(o)) + ")"
+}
 
 // Stats are cumulative counters of one engine (they survive snapshots).
 type Stats struct {
@@ -47,6 +77,11 @@ type Stats struct {
 	Invalid    int64 // objects that broke the contract (Ingest only)
 	Segments   int64 // wrap-ups closed
 	Alerts     int64 // alert records emitted (overrun and resolved)
+	Future     int64 // events rejected as too far in the future
+	// IdleLogouts counts the working agents logged out for having no
+	// event for AgentIdleTimeout (Forgotten counts every agent dropped).
+	IdleLogouts int64
+	Forgotten   int64
 }
 
 // NoWatermark is Watermark's value before any event was accepted.
@@ -86,6 +121,8 @@ type agent struct {
 	seg      openSeg
 	calls    [recentCalls]callMemo
 	callNext uint8
+
+	idleQueued bool // the agent has its entry in Engine.idle
 
 	lastSegStart int64  // start of the agent's latest segment
 	segN         uint32 // segments that started at lastSegStart before it
@@ -138,6 +175,7 @@ type Engine struct {
 	cfg       Config
 	out       Emitter
 	stateOut  StateEmitter // out, when it implements StateEmitter
+	idleOut   IdleEmitter  // out, when it implements IdleEmitter
 	windowMS  int64
 	oooMS     int64
 	horizonMS int64
@@ -145,6 +183,13 @@ type Engine struct {
 	hasMax bool
 	maxTS  int64
 	seq    uint64
+
+	idleMS   int64 // AgentIdleTimeout
+	futureMS int64 // MaxFuture (0: off)
+	arrival  int64 // SetArrival's reference time (0: none)
+	// idle holds one entry per agent in memory: a time at or before its
+	// idle deadline (last event + idleMS), earliest first.
+	idle minHeap[idleEntry]
 
 	buf    *eventBuffer
 	dedup  map[key128]struct{}
@@ -185,13 +230,18 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 	}
 	cfg = cfg.withDefaults()
 	stateOut, _ := out.(StateEmitter)
+	idleOut, _ := out.(IdleEmitter)
 	return &Engine{
 		cfg:       cfg,
 		out:       out,
 		stateOut:  stateOut,
+		idleOut:   idleOut,
 		windowMS:  cfg.Window.Milliseconds(),
 		oooMS:     cfg.MaxOutOfOrder.Milliseconds(),
 		horizonMS: cfg.DedupHorizon.Milliseconds(),
+		idleMS:    cfg.AgentIdleTimeout.Milliseconds(),
+		futureMS:  cfg.MaxFuture.Milliseconds(),
+		idle:      minHeap[idleEntry]{less: idleLess},
 		dedup:     make(map[key128]struct{}),
 		agents:    make(map[string]*agent),
 		acc:       make(map[scopeKey]*accEntry),
@@ -242,6 +292,10 @@ func dedupKey(ev *events.Event) key128 {
 // it makes due, when the watermark passes it. Apply must not be called
 // after Close.
 func (e *Engine) Apply(ev *events.Event) Outcome {
+	if ev.TS > e.futureLimit() {
+		e.stats.Future++
+		return Future
+	}
 	k := dedupKey(ev)
 	// One map operation on the hot path: insert, and see whether it grew.
 	n := len(e.dedup)
@@ -267,6 +321,28 @@ func (e *Engine) Apply(ev *events.Event) Outcome {
 		e.evictDedup(w - e.horizonMS)
 	}
 	return Accepted
+}
+
+// SetArrival gives the arrival time (Unix ms; 0: unknown) of the input
+// about to be offered, for Config.MaxFutureByArrival: until the next
+// call, events more than MaxFuture ahead of it are rejected as Future.
+// The live pipeline gives each Kafka record's timestamp.
+func (e *Engine) SetArrival(ms int64) { e.arrival = ms }
+
+// futureLimit is the largest ts an event may have now (see MaxFuture).
+func (e *Engine) futureLimit() int64 {
+	switch {
+	case e.futureMS == 0:
+		return math.MaxInt64
+	case e.cfg.MaxFutureByArrival:
+		if e.arrival == 0 {
+			return math.MaxInt64
+		}
+		return e.arrival + e.futureMS
+	case !e.hasMax:
+		return math.MaxInt64
+	}
+	return e.maxTS + e.futureMS
 }
 
 // AdvanceWatermark raises the watermark to at least w (Unix ms) without an
@@ -306,29 +382,37 @@ func (e *Engine) evictDedup(cutoff int64) {
 }
 
 // advance runs the timeline in time order: interval boundaries B ≤ bLimit,
-// buffered events with ts ≤ evLimit, and overrun deadlines at < aLimit. At
-// one instant a boundary goes first (the interval [.., B) is complete),
-// then events, then deadlines (an event exactly at the deadline closes the
-// wrap-up at the threshold, which is not an overrun).
+// buffered events with ts ≤ evLimit, idle deadlines at ≤ evLimit (they act
+// as events, so they wait for the same watermark), and overrun deadlines
+// at < aLimit. At one instant a boundary goes first (the interval [.., B)
+// is complete), then events, then idle deadlines, then overrun deadlines
+// (an event exactly at the deadline closes the wrap-up at the threshold,
+// which is not an overrun).
 func (e *Engine) advance(evLimit, bLimit, aLimit int64) {
 	for {
 		const none = math.MaxInt64
-		evT, bT, aT := int64(none), int64(none), int64(none)
+		evT, bT, iT, aT := int64(none), int64(none), int64(none), int64(none)
 		if e.buf.len() > 0 && e.buf.minTS() <= evLimit {
 			evT = e.buf.minTS()
 		}
 		if e.started && e.winStart+e.windowMS <= bLimit {
 			bT = e.winStart + e.windowMS
 		}
+		if e.idle.len() > 0 && e.idle.min().at <= evLimit {
+			iT = e.idle.min().at
+		}
 		if e.alerts.len() > 0 && e.alerts.min().at < aLimit {
 			aT = e.alerts.min().at
 		}
 		switch {
-		case bT != none && bT <= evT && bT <= aT:
-			e.fireBoundary(bT, min(bLimit, evT))
-		case evT != none && evT <= aT:
+		case bT != none && bT <= evT && bT <= iT && bT <= aT:
+			e.fireBoundary(bT, min(bLimit, evT, iT))
+		case evT != none && evT <= iT && evT <= aT:
 			e.buf.pop(&e.applying)
+			e.stats.Applied++
 			e.apply(&e.applying)
+		case iT != none && iT <= aT:
+			e.fireIdle(e.idle.pop())
 		case aT != none:
 			e.fireAlert(e.alerts.pop())
 		default:
@@ -541,7 +625,6 @@ func (e *Engine) apply(ev *events.Event) {
 		e.started = true
 		e.winStart = floorDiv(t, e.windowMS) * e.windowMS
 	}
-	e.stats.Applied++
 	a := e.agentFor(ev.AgentID)
 	e.accrue(a, t)
 	if ev.Team != "" {
@@ -580,6 +663,10 @@ func (e *Engine) apply(ev *events.Event) {
 	a.state = ev.State
 	a.call = ev.CallID
 	a.since = t
+	if !a.idleQueued {
+		a.idleQueued = true
+		e.idle.push(idleEntry{at: t + e.idleMS, agent: a})
+	}
 	if e.stateOut != nil {
 		a.fillState(&e.agentState)
 		e.stateOut.AgentState(&e.agentState)
@@ -733,6 +820,28 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 	}
 	s.open = false
 	s.alerted = false
+}
+
+// fireIdle handles an idle entry that came due: an agent that has had
+// an event since is queued again at its new deadline; one that has not
+// is logged out at the deadline, exactly as if a logged_out event (no
+// call_id) had arrived then, and is forgotten.
+func (e *Engine) fireIdle(en idleEntry) {
+	a := en.agent
+	if due := a.since + e.idleMS; due > en.at {
+		e.idle.push(idleEntry{at: due, agent: a})
+		return
+	}
+	if working(a.state) {
+		e.stats.IdleLogouts++
+		e.applying = events.Event{AgentID: a.id, State: events.StateLoggedOut, TS: en.at}
+		e.apply(&e.applying)
+	}
+	delete(e.agents, a.id)
+	e.stats.Forgotten++
+	if e.idleOut != nil {
+		e.idleOut.AgentForgotten(a.id)
+	}
 }
 
 func (e *Engine) fireAlert(en alertEntry) {

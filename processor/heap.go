@@ -93,6 +93,20 @@ func alertLess(a, b alertEntry) bool {
 	return a.serial < b.serial
 }
 
+// idleEntry is a time at or before an agent's idle deadline (its last
+// event + AgentIdleTimeout); see Engine.fireIdle.
+type idleEntry struct {
+	at    int64
+	agent *agent
+}
+
+func idleLess(a, b idleEntry) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.agent.id < b.agent.id
+}
+
 // eventBuffer holds accepted events until the watermark passes them. Events
 // live in a slab reused through a free list, so buffering allocates nothing
 // once the slab has grown to the disorder window.

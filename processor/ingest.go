@@ -8,14 +8,6 @@ import (
 	"github.com/acwstream/acwstream/events"
 )
 
-// Rejected is the Outcome of Ingest for input that was not accepted because
-// it is malformed, invalid or late; the returned error says which.
-const Rejected Outcome = 3
-
-// Ignored is the Outcome of Translate for a record that implies no event
-// (a heartbeat, a configuration-only change).
-const Ignored Outcome = 4
-
 // LateError is the error for a late event. It names the field ts.
 type LateError struct {
 	TS            int64         // the event's ts, Unix ms
@@ -31,13 +23,50 @@ func (e *LateError) Error() string {
 // Reason returns events.ReasonLate.
 func (e *LateError) Reason() string { return events.ReasonLate }
 
-// RejectReason maps an error returned by Ingest to its rejection reason
-// (malformed, invalid or late).
+// FutureError is the error for an event dated too far ahead (see
+// Config.MaxFuture). It names the field ts.
+type FutureError struct {
+	TS        int64         // the event's ts, Unix ms
+	Ref       int64         // the reference time it was held against, Unix ms
+	ByArrival bool          // Ref is the input's arrival time, not the largest accepted ts
+	MaxFuture time.Duration // the configured bound
+}
+
+func (e *FutureError) Error() string {
+	ref := "the largest ts accepted before it"
+	if e.ByArrival {
+		ref = "its arrival (the Kafka record's timestamp)"
+	}
+	return fmt.Sprintf("field \"ts\": %s is in the future: %s ahead of %s %s, more than max_future %s",
+		events.FormatTime(e.TS), time.Duration(e.TS-e.Ref)*time.Millisecond, ref, events.FormatTime(e.Ref), e.MaxFuture)
+}
+
+// Reason returns events.ReasonFuture.
+func (e *FutureError) Reason() string { return events.ReasonFuture }
+
+// RejectReason maps an error returned by Ingest or Translate to its
+// rejection reason (malformed, invalid, late or future).
 func RejectReason(err error) string {
-	if _, ok := err.(*LateError); ok {
+	switch err.(type) {
+	case *LateError:
 		return events.ReasonLate
+	case *FutureError:
+		return events.ReasonFuture
 	}
 	return events.Reason(err)
+}
+
+// rejection is the error for an event Apply did not accept (Late or
+// Future), given the watermark and reference time before it; nil for
+// the other outcomes.
+func (e *Engine) rejection(o Outcome, ts, w, ref int64) error {
+	switch o {
+	case Late:
+		return &LateError{TS: ts, Watermark: w, MaxOutOfOrder: e.cfg.MaxOutOfOrder}
+	case Future:
+		return &FutureError{TS: ts, Ref: ref - e.futureMS, ByArrival: e.cfg.MaxFutureByArrival, MaxFuture: e.cfg.MaxFuture}
+	}
+	return nil
 }
 
 // Ingest decodes one raw input (a line or a message value) with dec and
@@ -55,25 +84,26 @@ func (e *Engine) Ingest(dec *events.Decoder, raw []byte) (Outcome, error) {
 		}
 		return Rejected, err
 	}
-	w := e.Watermark()
-	switch o := e.Apply(&e.scratchEv); o {
-	case Late:
-		return Rejected, &LateError{TS: e.scratchEv.TS, Watermark: w, MaxOutOfOrder: e.cfg.MaxOutOfOrder}
-	default:
-		return o, nil
+	w, lim := e.Watermark(), e.futureLimit()
+	o := e.Apply(&e.scratchEv)
+	if err := e.rejection(o, e.scratchEv.TS, w, lim); err != nil {
+		return Rejected, err
 	}
+	return o, nil
 }
 
 // Summary returns the run's counts; read is the number of inputs offered
 // (blank lines excluded).
 func (e *Engine) Summary(read int64) events.Summary {
 	return events.Summary{
-		Read:       read,
-		Applied:    e.stats.Applied,
-		Duplicates: e.stats.Duplicates,
-		Malformed:  e.stats.Malformed,
-		Invalid:    e.stats.Invalid,
-		Late:       e.stats.Late,
+		Read:        read,
+		Applied:     e.stats.Applied,
+		Duplicates:  e.stats.Duplicates,
+		Malformed:   e.stats.Malformed,
+		Invalid:     e.stats.Invalid,
+		Late:        e.stats.Late,
+		Future:      e.stats.Future,
+		IdleLogouts: e.stats.IdleLogouts,
 	}
 }
 
@@ -130,13 +160,13 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 		for ; r < len(rel) && rel[r].TS <= evs[i].TS; r++ {
 			e.Apply(&rel[r])
 		}
-		w := e.Watermark()
-		switch e.Apply(&evs[i]) {
+		w, lim := e.Watermark(), e.futureLimit()
+		switch o := e.Apply(&evs[i]); o {
 		case Accepted:
 			out = Accepted
-		case Late:
+		case Late, Future:
 			if late == nil {
-				late = &LateError{TS: evs[i].TS, Watermark: w, MaxOutOfOrder: e.cfg.MaxOutOfOrder}
+				late = e.rejection(o, evs[i].TS, w, lim)
 			}
 		}
 	}

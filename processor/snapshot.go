@@ -11,8 +11,9 @@ import (
 
 // snapshotVersion is the first byte of every snapshot. Bump it on any
 // change of layout; Restore refuses versions it does not know. Version 1
-// (always inline dedup memory, no journal index) is still read.
-const snapshotVersion = 2
+// (always inline dedup memory, no journal index) and 2 (without the
+// future and idle counters) are still read.
+const snapshotVersion = 3
 
 // ErrSnapshot is returned (wrapped) by Restore for bytes that are not a
 // snapshot this version can read.
@@ -153,8 +154,11 @@ func (r *snapReader) counters(c *events.Counters) {
 	}
 }
 
+// statFields lists the counters in snapshot order; a snapshot of
+// version < 3 holds the first 8.
 func statFields(s *Stats) []*int64 {
-	return []*int64{&s.Accepted, &s.Applied, &s.Duplicates, &s.Late, &s.Malformed, &s.Invalid, &s.Segments, &s.Alerts}
+	return []*int64{&s.Accepted, &s.Applied, &s.Duplicates, &s.Late, &s.Malformed, &s.Invalid, &s.Segments, &s.Alerts,
+		&s.Future, &s.IdleLogouts, &s.Forgotten}
 }
 
 // AppendSnapshot appends the engine's whole state (watermark, buffered
@@ -299,7 +303,7 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	if err != nil {
 		return nil, err
 	}
-	if len(snap) == 0 || (snap[0] != snapshotVersion && snap[0] != 1) {
+	if len(snap) == 0 || snap[0] < 1 || snap[0] > snapshotVersion {
 		return nil, fmt.Errorf("%w: unknown version", ErrSnapshot)
 	}
 	version := snap[0]
@@ -310,7 +314,11 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	e.hasMax = r.bool()
 	e.maxTS = r.i()
 	e.seq = r.u()
-	for _, p := range statFields(&e.stats) {
+	stats := statFields(&e.stats)
+	if version < 3 {
+		stats = stats[:8]
+	}
+	for _, p := range stats {
 		*p = r.i()
 	}
 
@@ -369,6 +377,8 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 			break
 		}
 		e.agents[a.id] = a
+		a.idleQueued = true
+		e.idle.push(idleEntry{at: a.since + e.idleMS, agent: a})
 		if working(a.state) {
 			e.working++
 		}

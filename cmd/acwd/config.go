@@ -48,6 +48,10 @@ func (f *engineFlags) register(ss *settings) {
 		"interval length, aligned to the Unix epoch (duration)", time.Second)
 	ss.dur(&c.DedupHorizon, "dedup-horizon", "engine.dedup_horizon", processor.DefaultDedupHorizon.String(),
 		"how long behind the watermark event keys are remembered to drop redeliveries (duration)", time.Second)
+	ss.dur(&c.AgentIdleTimeout, "agent-idle-timeout", "engine.agent_idle_timeout", processor.DefaultAgentIdleTimeout.String(),
+		"an agent with no event for this long (event time) is logged out at its last event plus this, and forgotten (duration)", time.Minute)
+	ss.dur(&c.MaxFuture, "max-future", "engine.max_future", "0s",
+		"reject as future an event dated more than this ahead of the largest ts before it (replay) or of its Kafka record's timestamp (run); 0 disables (duration)", 0)
 	if ss.extra == nil {
 		ss.extra = map[string]func(*yaml.Node) error{}
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/acwstream/acwstream/processor"
 )
 
-const replayUsage = `usage: acwd replay [--config FILE] [--max-out-of-order D] [--warn D] [--overrun D] [--window D] [FILE ...]
+const replayUsage = `usage: acwd replay [--config FILE] [--max-out-of-order D] [--warn D] [--overrun D] [--window D] [--max-future D] [--agent-idle-timeout D] [FILE ...]
 
 Reads canonical events as JSON Lines (stdin when no FILE or "-"), runs the
 engine in pure event time and writes JSON Lines records to stdout: segment,

@@ -83,6 +83,9 @@ type tlsFlags struct {
 
 func (f *runFlags) register(ss *settings) {
 	f.engine.register(ss)
+	// Live, an event is held against its Kafka record's timestamp, so a
+	// skewed clock is caught even on an idle partition (see check).
+	ss.setDefault("max-future", "5m0s")
 	ss.strList(&f.brokers, "brokers", "kafka.brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma-separated HOST:PORT", true)
 	ss.strList(&f.topics, "topic", "kafka.topics", "acw.events", "input topics, comma-separated (events keyed by agent_id)", true)
 	ss.str(&f.group, "group", "kafka.group", "acwstream", "consumer group id; instances with the same id share the partitions")
@@ -156,6 +159,7 @@ func (f *runFlags) check() (*runConfig, error) {
 	if rc.engine, err = f.engine.config(); err != nil {
 		return nil, err
 	}
+	rc.engine.MaxFutureByArrival = true
 	if f.group == "" {
 		return nil, fmt.Errorf("%w: --group (kafka.group) must not be empty", errConfig)
 	}

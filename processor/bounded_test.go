@@ -1,0 +1,205 @@
+package processor
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/sim"
+)
+
+func TestAnEventTooFarAheadOfTheLargestTSIsRejectedAsFuture(t *testing.T) {
+	c, outs := run(t, Config{MaxFuture: time.Hour},
+		"a ready +0s",
+		"a not_ready +1h",     // exactly MaxFuture ahead: on time
+		"a ready +2h0m0.001s", // 1h0m0.001s ahead of +1h
+		"a ready +1h0m1s",     // the watermark did not move: on time
+	)
+	want := []Outcome{Accepted, Accepted, Future, Accepted}
+	for i := range want {
+		if outs[i] != want[i] {
+			t.Fatalf("outcomes %v, want %v", outs, want)
+		}
+	}
+	iv := c.interval(events.ScopeAgent, "a", base+time.Hour.Milliseconds())
+	if iv == nil || iv.WorkMS != 1000 {
+		t.Fatalf("the future event moved time on: %+v", iv)
+	}
+}
+
+func TestMaxFutureByArrivalJudgesEachEventByItsArrival(t *testing.T) {
+	e, err := New(Config{MaxFuture: 5 * time.Minute, MaxFutureByArrival: true}, &collector{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dec events.Decoder
+	in := func(arrival int64, line string) (Outcome, error) {
+		e.SetArrival(arrival)
+		return e.Ingest(&dec, []byte(line))
+	}
+	if o, err := in(base, `{"agent_id":"a","state":"ready","ts":"2026-11-22T10:05:00Z"}`); o != Accepted || err != nil {
+		t.Fatalf("5m ahead of its arrival: %v %v", o, err)
+	}
+	o, err := in(base, `{"agent_id":"a","state":"ready","ts":"2099-01-01T00:00:00Z"}`)
+	var fe *FutureError
+	if o != Rejected || !errors.As(err, &fe) || RejectReason(err) != events.ReasonFuture {
+		t.Fatalf("2099: %v %v", o, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, `field "ts": 2099-01-01T00:00:00.000Z is in the future`) ||
+		!strings.Contains(msg, "its arrival (the Kafka record's timestamp) 2026-11-22T10:00:00.000Z") {
+		t.Fatalf("message: %s", msg)
+	}
+	if w := e.Watermark(); w != base+5*60000-2000 {
+		t.Fatalf("a future event moved the watermark to %s", events.FormatTime(w))
+	}
+	// An input without an arrival time is not checked.
+	if o, err := in(0, `{"agent_id":"a","state":"not_ready","ts":"2026-11-22T12:00:00Z"}`); o != Accepted || err != nil {
+		t.Fatalf("no arrival: %v %v", o, err)
+	}
+	if s := e.Stats(); s.Future != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// forgetter records the agents the engine forgets.
+type forgetter struct {
+	collector
+	forgotten []string
+}
+
+func (f *forgetter) AgentForgotten(id string) { f.forgotten = append(f.forgotten, id) }
+
+func TestAnIdleAgentIsLoggedOutAtItsLastEventPlusTheTimeoutAndForgotten(t *testing.T) {
+	out := &forgetter{}
+	e, err := New(Config{AgentIdleTimeout: time.Hour, Window: time.Hour}, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"a talking +0s c1 team=red",
+		"b ready +0s team=red",
+		"a acw +10m c1", // and then nothing from a
+		"b ready +30m",  // and then nothing from b until +3h
+		"b ready +3h",
+	} {
+		x := ev(s)
+		if o := e.Apply(&x); o != Accepted {
+			t.Fatalf("%s: %v", s, o)
+		}
+	}
+	// a's wrap-up ends at +1h10m, when a is logged out; b, idle from
+	// +30m, is logged out at +1h30m, then comes back at +3h.
+	if len(out.segments) != 1 {
+		t.Fatalf("segments: %+v", out.segments)
+	}
+	sg := out.segments[0]
+	if sg.End != base+70*60000 || sg.EndState != events.StateLoggedOut || sg.DurationMS != 3600000 || !sg.Overrun {
+		t.Fatalf("segment: %+v", sg)
+	}
+	if got := strings.Join(out.forgotten, ","); got != "a,b" {
+		t.Fatalf("forgotten %q", got)
+	}
+	e.Close()
+	if s := e.Stats(); s.IdleLogouts != 2 || s.Forgotten != 2 || s.Applied != 5 {
+		t.Fatalf("stats %+v", s)
+	}
+	first := out.interval(events.ScopeAgent, "a", base)
+	second := out.interval(events.ScopeAgent, "a", base+3600000)
+	if first == nil || first.WorkMS != 3600000 || first.TalkMS != 600000 || first.ACWStateMS != 3000000 || first.CallsHandled != 1 {
+		t.Fatalf("a's first hour: %+v", first)
+	}
+	if second == nil || second.WorkMS != 600000 || second.ACWStateMS != 600000 || second.ACWCount != 1 {
+		t.Fatalf("a's second hour: %+v", second)
+	}
+	if bb := out.interval(events.ScopeAgent, "b", base+3600000); bb == nil || bb.WorkMS != 1800000 {
+		t.Fatalf("b's second hour: %+v", bb)
+	}
+	if out.interval(events.ScopeAgent, "b", base+2*3600000) != nil {
+		t.Fatal("b accrued time while idle")
+	}
+}
+
+func TestAForgottenAgentIsNotInTheSnapshot(t *testing.T) {
+	e, _ := New(Config{AgentIdleTimeout: time.Hour}, &collector{})
+	for _, s := range []string{"gone ready +0s team=t", "stays ready +0s", "stays ready +50m", "stays ready +1h30m"} {
+		x := ev(s)
+		e.Apply(&x)
+	}
+	snap := e.Snapshot()
+	if bytes.Contains(snap, []byte("gone")) || !bytes.Contains(snap, []byte("stays")) {
+		t.Fatal("the snapshot keeps the idle agent, or lost the live one")
+	}
+}
+
+func TestARestoredEngineLogsOutIdleAgentsExactly(t *testing.T) {
+	// Agents whose shifts end without a logout, and a gap in the feed:
+	// idle logouts happen on both sides of every split.
+	evs := simEvents(t, sim.Config{Seed: 4, Agents: 12, Duration: 3 * time.Hour})
+	var kept []events.Event
+	for _, x := range evs {
+		if x.State == events.StateLoggedOut {
+			continue
+		}
+		if x.TS > evs[0].TS+time.Hour.Milliseconds() && x.AgentID < "agent-06" {
+			continue // half the agents vanish after the first hour
+		}
+		kept = append(kept, x)
+	}
+	cfg := Config{AgentIdleTimeout: 20 * time.Minute}
+	for _, split := range []int{1, len(kept) / 4, len(kept) / 2, len(kept) - 1} {
+		checkRestore(t, cfg, kept, split)
+	}
+}
+
+// A clock-skewed event 75 years ahead must cost work and memory in
+// proportion to what happened, not to the 2.6 million windows it jumps.
+func TestAJumpOf75YearsIsBoundedByTheLivePopulation(t *testing.T) {
+	const limit = 20000
+	n := 0
+	out := &countingEmitter{fn: func() {
+		if n++; n > limit {
+			t.Fatalf("more than %d records for one time jump", limit)
+		}
+	}}
+	e, _ := New(Config{}, out)
+	// The feed stops mid-shift: every agent is still working when the
+	// skewed event arrives.
+	evs := simEvents(t, sim.Config{Seed: 2, Agents: 50, Teams: 5, Queues: 3, Duration: 8 * time.Hour, MaxEvents: 3000})
+	for i := range evs {
+		if evs[i].State != events.StateLoggedOut {
+			e.Apply(&evs[i])
+		}
+	}
+	n = 0
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	jump := events.Event{AgentID: "skewed", State: events.StateReady, TS: evs[len(evs)-1].TS + 75*365*24*time.Hour.Milliseconds()}
+	if o := e.Apply(&jump); o != Accepted {
+		t.Fatalf("jump: %v", o)
+	}
+	e.Close()
+	runtime.ReadMemStats(&after)
+	// 12 h of the 50 agents (48 windows of 50 agents, 5 teams, 3 queues
+	// and the centre), then nothing until the skewed agent's own event.
+	if n > 48*60 {
+		t.Fatalf("%d records after the jump", n)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+		t.Fatalf("the jump allocated %d MB", grew>>20)
+	}
+	if s := e.Stats(); s.Forgotten != 50 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+type countingEmitter struct{ fn func() }
+
+func (c *countingEmitter) Segment(*events.Segment)   { c.fn() }
+func (c *countingEmitter) Alert(*events.Alert)       { c.fn() }
+func (c *countingEmitter) Interval(*events.Interval) { c.fn() }
+func (c *countingEmitter) Open(*events.OpenSegment)  { c.fn() }
