@@ -81,3 +81,22 @@ func (e *MalformedError) Error() string { return "not a " + e.Format + " record:
 
 // Is makes errors.Is(err, ErrMalformed) true.
 func (e *MalformedError) Is(target error) bool { return target == ErrMalformed }
+
+// KeyError is an ErrInvalid: a Kafka message whose key is not the agent_id
+// of its event. Producers must key each event by its agent_id, so that an
+// agent's events stay in order on one partition; an event on another
+// agent's partition would make a second copy of its agent there.
+type KeyError struct {
+	Key     string // the message key
+	AgentID string
+}
+
+func (e *KeyError) Error() string {
+	if e.Key == "" {
+		return "field \"agent_id\": " + quote(e.AgentID) + " came in a message without a key: key each message by its agent_id"
+	}
+	return "field \"agent_id\": " + quote(e.AgentID) + " is not the message key " + quote(e.Key) + ": key each message by its agent_id"
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *KeyError) Is(target error) bool { return target == ErrInvalid }

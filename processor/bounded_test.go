@@ -203,3 +203,51 @@ func (c *countingEmitter) Segment(*events.Segment)   { c.fn() }
 func (c *countingEmitter) Alert(*events.Alert)       { c.fn() }
 func (c *countingEmitter) Interval(*events.Interval) { c.fn() }
 func (c *countingEmitter) Open(*events.OpenSegment)  { c.fn() }
+
+func TestAVersion2SnapshotStillRestores(t *testing.T) {
+	evs := simEvents(t, sim.Config{Seed: 5, Agents: 8, Duration: time.Hour})
+	_, _, e := uninterrupted(Config{}, evs[:len(evs)/2])
+	v3 := e.Snapshot()
+	// A version 2 snapshot is this one without the three counters that
+	// follow the first eight.
+	r := snapReader{b: v3[1:]}
+	r.i()
+	r.bool()
+	r.i()
+	r.u()
+	for range 8 {
+		r.i()
+	}
+	at8 := len(v3) - len(r.b)
+	for range 3 {
+		r.i()
+	}
+	at11 := len(v3) - len(r.b)
+	v2 := append(append([]byte{2}, v3[1:at8]...), v3[at11:]...)
+	got, err := Restore(Config{}, &collector{}, v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Snapshot(), v3) {
+		t.Fatal("the version 2 snapshot restored to another state")
+	}
+}
+
+func TestAMessageMustBeKeyedByItsAgent(t *testing.T) {
+	e, _ := New(Config{}, &collector{})
+	var dec events.Decoder
+	line := []byte(`{"agent_id":"agent-5","state":"ready","ts":"2026-11-22T10:00:00Z"}`)
+	for _, key := range []string{"agent-9", ""} {
+		o, err := e.IngestMessage(&dec, []byte(key), line)
+		var ke *events.KeyError
+		if o != Rejected || !errors.As(err, &ke) || RejectReason(err) != events.ReasonInvalid || ke.Key != key || ke.AgentID != "agent-5" {
+			t.Fatalf("key %q: %v %v", key, o, err)
+		}
+	}
+	if o, err := e.IngestMessage(&dec, []byte("agent-5"), line); o != Accepted || err != nil {
+		t.Fatalf("keyed by its agent: %v %v", o, err)
+	}
+	if s := e.Stats(); s.Invalid != 2 || s.Accepted != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -75,8 +75,24 @@ func (e *Engine) rejection(o Outcome, ts, w, ref int64) error {
 // Rejections are counted in Stats. The decoder must belong to the same
 // goroutine as the engine; raw is not retained.
 func (e *Engine) Ingest(dec *events.Decoder, raw []byte) (Outcome, error) {
+	return e.ingest(dec, raw, nil, false)
+}
+
+// IngestMessage is Ingest for a Kafka message: its key must be the
+// event's agent_id, or the message is rejected as invalid with an
+// events.KeyError (an agent's events on two partitions would make two
+// copies of the agent).
+func (e *Engine) IngestMessage(dec *events.Decoder, key, value []byte) (Outcome, error) {
+	return e.ingest(dec, value, key, true)
+}
+
+func (e *Engine) ingest(dec *events.Decoder, raw, key []byte, keyed bool) (Outcome, error) {
 	dec.BorrowEventID = true // Apply hashes the id at once and never keeps it
-	if err := dec.Decode(raw, &e.scratchEv); err != nil {
+	err := dec.Decode(raw, &e.scratchEv)
+	if err == nil && keyed && string(key) != e.scratchEv.AgentID {
+		err = &events.KeyError{Key: string(key), AgentID: e.scratchEv.AgentID}
+	}
+	if err != nil {
 		if events.Reason(err) == events.ReasonMalformed {
 			e.stats.Malformed++
 		} else {

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -66,6 +67,7 @@ type runFlags struct {
 	snapshot, shutdownTimeout time.Duration
 	idleAfter                 time.Duration
 	maxMessageBytes           int
+	dlqMaxBytes               int
 
 	segments, alerts, intervals, dlq string
 	replication                      int
@@ -121,6 +123,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.str(&f.alerts, "alerts-topic", "topics.alerts", "acw.alerts", "derived topic of overrun and resolved alerts")
 	ss.str(&f.intervals, "intervals-topic", "topics.intervals", "acw.intervals", "derived topic of closed intervals")
 	ss.str(&f.dlq, "dlq-topic", "topics.dlq", "acw.dlq", "dead-letter topic of rejected input messages")
+	ss.num(&f.dlqMaxBytes, "dlq-max-bytes", "topics.dlq_max_bytes", strconv.Itoa(pipeline.DefaultDLQMaxBytes), "largest dead-letter record (key, value, headers); a longer value is cut to fit, with headers original_size and sha256 (bytes; keep it under the DLQ topic's max.message.bytes)", 1024)
 	ss.num(&f.replication, "topics-replication", "topics.replication_factor", "1", "replication factor of derived topics acwd creates (use 3 on a production cluster)", 1)
 
 	ss.str(&f.httpListen, "http", "http.listen", ":8080", "HTTP address of /metrics, /healthz, /readyz and the wallboard; empty to disable")
@@ -363,7 +366,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 	p, err := pipeline.New(pipeline.Config{
 		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
 		Engine: rc.engine, Derived: derived, Location: rc.loc,
-		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes,
+		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes, DLQMaxBytes: f.dlqMaxBytes,
 		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter,
 		SessionTimeout: f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),

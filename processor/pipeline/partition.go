@@ -387,10 +387,17 @@ func (pt *partition) handle(m *kafka.Message) {
 	} else {
 		var o processor.Outcome
 		var err error
+		// The record's timestamp is stored with it, so a replay after a
+		// crash judges its events against the same arrival time.
+		var arrival int64
+		if !m.Time.IsZero() && m.Time.UnixMilli() > 0 {
+			arrival = m.Time.UnixMilli()
+		}
+		pt.eng.SetArrival(arrival)
 		if pt.ad != nil {
 			o, err = pt.eng.Translate(pt.ad, m.Value)
 		} else {
-			o, err = pt.eng.Ingest(pt.dec, m.Value)
+			o, err = pt.eng.IngestMessage(pt.dec, m.Key, m.Value)
 		}
 		switch {
 		case err != nil:
@@ -403,16 +410,7 @@ func (pt *partition) handle(m *kafka.Message) {
 	}
 	if reason != "" {
 		outcome = reason
-		pt.tr.msgs = append(pt.tr.msgs, kafka.Message{
-			Topic: cfg.Derived.DLQ, Key: m.Key, Value: m.Value,
-			Headers: []kafka.Header{
-				{Key: "reason", Value: []byte(reason)},
-				{Key: "error", Value: []byte(errMsg)},
-				{Key: "topic", Value: []byte(m.Topic)},
-				{Key: "partition", Value: []byte(strconv.Itoa(m.Partition))},
-				{Key: "offset", Value: []byte(strconv.FormatInt(m.Offset, 10))},
-			},
-		})
+		pt.tr.msgs = append(pt.tr.msgs, deadLetter(cfg.Derived.DLQ, m, reason, errMsg, cfg.DLQMaxBytes))
 		if pt.log.GetLevel() <= zerolog.DebugLevel {
 			pt.rejLog.Debug().Str("reason", reason).Int64("offset", m.Offset).Msg(errMsg)
 		}

@@ -69,6 +69,11 @@ type Config struct {
 	// MaxMessageBytes: larger input messages go to the DLQ unread;
 	// default 1 MiB.
 	MaxMessageBytes int
+	// DLQMaxBytes bounds a dead-letter record (key, value and headers):
+	// the value of a larger one is cut to fit, with headers saying so
+	// (see deadLetter). Set it to the DLQ topic's max.message.bytes less
+	// about 100 bytes; default DefaultDLQMaxBytes.
+	DLQMaxBytes int
 	// NewAdapter, if set, returns the adapter that reads each partition's
 	// messages (a platform's records, see events.Adapter); one per
 	// partition. nil: messages are canonical JSON events. A stateful
@@ -193,6 +198,9 @@ func (c *Config) setDefaults() error {
 	def(&c.RebalanceTimeout, 10*time.Second)
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 1 << 20
+	}
+	if c.DLQMaxBytes <= 0 {
+		c.DLQMaxBytes = DefaultDLQMaxBytes
 	}
 	if c.Now == nil {
 		c.Now = time.Now

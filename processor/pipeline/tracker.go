@@ -132,6 +132,8 @@ type tracker struct {
 	// small enough to probe quickly.)
 	written       map[viewKey]*writtenView
 	writtenAgents map[string]*events.AgentState
+	pruned        int64           // wall ms when written was last pruned
+	gone          map[string]bool // agents forgotten since the last collect
 
 	dayCache dayCache
 }
@@ -155,6 +157,7 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 
 		written:       map[viewKey]*writtenView{},
 		writtenAgents: map[string]*events.AgentState{},
+		gone:          map[string]bool{},
 	}
 }
 
@@ -200,8 +203,22 @@ func (t *tracker) setPrev(b *Batch) {
 		}
 		w.c = c.Delta
 	}
+	// Entries older than rewriteAfter would be written whole anyway: drop
+	// them, so that the cache holds the agents written lately (the views
+	// of agents gone idle would stay forever).
+	if b.WallMS-t.pruned >= rewriteAfter {
+		t.pruned = b.WallMS
+		for k, w := range t.written {
+			if b.WallMS-w.at >= rewriteAfter {
+				delete(t.written, k)
+			}
+		}
+	}
 	for i := range b.Agents {
 		a := &b.Agents[i]
+		if t.gone[a.State.AgentID] {
+			continue // forgotten: written whole, not remembered
+		}
 		if w := t.writtenAgents[a.State.AgentID]; w != nil {
 			prev := *w
 			a.Prev = &prev
@@ -383,8 +400,23 @@ func (t *tracker) AgentState(a *events.AgentState) {
 		delete(t.open, a.AgentID)
 		delete(t.inTime, a.AgentID)
 	}
+	delete(t.gone, a.AgentID)
 	if !t.suppress {
 		t.agents[a.AgentID] = *a
+	}
+}
+
+// AgentForgotten drops what the tracker keeps of an agent the engine
+// forgot (idle for the agent idle timeout, after its logout was
+// reported): a partition's memory follows the live agents, not every
+// agent ever seen. Its next write, if it comes back, is whole.
+func (t *tracker) AgentForgotten(id string) {
+	delete(t.open, id)
+	delete(t.inTime, id)
+	delete(t.writtenAgents, id)
+	t.gone[id] = true // its logout, pending, is written but not remembered
+	for _, v := range [...]View{ViewInterval, ViewDay, ViewLast60m} {
+		delete(t.written, viewKey{scopeKey{events.ScopeAgent, id}, v})
 	}
 }
 
@@ -523,6 +555,7 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	b.Alerts = append(b.Alerts, t.alerts...)
 	t.alerts = t.alerts[:0]
 	t.setPrev(b)
+	clear(t.gone)
 }
 
 // takeShared moves the pending shared deltas into b's shared log, in key
