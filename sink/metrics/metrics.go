@@ -64,7 +64,7 @@ func New(version string) *Metrics {
 	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}}
 	byPartition := []string{"topic", "partition"}
 	m.events = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_events_total",
-		Help: "Input messages by outcome: applied, duplicate, ignored (a platform record implying no event, such as a heartbeat), or the rejection reason (malformed, invalid, late, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
+		Help: "Input messages by outcome: applied, duplicate, ignored (a platform record implying no event, such as a heartbeat), or the rejection reason (malformed, invalid, late, future, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
 	m.segments = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_segments_total",
 		Help: "Closed wrap-ups by outcome: ok, warn (past the warn threshold) or overrun."}, []string{"outcome"}))
 	m.wrapUp = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_wrapup_duration_seconds",
@@ -76,7 +76,7 @@ func New(version string) *Metrics {
 	m.lag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_consumer_lag_messages",
 		Help: "Messages between a partition's last read offset and its high watermark."}, byPartition))
 	m.wmLag = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_watermark_lag_seconds",
-		Help: "Wall-clock time minus a partition's watermark (event time up to which results are final), seconds."}, byPartition))
+		Help: "Wall-clock time minus a partition's watermark (event time up to which results are final), seconds; negative when event time runs ahead of this host's clock."}, byPartition))
 	m.latency = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_event_to_redis_seconds",
 		Help: "From an agent event's ts until Redis shows the agent's new state, seconds (at least max_out_of_order).", Buckets: LatencyBuckets}))
 	m.flush = register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "acw_redis_flush_seconds",
@@ -102,7 +102,7 @@ func New(version string) *Metrics {
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
-	for _, o := range []string{"applied", "duplicate", "ignored", events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonOversized} {
+	for _, o := range []string{"applied", "duplicate", "ignored", events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonFuture, events.ReasonOversized} {
 		m.events.WithLabelValues(o)
 	}
 	for _, o := range []string{"ok", "warn", "overrun"} {
