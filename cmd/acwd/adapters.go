@@ -193,3 +193,21 @@ func agentStates(m map[string]string) (map[string]events.State, error) {
 	}
 	return out, nil
 }
+
+// settings describes the selected adapter's settings ("" for canonical
+// input), for the checkpoint settings record: maps print in key order.
+func (f *adapterFlags) settings() string {
+	switch f.format {
+	case "connect":
+		return fmt.Sprintf("%+v", f.connect)
+	case "asterisk":
+		return fmt.Sprintf("%+v", f.asterisk)
+	case "twilio":
+		return fmt.Sprintf("%+v", f.twilio)
+	case "freeswitch":
+		return fmt.Sprintf("%+v", f.fs)
+	case "genesys":
+		return fmt.Sprintf("%+v", f.genesys)
+	}
+	return ""
+}

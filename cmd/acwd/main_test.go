@@ -27,7 +27,7 @@ func TestReplayExitStatus(t *testing.T) {
 		{"a negative threshold is a usage error", []string{"replay", "--overrun", "-1s"}, 2, `invalid value "-1s" for flag -overrun: must be at least 1ms`},
 		{"a missing file is an I/O error naming it", []string{"replay", "does-not-exist.jsonl"}, 1, "does-not-exist.jsonl"},
 		{"a bad config file names the setting", []string{"replay", "--config", "testdata/bad-window.yaml"}, 2, `configuration: config file testdata/bad-window.yaml line 2: engine.window: want a duration such as 250ms, 30s or 48h, got "7x"`},
-		{"an unknown config key is an error", []string{"replay", "--config", "testdata/bad-key.yaml"}, 2, "line 2: unknown setting engine.thresholdz (known here: engine.dedup_horizon,"},
+		{"an unknown config key is an error", []string{"replay", "--config", "testdata/bad-key.yaml"}, 2, "line 2: unknown setting engine.thresholdz (known here: engine.agent_idle_timeout, engine.dedup_horizon,"},
 		{"an unknown command", []string{"frobnicate"}, 2, "unknown command"},
 	}
 	for _, tc := range cases {

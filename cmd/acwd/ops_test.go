@@ -372,3 +372,49 @@ func TestRunStartsBeforeRedis(t *testing.T) {
 		t.Fatalf("acw:group = %q, want late", g)
 	}
 }
+
+// A group restarted with a setting its checkpoints depend on changed is
+// refused once, at start (exit 2), naming the setting, both values and the
+// way forward: restoring under the new setting failed in a loop (the
+// window) or silently mixed two settings' results (thresholds).
+func TestRunRefusesAChangedSettingAtStart(t *testing.T) {
+	cfg := simForRun(41)
+	cfg.Agents = 5
+	h := newRunHarness(t, cfg)
+	stop := h.startInProcess("g")
+	<-h.streamLines(2, 10*time.Millisecond)
+	h.waitCheckpoints("g", 60*time.Second)
+	stop()
+
+	run := func(extra ...string) (int, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var errb bytes.Buffer
+		code := mainExit(ctx, append(h.runArgs("g"), extra...), nil, io.Discard, &errb)
+		return code, errb.String()
+	}
+	code, msg := run("--window", "5m")
+	if code != 2 || !strings.Contains(msg, `engine.window is "5m0s", the checkpoints under prefix "acw" were written with "15m0s"`) ||
+		!strings.Contains(msg, "--prefix and --group") || strings.Contains(msg, "--accept-setting-changes to record") {
+		t.Fatalf("changed window: exit %d: %s", code, msg)
+	}
+	if code, msg := run("--window", "5m", "--accept-setting-changes"); code != 2 {
+		t.Fatalf("a changed window cannot be accepted: exit %d: %s", code, msg)
+	}
+	code, msg = run("--overrun", "45s")
+	if code != 2 || !strings.Contains(msg, "engine.thresholds") || !strings.Contains(msg, "--accept-setting-changes") {
+		t.Fatalf("changed threshold: exit %d: %s", code, msg)
+	}
+	// Accepted, the new value is recorded and the group runs on.
+	stop = h.startInProcess("g", "--overrun", "45s", "--accept-setting-changes")
+	defer stop()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		v := h.rdb.HGet(context.Background(), "acw:settings", "engine.thresholds").Val()
+		if strings.Contains(v, "overrun 45s") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recorded thresholds %q", v)
+		}
+	}
+}

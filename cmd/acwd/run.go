@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -66,6 +67,7 @@ type runFlags struct {
 	flush, sharedFlush        time.Duration
 	snapshot, shutdownTimeout time.Duration
 	idleAfter                 time.Duration
+	acceptSettingChanges      bool
 	maxMessageBytes           int
 	dlqMaxBytes               int
 
@@ -117,6 +119,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", "5s", "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
 	ss.dur(&f.idleAfter, "idle-after", "pipeline.idle_after", "50ms", "how long a caught-up partition sees no message before its watermark follows the wall clock (duration)", time.Millisecond)
 	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
+	ss.boolean(&f.acceptSettingChanges, "accept-setting-changes", "pipeline.accept_setting_changes", "false", "start even though settings the checkpoints depend on (thresholds, max_out_of_order, …; never window or input format) differ from those they were written with, and record the new values")
 	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", "10s", "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
 
 	ss.str(&f.segments, "segments-topic", "topics.segments", "acw.segments", "derived topic of closed wrap-ups")
@@ -336,6 +339,60 @@ func bindPrefix(ctx context.Context, store *redisstore.Store, owner string, log 
 	}
 }
 
+// checkpointSettings are the settings a checkpoint depends on, by config
+// key: restored under other values, the messages re-read after its
+// snapshot would be processed under the new ones, and the results would
+// not be those of one run.
+func checkpointSettings(f *runFlags, rc *runConfig) map[string]string {
+	e := rc.engine
+	m := map[string]string{
+		"engine.window":             e.Window.String(),
+		"engine.max_out_of_order":   e.MaxOutOfOrder.String(),
+		"engine.dedup_horizon":      e.DedupHorizon.String(),
+		"engine.agent_idle_timeout": e.AgentIdleTimeout.String(),
+		"engine.max_future":         e.MaxFuture.String(),
+		"engine.thresholds":         fmt.Sprintf("warn %s overrun %s teams %v queues %v", e.Default.Warn, e.Default.Overrun, e.ByTeam, e.ByQueue),
+		"kafka.input_format":        f.input.format,
+		"redis.time_zone":           f.tz,
+	}
+	if a := f.input.settings(); a != "" {
+		m["adapters."+f.input.format] = a
+	}
+	return m
+}
+
+// unmigratable settings cannot change under existing checkpoints at all:
+// a snapshot of another window or input format cannot be restored.
+var unmigratable = []string{"engine.window", "kafka.input_format"}
+
+// checkSettings refuses to start when a setting the prefix's checkpoints
+// depend on has changed (see redisstore.Store.CheckSettings), unless
+// --accept-setting-changes allows it.
+func checkSettings(ctx context.Context, store *redisstore.Store, f *runFlags, rc *runConfig, log zerolog.Logger) error {
+	settings := checkpointSettings(f, rc)
+	err := store.CheckSettings(ctx, settings, false)
+	if ctx.Err() != nil {
+		return nil // stopped before it could check: nothing runs
+	}
+	var se *redisstore.SettingsError
+	if !errors.As(err, &se) {
+		return err
+	}
+	hard := false
+	for _, c := range se.Changes {
+		hard = hard || slices.Contains(unmigratable, c.Name)
+	}
+	if f.acceptSettingChanges && !hard {
+		log.Warn().Err(err).Msg("settings changed under existing checkpoints; recording the new values (--accept-setting-changes)")
+		return store.CheckSettings(ctx, settings, true)
+	}
+	way := "run with the recorded values, or start the new ones under a new --prefix and --group (the old results stay as they are)"
+	if !hard {
+		way += ", or give --accept-setting-changes to record the new values (the messages re-read after each partition's last snapshot are then processed under the new ones)"
+	}
+	return fmt.Errorf("%w: %v: %s", errConfig, err, way)
+}
+
 // serve runs the pipeline, the HTTP endpoints and the wallboard until ctx
 // ends, then flushes and checkpoints every partition (bounded by
 // --shutdown-timeout).
@@ -404,6 +461,9 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		owner = f.group
 	}
 	if err := bindPrefix(ctx, store, owner, log); err != nil {
+		return err
+	}
+	if err := checkSettings(ctx, store, f, rc, log); err != nil {
 		return err
 	}
 	log.Info().Strs("brokers", f.brokers).Strs("topics", f.topics).Str("group", f.group).Str("version", version).Msg("acwd run starting")

@@ -162,7 +162,7 @@ func (h *runHarness) formatArgs() []string {
 // startInProcess runs acwd run in this process until the returned stop
 // function is called; stop waits for it to exit and fails on a non-zero
 // exit status.
-func (h *runHarness) startInProcess(group string) (stop func()) {
+func (h *runHarness) startInProcess(group string, extra ...string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var code int
@@ -172,7 +172,7 @@ func (h *runHarness) startInProcess(group string) (stop func()) {
 	h.exited = exited
 	go func() {
 		defer wg.Done()
-		code = mainExit(ctx, h.runArgs(group), nil, &bytes.Buffer{}, &errb)
+		code = mainExit(ctx, append(h.runArgs(group), extra...), nil, &bytes.Buffer{}, &errb)
 		if ctx.Err() == nil {
 			exited <- fmt.Sprintf("exit %d: %s", code, errb.String())
 		}
@@ -627,7 +627,11 @@ func (h *runHarness) checkDLQ(oversized int) {
 }
 
 func simForRun(seed uint64) sim.Config {
-	start := time.Now().Add(-75 * time.Minute).Truncate(time.Minute).UnixMilli()
+	// A simulated hour runs on for about 40 minutes (calls in progress,
+	// wrap-ups, late logouts): starting 2 h ago, every event is dated
+	// before it is produced, as a live feed's are (--max-future holds
+	// events against the Kafka record's timestamp).
+	start := time.Now().Add(-2 * time.Hour).Truncate(time.Minute).UnixMilli()
 	return sim.Config{Seed: seed, Agents: 60, Teams: 4, Queues: 3, Start: start, Duration: time.Hour,
 		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002}
 }

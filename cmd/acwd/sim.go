@@ -145,7 +145,15 @@ func produceSim(ctx context.Context, g *sim.Generator, pc *pacer, brokers []stri
 				return stopped(ctx, err)
 			}
 		}
-		batch = append(batch, kafka.Message{Key: []byte(key), Value: append([]byte(nil), line...)})
+		m := kafka.Message{Key: []byte(key), Value: append([]byte(nil), line...)}
+		if pc.speed > 0 {
+			// A paced feed plays the platform, whose clock is the
+			// simulated one: its records are stamped with it (under demo
+			// --speed 10 the event times run ahead of the wall clock, and
+			// acwd run holds each event against its record's timestamp).
+			m.Time = time.UnixMilli(g.TS())
+		}
+		batch = append(batch, m)
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return err

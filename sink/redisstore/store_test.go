@@ -667,3 +667,30 @@ func TestReleaseGivesThePartitionsConnectionBack(t *testing.T) {
 		s.Release(src)
 	}
 }
+
+// The settings a prefix's checkpoints depend on are recorded by the first
+// instance; a later one with another value is refused, naming the setting
+// and both values, unless it accepts the change, which records it.
+func TestCheckSettingsRefusesAChangedSetting(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	first := map[string]string{"engine.window": "15m0s", "engine.thresholds": "warn 20s overrun 30s"}
+	for range 2 {
+		if err := s.CheckSettings(ctx, first, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	changed := map[string]string{"engine.window": "5m0s", "engine.thresholds": "warn 20s overrun 30s", "engine.max_future": "5m0s"}
+	err := s.CheckSettings(ctx, changed, false)
+	var se *redisstore.SettingsError
+	if !errors.Is(err, redisstore.ErrSettingsChanged) || !errors.As(err, &se) || len(se.Changes) != 1 ||
+		!strings.Contains(err.Error(), `engine.window is "5m0s", the checkpoints under prefix "acw" were written with "15m0s"`) {
+		t.Fatalf("changed window: %v", err)
+	}
+	if err := s.CheckSettings(ctx, changed, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckSettings(ctx, changed, false); err != nil {
+		t.Fatalf("after accepting the change: %v", err)
+	}
+}
