@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -303,5 +304,39 @@ func startDevBrokerProc(t testing.TB, partitions int, topics ...string) string {
 		if p.exited() || time.Now().After(deadline) {
 			t.Fatalf("devbroker did not listen on %s: %v", addr, p.err)
 		}
+	}
+}
+
+// Redis goes back in time mid-stream: it crashes and restarts from a
+// snapshot (SAVE) taken seconds before, losing writes it had acknowledged,
+// as after a failover to a lagging replica. Every partition must notice
+// that its checkpoint is older than its last commit, restore from what
+// Redis holds and re-read from there: the final result is replay's.
+func TestRunRecoversFromRedisGoingBackInTime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("outage test: takes over 10 s")
+	}
+	cfg := simForRun(43)
+	cfg.Agents = 120
+	h := newRunHarness(t, cfg)
+	p := startProc(t, append(h.runArgs("rollback"), "--log-level", "info")...)
+	streamed := h.streamLines(40, 150*time.Millisecond)
+	time.Sleep(2 * time.Second)
+	if err := h.rdb.Save(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	h.redis.Crash()
+	h.redis.Restart()
+	<-streamed
+	h.finish("rollback")
+	h.waitSharedDrained(30 * time.Second)
+	if code := p.term(); code != 0 {
+		t.Errorf("exit status %d after SIGTERM, want 0", code)
+	}
+	h.checkDerived()
+	h.checkRollups()
+	if n := logsContain([]*proc{p}, "Redis lost writes it had acknowledged"); n == 0 {
+		t.Error("no partition noticed that Redis had lost its writes")
 	}
 }

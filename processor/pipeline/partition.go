@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
@@ -28,7 +29,10 @@ type partition struct {
 	rejLog zerolog.Logger
 
 	token string
-	eng   *processor.Engine
+	// committed is the group's committed Kafka offset of the partition
+	// at assignment (negative: none).
+	committed int64
+	eng       *processor.Engine
 	dec   *events.Decoder
 	ad    events.Adapter // nil: canonical input
 	tr    *tracker
@@ -72,6 +76,9 @@ type partition struct {
 	unpublished []*job
 	sentAt      time.Time // when the flush in flight was sent (cfg.Now)
 	flushDue    bool      // a tick passed while a flush was in flight
+	// helpers are the fetch and commit goroutines, joined before run
+	// returns.
+	helpers sync.WaitGroup
 	// commitCtx bounds in-flight commits; it outlives a revocation so
 	// that the final flush can wait for them, and is cancelled when the
 	// partition's goroutine ends.
@@ -108,7 +115,13 @@ const (
 
 const noOffset = -1
 
-func (pt *partition) run(ctx context.Context) {
+// run processes the partition until ctx ends (it then releases it:
+// final flush and checkpoint, and returns nil) or it cannot go on: it
+// returns ErrFenced, ErrCheckpointLost, a *blockedError, or the error that
+// stopped it. Its helper goroutines (fetch, commit) have ended or been
+// told to end when it returns; a commit still in flight cannot apply
+// after another owner's claim (fencing).
+func (pt *partition) run(ctx context.Context) error {
 	cfg := &pt.p.cfg
 	if o := cfg.Observer; o != nil {
 		o.Assigned(pt.src, true)
@@ -117,6 +130,9 @@ func (pt *partition) run(ctx context.Context) {
 	if rs, ok := cfg.Store.(ReleasingStore); ok {
 		defer rs.Release(pt.src)
 	}
+	// Runs after the fetch and commit contexts are cancelled (deferred
+	// below): no helper outlives the partition.
+	defer pt.helpers.Wait()
 	var tok [8]byte
 	_, _ = rand.Read(tok[:])
 	pt.token = pt.p.instance + "/" + strconv.Itoa(int(pt.gen.ID)) + "/" + hex.EncodeToString(tok[:])
@@ -130,10 +146,14 @@ func (pt *partition) run(ctx context.Context) {
 	pt.hwm = noOffset
 
 	if err := pt.restore(ctx); err != nil {
-		if ctx.Err() == nil {
-			pt.log.Error().Err(err).Msg("cannot restore the partition; leaving it unprocessed in this generation")
+		if ctx.Err() != nil {
+			return nil
 		}
-		return
+		var b *blockedError
+		if errors.As(err, &b) || errors.Is(err, ErrFenced) {
+			return err
+		}
+		return &blockedError{reason: BlockedRestore, err: fmt.Errorf("cannot restore the checkpoint: %w", err)}
 	}
 	start := pt.next
 	if start == noOffset {
@@ -150,8 +170,7 @@ func (pt *partition) run(ctx context.Context) {
 	})
 	defer r.Close()
 	if err := r.SetOffset(start); err != nil {
-		pt.log.Error().Err(err).Msg("setting the start offset")
-		return
+		return &blockedError{reason: BlockedStart, err: fmt.Errorf("setting the start offset: %w", err)}
 	}
 	cctx, stopCommits := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCommits()
@@ -159,7 +178,9 @@ func (pt *partition) run(ctx context.Context) {
 	fctx, stopFetch := context.WithCancel(ctx)
 	defer stopFetch()
 	msgs := make(chan kafka.Message, 1024)
+	pt.helpers.Add(1)
 	go func() {
+		defer pt.helpers.Done()
 		defer close(msgs)
 		for {
 			var m kafka.Message
@@ -185,7 +206,7 @@ func (pt *partition) run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
 		pt.release(r)
-		return
+		return nil
 	case <-time.After(phase):
 	}
 	flushT := time.NewTicker(cfg.FlushInterval)
@@ -194,11 +215,11 @@ func (pt *partition) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			pt.release(r)
-			return
+			return nil
 		case m, ok := <-msgs:
 			if !ok {
 				pt.release(r)
-				return
+				return nil
 			}
 			pt.handle(&m)
 			// Take what is already fetched before looking at the timer.
@@ -217,10 +238,10 @@ func (pt *partition) run(ctx context.Context) {
 		case err := <-pt.inflight:
 			pt.inflight = nil
 			if err != nil {
-				if ctx.Err() == nil {
-					pt.log.Error().Err(err).Msg("partition stopped")
+				if ctx.Err() != nil {
+					return nil
 				}
-				return
+				return err
 			}
 			if pt.flushDue {
 				// A tick passed while that flush was out: flush now (an
@@ -251,10 +272,9 @@ func (pt *partition) run(ctx context.Context) {
 			if err != nil {
 				if ctx.Err() != nil {
 					pt.release(r)
-					return
+					return nil
 				}
-				pt.log.Error().Err(err).Msg("partition stopped")
-				return
+				return err
 			}
 		}
 	}
@@ -579,7 +599,11 @@ func (pt *partition) flush(final bool) error {
 	done := make(chan error, 1)
 	pt.inflight, pt.sentAt, pt.flushDue = done, now, false
 	ctx := pt.commitCtx
-	go func() { _ = pt.send(ctx, j, done) }()
+	pt.helpers.Add(1)
+	go func() {
+		defer pt.helpers.Done()
+		_ = pt.send(ctx, j, done)
+	}()
 	return nil
 }
 
@@ -745,7 +769,7 @@ func (pt *partition) retry(ctx context.Context, op, what string, fn func(context
 			}
 			return nil
 		}
-		if errors.Is(err, ErrFenced) {
+		if errors.Is(err, ErrFenced) || errors.Is(err, ErrCheckpointLost) {
 			return err
 		}
 		if ctx.Err() != nil {

@@ -144,6 +144,26 @@ type Observer interface {
 	SharedApplied(entries, keys int, took time.Duration)
 }
 
+// BlockObserver is an optional extension of Observer: it is told of a
+// partition that cannot go on in this generation (its checkpoint cannot
+// be restored, or is lost and --on-lost-checkpoint says fail) and stays
+// unprocessed until the generation ends, and when that ends. /readyz
+// reports such a partition.
+type BlockObserver interface {
+	Blocked(src Source, reason string, err error)
+	Unblocked(src Source)
+	// Recovered reports a partition restarted from what the store holds
+	// after the store lost acknowledged writes (ErrCheckpointLost).
+	Recovered(src Source)
+}
+
+// Block reasons, the label of BlockObserver.Blocked.
+const (
+	BlockedRestore        = "restore"         // the checkpoint cannot be restored
+	BlockedLostCheckpoint = "lost_checkpoint" // Kafka has progress, the store no checkpoint
+	BlockedStart          = "start"           // the start offset cannot be set
+)
+
 // Progress is a partition's state at a flush tick.
 type Progress struct {
 	// Lag is how many messages the partition is behind its high
@@ -286,10 +306,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			for _, pa := range parts {
 				n++
 				src := Source{Topic: topic, Partition: pa.ID}
+				committed := pa.Offset
 				gen.Start(func(gctx context.Context) {
-					part := &partition{p: p, gen: gen, src: src,
-						log: log.With().Str("partition", src.String()).Int32("generation", gen.ID).Logger()}
-					part.run(gctx)
+					p.runPartition(gctx, gen, src, committed, log.With().Str("partition", src.String()).Int32("generation", gen.ID).Logger())
 				})
 			}
 		}
@@ -306,6 +325,61 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	return err
 }
+
+// runPartition processes src for one generation of the group. Its return
+// ends this member's generation (kafka-go ends a generation as soon as
+// one of its partition functions returns, and the group rebalances), so it
+// returns only once ctx ends. A partition whose store lost acknowledged
+// writes is restored again from what the store holds; one that cannot go
+// on (its checkpoint cannot be restored, or is lost) stays unprocessed,
+// logged once and reported to the BlockObserver, until the generation
+// ends; one fenced by another member waits for the rebalance.
+// committed is the group's committed Kafka offset of src (negative: none).
+func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, src Source, committed int64, log zerolog.Logger) {
+	bo, _ := p.cfg.Observer.(BlockObserver)
+	backoff := NewBackoff(p.cfg.MaxBackoff)
+	for {
+		part := &partition{p: p, gen: gen, src: src, committed: committed, log: log}
+		err := part.run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		var blocked *blockedError
+		switch {
+		case errors.Is(err, ErrCheckpointLost):
+			log.Error().Err(err).Msg("Redis lost writes it had acknowledged (a failover to a lagging replica, a restart from an older snapshot): dropping the partition's state, restoring from the checkpoint Redis holds now and re-reading from its offset")
+			if bo != nil {
+				bo.Recovered(src)
+			}
+			if !backoff.Wait(ctx) {
+				return
+			}
+			continue
+		case errors.Is(err, ErrFenced):
+			log.Info().Err(err).Msg("another member owns the partition now; waiting for the rebalance")
+		case errors.As(err, &blocked):
+			log.Error().Err(blocked.err).Str("reason", blocked.reason).Msg("partition blocked: left unprocessed until the next rebalance or restart")
+			if bo != nil {
+				bo.Blocked(src, blocked.reason, blocked.err)
+				defer bo.Unblocked(src)
+			}
+		case err != nil:
+			log.Error().Err(err).Msg("partition stopped until the next rebalance")
+		}
+		<-ctx.Done()
+		return
+	}
+}
+
+// blockedError is a partition run's end when the partition cannot go on
+// in this generation (see BlockObserver).
+type blockedError struct {
+	reason string
+	err    error
+}
+
+func (e *blockedError) Error() string { return e.reason + ": " + e.err.Error() }
+func (e *blockedError) Unwrap() error { return e.err }
 
 // commitOffset records the next offset of src in Kafka for lag tools.
 func (p *Pipeline) commitOffset(gen *kafka.Generation, src Source, next int64) error {

@@ -160,13 +160,23 @@ func (b *Batch) Empty() bool {
 // partition since Claim: the caller must stop processing it.
 var ErrFenced = errors.New("partition fenced: claimed by another owner")
 
+// ErrCheckpointLost is returned (wrapped) by Store.Commit when the
+// checkpoint it finds is not the one this owner last committed: its
+// sequence number went back, or the checkpoint is gone. The store lost
+// writes it had acknowledged (a failover to a lagging replica, a restart
+// from an older snapshot, a FLUSHALL). Effects and checkpoint roll back
+// together, so the partition recovers exactly by restoring from what the
+// store holds now and re-reading from its offset.
+var ErrCheckpointLost = errors.New("checkpoint lost: the store no longer holds the last commit")
+
 // Store keeps the live metrics and each partition's checkpoint.
 type Store interface {
 	// Claim makes token the partition's owner (fencing out any earlier
 	// owner) and returns its checkpoint.
 	Claim(ctx context.Context, src Source, token string) (Checkpoint, error)
-	// Commit applies b atomically, or returns ErrFenced (nothing applied)
-	// or another error (nothing applied; retry).
+	// Commit applies b atomically, or returns ErrFenced (nothing
+	// applied), ErrCheckpointLost (nothing applied; the partition must
+	// restore again) or another error (nothing applied; retry).
 	Commit(ctx context.Context, b *Batch) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -10,7 +10,9 @@ import (
 	"context"
 	"net/http"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,15 +55,24 @@ type Metrics struct {
 	shared     prometheus.Histogram
 	sharedN    *prometheus.CounterVec
 
-	mu    sync.Mutex
-	parts map[pipeline.Source]int // assignments per partition (0 or 1)
+	blockedN  *prometheus.GaugeVec
+	recovered prometheus.Counter
+
+	mu      sync.Mutex
+	parts   map[pipeline.Source]int // assignments per partition (0 or 1)
+	blocked map[pipeline.Source]blockedPart
+}
+
+type blockedPart struct {
+	reason string
+	err    error
 }
 
 // New returns Metrics registered in a new registry, with build info
 // (version) and the Go and process collectors.
 func New(version string) *Metrics {
 	r := prometheus.NewRegistry()
-	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}}
+	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}, blocked: map[pipeline.Source]blockedPart{}}
 	byPartition := []string{"topic", "partition"}
 	m.events = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_events_total",
 		Help: "Input messages by outcome: applied, duplicate, ignored (a platform record implying no event, such as a heartbeat), or the rejection reason (malformed, invalid, late, future, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
@@ -99,6 +110,13 @@ func New(version string) *Metrics {
 		Help: "Work of the shared writer: entries (partitions' shared flushes read from their logs) and keys (shared-key updates written)."}, []string{"kind"}))
 	m.sharedN.WithLabelValues("entries")
 	m.sharedN.WithLabelValues("keys")
+	m.blockedN = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_partitions_blocked",
+		Help: "Assigned partitions left unprocessed until the next rebalance or restart, by reason: restore (the checkpoint cannot be restored), lost_checkpoint (Kafka has committed offsets, Redis no checkpoint), start; /readyz is false while any is."}, []string{"reason"}))
+	for _, r := range []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedStart} {
+		m.blockedN.WithLabelValues(r)
+	}
+	m.recovered = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "acw_checkpoint_rollbacks_total",
+		Help: "Partitions that found Redis holding an older checkpoint than their last commit (Redis lost acknowledged writes) and restored from it."}))
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -207,6 +225,47 @@ func (m *Metrics) Assigned(src pipeline.Source, on bool) {
 
 func (m *Metrics) Rebalanced(int32, int) { m.rebalances.Inc() }
 
+// Blocked implements pipeline.BlockObserver.
+func (m *Metrics) Blocked(src pipeline.Source, reason string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.blocked[src] = blockedPart{reason, err}
+	m.countBlocked()
+}
+
+// Unblocked implements pipeline.BlockObserver.
+func (m *Metrics) Unblocked(src pipeline.Source) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.blocked, src)
+	m.countBlocked()
+}
+
+// Recovered implements pipeline.BlockObserver.
+func (m *Metrics) Recovered(pipeline.Source) { m.recovered.Inc() }
+
+func (m *Metrics) countBlocked() {
+	n := map[string]int{}
+	for _, b := range m.blocked {
+		n[b.reason]++
+	}
+	for _, r := range []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedStart} {
+		m.blockedN.WithLabelValues(r).Set(float64(n[r]))
+	}
+}
+
+// BlockedPartitions lists the blocked partitions, one line each, sorted.
+func (m *Metrics) BlockedPartitions() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.blocked))
+	for src, b := range m.blocked {
+		out = append(out, src.String()+" ("+b.reason+"): "+b.err.Error())
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (m *Metrics) SharedLeader(on bool) {
 	if on {
 		m.leader.Set(1)
@@ -244,6 +303,10 @@ func (m *Metrics) Handler(ping func(context.Context) error, next http.Handler) h
 		m.redisUp.Set(1)
 		if m.AssignedPartitions() == 0 {
 			http.Error(w, "not ready: no partitions assigned", http.StatusServiceUnavailable)
+			return
+		}
+		if b := m.BlockedPartitions(); len(b) > 0 {
+			http.Error(w, "not ready: partitions blocked, left unprocessed:\n"+strings.Join(b, "\n"), http.StatusServiceUnavailable)
 			return
 		}
 		w.Write([]byte("ready\n"))

@@ -439,6 +439,12 @@ func (s *Store) Commit(ctx context.Context, b *pipeline.Batch) error {
 			}
 			fresh = true
 		}
+		// The checkpoint this owner claimed and committed is gone, or
+		// older than its last commit: Redis lost acknowledged writes.
+		if read, _ := strconv.ParseInt(f.seq, 10, 64); f.owner == "" || read < b.Seq-1 {
+			s.putFence(b.Source, f)
+			return fmt.Errorf("%w: %s: Redis holds commit %d of owner %q, this owner's last commit was %d", pipeline.ErrCheckpointLost, b.Source, read, f.owner, b.Seq-1)
+		}
 		if f.owner != b.Token {
 			s.putFence(b.Source, f)
 			return fmt.Errorf("%w: %s is owned by %q", pipeline.ErrFenced, b.Source, f.owner)

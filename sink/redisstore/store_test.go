@@ -694,3 +694,59 @@ func TestCheckSettingsRefusesAChangedSetting(t *testing.T) {
 		t.Fatalf("after accepting the change: %v", err)
 	}
 }
+
+// Redis that loses acknowledged writes (restored from an older snapshot,
+// a failover to a lagging replica, a FLUSHALL) shows the owner a
+// checkpoint older than its last commit, or none: its next commit must
+// apply nothing and report ErrCheckpointLost (not be applied on top of
+// the older state, nor be taken for another owner's claim).
+func TestCommitDetectsACheckpointRolledBack(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	commit := func(seq int64) error {
+		return s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: seq, Offset: 10 * seq, WallMS: 1, Snapshot: []byte("s"), SnapOffset: 10 * seq})
+	}
+	if err := commit(1); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := rdb.Dump(ctx, s.CheckpointKey(src)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := int64(2); seq <= 3; seq++ {
+		if err := commit(seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Redis goes back to the state after commit 1, with its connections.
+	if err := rdb.RestoreReplace(ctx, s.CheckpointKey(src), 0, saved).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes")
+	err = commit(4)
+	if !errors.Is(err, pipeline.ErrCheckpointLost) || !strings.Contains(err.Error(), "Redis holds commit 1") {
+		t.Fatalf("commit after a rollback: %v", err)
+	}
+	if off := rdb.HGet(ctx, s.CheckpointKey(src), "eff_offset").Val(); off != "10" {
+		t.Fatalf("the commit was applied on the older checkpoint: eff_offset %s", off)
+	}
+	// Restored from what Redis holds, the partition goes on.
+	ck, err := s.Claim(ctx, src, "tok2")
+	if err != nil || ck.Seq != 1 || ck.EffOffset != 10 {
+		t.Fatalf("reclaim: %+v %v", ck, err)
+	}
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok2", Seq: 2, Offset: 20, WallMS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rdb.FlushAll(ctx)
+	err = s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok2", Seq: 3, Offset: 30, WallMS: 1})
+	if !errors.Is(err, pipeline.ErrCheckpointLost) {
+		t.Fatalf("commit after FLUSHALL: %v", err)
+	}
+	if n := rdb.Exists(ctx, s.CheckpointKey(src)).Val(); n != 0 {
+		t.Fatal("the commit after FLUSHALL wrote a checkpoint")
+	}
+}

@@ -83,8 +83,21 @@ func (s *Server) Shutdown() {
 	s.cmd = nil
 }
 
+// Crash kills the server without saving: a Restart then loads the
+// dump.rdb of its last SAVE (or Shutdown), losing every write since, as a
+// failover to a lagging replica or a restore from a backup does.
+func (s *Server) Crash() {
+	s.t.Helper()
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+	s.cmd = nil
+}
+
 // Restart starts the server again on the same address, with the data of
-// the last Shutdown or else empty (no automatic persistence), and waits
+// the last Shutdown (or SAVE, after a Crash) or else empty (no automatic persistence), and waits
 // until it answers PING.
 func (s *Server) Restart() {
 	s.t.Helper()
