@@ -33,9 +33,9 @@ type partition struct {
 	// at assignment (negative: none).
 	committed int64
 	eng       *processor.Engine
-	dec   *events.Decoder
-	ad    events.Adapter // nil: canonical input
-	tr    *tracker
+	dec       *events.Decoder
+	ad        events.Adapter // nil: canonical input
+	tr        *tracker
 
 	next        int64 // next offset to read (-1: not known yet)
 	flushedNext int64 // next offset as of the last committed flush
