@@ -418,3 +418,75 @@ func TestRunRefusesAChangedSettingAtStart(t *testing.T) {
 		}
 	}
 }
+
+// Redis emptied (FLUSHALL, a restart without persistence) while Kafka
+// holds the group's committed offsets: acwd must not recompute silently
+// from the start of the topic (wrong wherever retention dropped records,
+// and republishing ids with other content). By default each such
+// partition stays unprocessed with /readyz false, one error and a metric,
+// and the group does not rebalance over and over; with
+// --on-lost-checkpoint rebuild it recomputes from the earliest offset,
+// marking its derived records.
+func TestRunRefusesALostCheckpointUnlessToldToRebuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts acwd run as a process three times")
+	}
+	cfg := simForRun(47)
+	cfg.Agents = 30
+	h := newRunHarness(t, cfg)
+	h.produce(h.lines)
+	p := startProc(t, append(h.runArgs("lost"), "--log-level", "info")...)
+	h.waitCheckpoints("lost", 60*time.Second)
+	if code := p.term(); code != 0 { // its final flushes commit the offsets to Kafka too
+		t.Fatalf("exit %d", code)
+	}
+	ctx := context.Background()
+	h.rdb.FlushAll(ctx)
+
+	addr := freeAddr(t)
+	p = startProc(t, append(h.runArgs("lost"), "--http", addr, "--log-level", "info")...)
+	waitStatus(t, "http://"+addr+"/metrics", 200, 20*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for scrape(t, addr)[`acw_partitions_blocked{reason="lost_checkpoint"}`] != 12 {
+		if time.Now().After(deadline) {
+			t.Fatalf("blocked partitions: %v", scrape(t, addr)[`acw_partitions_blocked{reason="lost_checkpoint"}`])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code, body := get("http://" + addr + "/readyz"); code != 503 || !strings.Contains(body, "partitions blocked") || !strings.Contains(body, "--on-lost-checkpoint rebuild") {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	time.Sleep(3 * time.Second) // a rebalance storm would show now
+	if n := scrape(t, addr)["acw_rebalances_total"]; n != 1 {
+		t.Errorf("%v rebalances with the partitions blocked, want 1", n)
+	}
+	for _, k := range h.rdb.Keys(ctx, "acw:ckpt:*").Val() {
+		if h.rdb.HExists(ctx, k, "eff_offset").Val() {
+			t.Errorf("a blocked partition wrote checkpoint %s", k)
+		}
+	}
+	if code := p.term(); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+
+	p = startProc(t, append(h.runArgs("lost"), "--on-lost-checkpoint", "rebuild", "--log-level", "info")...)
+	h.waitCheckpoints("lost", 60*time.Second)
+	h.waitIntervals(60 * time.Second) // the whole log is still in Kafka: exact again
+	if code := p.term(); code != 0 {
+		t.Errorf("exit %d after SIGTERM", code)
+	}
+	marked := 0
+	for _, m := range h.readTopic("acw.segments") {
+		for _, x := range m.Headers {
+			if x.Key == "rebuild" && strings.HasSuffix(string(m.Value), `,"rebuild":`+string(x.Value)+"}") {
+				marked++
+			}
+		}
+	}
+	if marked == 0 {
+		t.Error("the rebuild published no marked segment")
+	}
+	if n := logsContain([]*proc{p}, "rebuilding it from the earliest offset"); n != 12 {
+		t.Errorf("%d partitions said they rebuild, want 12", n)
+	}
+}

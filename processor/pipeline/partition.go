@@ -32,10 +32,13 @@ type partition struct {
 	// committed is the group's committed Kafka offset of the partition
 	// at assignment (negative: none).
 	committed int64
-	eng       *processor.Engine
-	dec       *events.Decoder
-	ad        events.Adapter // nil: canonical input
-	tr        *tracker
+	// rebuildFrom: the partition is being rebuilt after its checkpoint
+	// was lost, and its first message is still to come.
+	rebuildFrom bool
+	eng         *processor.Engine
+	dec         *events.Decoder
+	ad          events.Adapter // nil: canonical input
+	tr          *tracker
 
 	next        int64 // next offset to read (-1: not known yet)
 	flushedNext int64 // next offset as of the last committed flush
@@ -123,10 +126,6 @@ const noOffset = -1
 // after another owner's claim (fencing).
 func (pt *partition) run(ctx context.Context) error {
 	cfg := &pt.p.cfg
-	if o := cfg.Observer; o != nil {
-		o.Assigned(pt.src, true)
-		defer o.Assigned(pt.src, false)
-	}
 	if rs, ok := cfg.Store.(ReleasingStore); ok {
 		defer rs.Release(pt.src)
 	}
@@ -158,6 +157,9 @@ func (pt *partition) run(ctx context.Context) error {
 	start := pt.next
 	if start == noOffset {
 		start = cfg.StartOffset
+		if pt.rebuildFrom {
+			start = kafka.FirstOffset
+		}
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   cfg.Brokers,
@@ -306,6 +308,17 @@ func (pt *partition) restore(ctx context.Context) error {
 	pt.next, pt.flushedNext = noOffset, noOffset
 	pt.seq = ck.Seq
 	pt.journaled = ck.JournalEnd
+	pt.tr.rebuild = ck.Rebuild
+	if !ck.Found && pt.committed > 0 {
+		if cfg.OnLostCheckpoint != LostCheckpointRebuild {
+			return &blockedError{reason: BlockedLostCheckpoint, err: fmt.Errorf(
+				"group %q has Kafka offset %d committed for %s but Redis holds no checkpoint for it: Redis was emptied (FLUSHALL, or a restart without persistence). Recomputing from the start of the topic would be wrong wherever retention has dropped records, so the partition stays unprocessed: restore Redis from its backup (AOF or RDB), or restart with --on-lost-checkpoint rebuild to recompute from the earliest offset Kafka still holds (its derived records are marked \"rebuild\")",
+				cfg.Group, pt.committed, pt.src)}
+		}
+		pt.tr.rebuild = cfg.Now().UnixMilli()
+		pt.rebuildFrom = true
+		pt.log.Warn().Int64("committed", pt.committed).Int64("rebuild", pt.tr.rebuild).Msg("Redis holds no checkpoint for a partition the group has consumed: rebuilding it from the earliest offset Kafka holds (--on-lost-checkpoint rebuild)")
+	}
 	if !ck.Found {
 		pt.eng, err = processor.New(cfg.Engine, pt.tr)
 		pt.snapNeeded = true
@@ -398,6 +411,15 @@ func (pt *partition) handle(m *kafka.Message) {
 	if pt.tr.suppress {
 		pt.next = m.Offset
 		pt.catchUp()
+	}
+	if pt.rebuildFrom {
+		pt.rebuildFrom = false
+		if m.Offset > 0 {
+			pt.log.Error().Int64("from", m.Offset).Msg("rebuilding: Kafka no longer holds the offsets before this one (retention): the rebuilt metrics lack that history")
+		}
+		if bo, ok := cfg.Observer.(BlockObserver); ok {
+			bo.Rebuilt(pt.src, m.Offset)
+		}
 	}
 	outcome := "applied"
 	var reason, errMsg string
@@ -531,7 +553,7 @@ func (pt *partition) flush(final bool) error {
 	j := &job{msgs: pt.tr.takeMessages()}
 	snap := false
 	if !pt.tr.suppress && pt.next != noOffset { // else the store is ahead of us, or nothing was read
-		b := &Batch{Source: pt.src, Token: pt.token, Seq: pt.seq + 1, Offset: pt.next, WallMS: now.UnixMilli()}
+		b := &Batch{Source: pt.src, Token: pt.token, Seq: pt.seq + 1, Rebuild: pt.tr.rebuild, Offset: pt.next, WallMS: now.UnixMilli()}
 		// A snapshot goes with a shared flush, so that a replay from it
 		// regenerates exactly the shared effects after SharedOffset.
 		snap = final || pt.snapNeeded || now.Sub(pt.lastSnap) >= cfg.SnapshotInterval || len(pt.ticks) > 1000

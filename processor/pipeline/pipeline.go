@@ -88,6 +88,14 @@ type Config struct {
 	// event; an event is then late if it arrives more than MaxOutOfOrder
 	// behind the partition's event-time clock (see partition.eventNow).
 	IdleAfter time.Duration
+	// OnLostCheckpoint is what a partition does when the group has a
+	// committed Kafka offset for it but the store has no checkpoint (Redis
+	// was emptied: FLUSHALL, a restart without persistence):
+	// LostCheckpointFail (default) leaves it unprocessed and reports it
+	// (BlockObserver); LostCheckpointRebuild recomputes it from the
+	// earliest offset Kafka still holds, marking every derived record it
+	// publishes (see Checkpoint.Rebuild).
+	OnLostCheckpoint string
 	// FinalFlushTimeout bounds the flush and checkpoint of a partition
 	// being released; default 10s.
 	FinalFlushTimeout time.Duration
@@ -155,7 +163,17 @@ type BlockObserver interface {
 	// Recovered reports a partition restarted from what the store holds
 	// after the store lost acknowledged writes (ErrCheckpointLost).
 	Recovered(src Source)
+	// Rebuilt reports a partition recomputed from offset from after its
+	// checkpoint was lost (OnLostCheckpoint "rebuild"); from > 0 means
+	// the history before it is gone from Kafka.
+	Rebuilt(src Source, from int64)
 }
+
+// Values of Config.OnLostCheckpoint.
+const (
+	LostCheckpointFail    = "fail"
+	LostCheckpointRebuild = "rebuild"
+)
 
 // Block reasons, the label of BlockObserver.Blocked.
 const (
@@ -216,6 +234,13 @@ func (c *Config) setDefaults() error {
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.HeartbeatInterval, time.Second)
 	def(&c.RebalanceTimeout, 10*time.Second)
+	switch c.OnLostCheckpoint {
+	case "":
+		c.OnLostCheckpoint = LostCheckpointFail
+	case LostCheckpointFail, LostCheckpointRebuild:
+	default:
+		return fmt.Errorf("pipeline: OnLostCheckpoint must be %q or %q, got %q", LostCheckpointFail, LostCheckpointRebuild, c.OnLostCheckpoint)
+	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 1 << 20
 	}
@@ -336,6 +361,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // ends; one fenced by another member waits for the rebalance.
 // committed is the group's committed Kafka offset of src (negative: none).
 func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, src Source, committed int64, log zerolog.Logger) {
+	if o := p.cfg.Observer; o != nil {
+		o.Assigned(src, true)
+		defer o.Assigned(src, false)
+	}
 	bo, _ := p.cfg.Observer.(BlockObserver)
 	backoff := NewBackoff(p.cfg.MaxBackoff)
 	for {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -121,6 +122,11 @@ type tracker struct {
 
 	obs Observer // may be nil
 	src Source
+	// rebuild, when nonzero, marks every derived record (a header and a
+	// "rebuild" field): the partition was recomputed after its checkpoint
+	// was lost, and its records may differ from those published before
+	// under the same ids.
+	rebuild int64
 	// inTime holds, per agent, the open wrap-up (segment id) known to end
 	// before its overrun threshold: its closing event has arrived and
 	// waits for the watermark, so the wall clock must not alert it.
@@ -239,7 +245,7 @@ func (t *tracker) Segment(s *events.Segment) {
 	if t.obs != nil && !t.suppress {
 		t.obs.Segment(t.src, s)
 	}
-	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)})
+	t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)}))
 	if t.prov[s.SegmentID] {
 		delete(t.prov, s.SegmentID)
 		if !s.Overrun {
@@ -259,7 +265,7 @@ func (t *tracker) Alert(a *events.Alert) {
 }
 
 func (t *tracker) emitAlert(a *events.Alert) {
-	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)})
+	t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)}))
 	if !t.suppress {
 		t.alerts = append(t.alerts, *a)
 		if t.obs != nil {
@@ -330,6 +336,20 @@ func (h *deadlineHeap) Pop() any {
 	return x
 }
 
+// mark adds the rebuild mark, if any, to a derived record: a header
+// "rebuild" and a last field "rebuild" (the JSON object's).
+func (t *tracker) mark(m kafka.Message) kafka.Message {
+	if t.rebuild == 0 {
+		return m
+	}
+	n := strconv.FormatInt(t.rebuild, 10)
+	if k := len(m.Value); k > 0 && m.Value[k-1] == '}' {
+		m.Value = append(append(m.Value[:k-1], `,"rebuild":`...), n+"}"...)
+	}
+	m.Headers = append(m.Headers, kafka.Header{Key: "rebuild", Value: []byte(n)})
+	return m
+}
+
 // provisional lists the provisionally alerted open wrap-ups, sorted.
 func (t *tracker) provisional() []string {
 	ids := make([]string, 0, len(t.prov))
@@ -341,7 +361,7 @@ func (t *tracker) provisional() []string {
 }
 
 func (t *tracker) Interval(iv *events.Interval) {
-	t.msgs = append(t.msgs, kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)})
+	t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)}))
 	k := scopeKey{iv.Scope, iv.Key}
 	if n := len(t.closed); n == 0 || t.closed[n-1].start != iv.Start {
 		t.closed = append(t.closed, closedWindow{start: iv.Start, counters: map[scopeKey]events.Counters{}})

@@ -49,6 +49,10 @@ type Checkpoint struct {
 	Provisional []string
 	// Seq numbers the partition's commits: the last one applied.
 	Seq int64
+	// Rebuild is nonzero for a partition recomputed after its checkpoint
+	// was lost (Config.OnLostCheckpoint "rebuild"): the rebuild's mark,
+	// carried by every derived record it publishes.
+	Rebuild int64
 	// Outbox is the last committed batch's outbox (Batch.Outbox): every
 	// derived record not known to be published; a restore publishes them
 	// again.
@@ -112,6 +116,7 @@ type Batch struct {
 	// that already holds Seq (the retry of a commit whose reply was lost)
 	// reports success without applying it again.
 	Seq      int64
+	Rebuild  int64  // the checkpoint's Rebuild mark (0: none)
 	Offset   int64  // new EffOffset
 	Snapshot []byte // nil: keep the stored snapshot, aux and snap offset
 	Aux      []byte

@@ -57,6 +57,7 @@ type Metrics struct {
 
 	blockedN  *prometheus.GaugeVec
 	recovered prometheus.Counter
+	rebuilds  *prometheus.CounterVec
 
 	mu      sync.Mutex
 	parts   map[pipeline.Source]int // assignments per partition (0 or 1)
@@ -117,6 +118,10 @@ func New(version string) *Metrics {
 	}
 	m.recovered = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "acw_checkpoint_rollbacks_total",
 		Help: "Partitions that found Redis holding an older checkpoint than their last commit (Redis lost acknowledged writes) and restored from it."}))
+	m.rebuilds = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_rebuilds_total",
+		Help: "Partitions recomputed after their checkpoint was lost (--on-lost-checkpoint rebuild), by history: complete (from offset 0) or lost (Kafka no longer held the first offsets)."}, []string{"history"}))
+	m.rebuilds.WithLabelValues("complete")
+	m.rebuilds.WithLabelValues("lost")
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -243,6 +248,15 @@ func (m *Metrics) Unblocked(src pipeline.Source) {
 
 // Recovered implements pipeline.BlockObserver.
 func (m *Metrics) Recovered(pipeline.Source) { m.recovered.Inc() }
+
+// Rebuilt implements pipeline.BlockObserver.
+func (m *Metrics) Rebuilt(_ pipeline.Source, from int64) {
+	if from > 0 {
+		m.rebuilds.WithLabelValues("lost").Inc()
+	} else {
+		m.rebuilds.WithLabelValues("complete").Inc()
+	}
+}
 
 func (m *Metrics) countBlocked() {
 	n := map[string]int{}

@@ -55,7 +55,7 @@ return ARGV[1]`)
 
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks', 'outbox')`)
+return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks', 'outbox', 'rebuild')`)
 
 // Config names the keys and sets their lifetimes.
 type Config struct {
@@ -279,6 +279,11 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 	if st, _ := str(8); st != "" {
 		if ck.SharedTicks, err = strconv.Atoi(st); err != nil {
 			return ck, fmt.Errorf("redis checkpoint %s: shared_ticks %q: %v", src, st, err)
+		}
+	}
+	if rb, _ := str(10); rb != "" {
+		if ck.Rebuild, err = strconv.ParseInt(rb, 10, 64); err != nil {
+			return ck, fmt.Errorf("redis checkpoint %s: rebuild %q: %v", src, rb, err)
 		}
 	}
 	if seq, _ := str(6); seq != "" {
@@ -506,6 +511,9 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 		}
 		if len(b.Snapshot) > 0 {
 			a = append(a, "snap", string(b.Snapshot), "snap_offset", i64(b.SnapOffset), "aux", string(b.Aux))
+		}
+		if b.Rebuild != 0 {
+			a = append(a, "rebuild", i64(b.Rebuild))
 		}
 		return a
 	})
