@@ -297,7 +297,8 @@ func (m *Metrics) SharedApplied(entries, keys int, took time.Duration) {
 
 // Handler serves /metrics (Prometheus text format), /healthz (200 while
 // the process runs) and /readyz: 200 when this instance has partitions
-// assigned and ping reaches Redis within 1 s, else 503 with the reason.
+// assigned, none of them blocked, and ping reaches Redis within 1 s, else
+// 503 with the reason.
 // Other paths go to next (nil: 404).
 func (m *Metrics) Handler(ping func(context.Context) error, next http.Handler) http.Handler {
 	mux := http.NewServeMux()
