@@ -782,7 +782,7 @@ func (pt *partition) release(r *kafka.Reader) {
 // counting every failure under op ("redis" or "kafka") for the Observer.
 func (pt *partition) retry(ctx context.Context, op, what string, fn func(context.Context) error) error {
 	b := NewBackoff(pt.p.cfg.MaxBackoff)
-	failing := false
+	failing, refused := false, false
 	for {
 		err := fn(ctx)
 		if err == nil {
@@ -799,6 +799,14 @@ func (pt *partition) retry(ctx context.Context, op, what string, fn func(context
 		}
 		if o := pt.p.cfg.Observer; o != nil {
 			o.Failed(pt.src, op, err)
+		}
+		if errors.Is(err, ErrRefused) && !refused {
+			refused = true
+			pt.log.Error().Err(err).Msg(what + ": Kafka refuses the records, and retrying alone will not fix that; the partition waits, reported on /readyz, and retries until the cause is fixed (a topic's max.message.bytes, an ACL, the topic itself)")
+			if bo, ok := pt.p.cfg.Observer.(BlockObserver); ok {
+				bo.Blocked(pt.src, BlockedPublish, err)
+				defer bo.Unblocked(pt.src)
+			}
 		}
 		if !failing {
 			failing = true

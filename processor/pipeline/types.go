@@ -194,6 +194,13 @@ type ReleasingStore interface {
 	Release(src Source)
 }
 
+// ErrRefused marks (wrapped) a Publisher error that retrying alone does
+// not fix: the broker refuses the records (too large for the topic, no
+// authorization for it, the topic cannot exist). The partition keeps
+// retrying, so nothing is lost once the cause is fixed, but reports itself
+// blocked (BlockObserver, /readyz) with the error until then.
+var ErrRefused = errors.New("refused by the broker")
+
 // Publisher writes derived messages to Kafka with at-least-once delivery.
 type Publisher interface {
 	// Publish returns once every message is acknowledged, or an error

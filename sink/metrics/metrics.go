@@ -112,8 +112,8 @@ func New(version string) *Metrics {
 	m.sharedN.WithLabelValues("entries")
 	m.sharedN.WithLabelValues("keys")
 	m.blockedN = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_partitions_blocked",
-		Help: "Assigned partitions left unprocessed until the next rebalance or restart, by reason: restore (the checkpoint cannot be restored), lost_checkpoint (Kafka has committed offsets, Redis no checkpoint), start; /readyz is false while any is."}, []string{"reason"}))
-	for _, r := range []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedStart} {
+		Help: "Assigned partitions left unprocessed until the next rebalance or restart, by reason: restore (the checkpoint cannot be restored), lost_checkpoint (Kafka has committed offsets, Redis no checkpoint), start, publish (Kafka refuses the derived records; retried until fixed); /readyz is false while any is."}, []string{"reason"}))
+	for _, r := range blockReasons {
 		m.blockedN.WithLabelValues(r)
 	}
 	m.recovered = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "acw_checkpoint_rollbacks_total",
@@ -258,12 +258,14 @@ func (m *Metrics) Rebuilt(_ pipeline.Source, from int64) {
 	}
 }
 
+var blockReasons = []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedStart, pipeline.BlockedPublish}
+
 func (m *Metrics) countBlocked() {
 	n := map[string]int{}
 	for _, b := range m.blocked {
 		n[b.reason]++
 	}
-	for _, r := range []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedStart} {
+	for _, r := range blockReasons {
 		m.blockedN.WithLabelValues(r).Set(float64(n[r]))
 	}
 }

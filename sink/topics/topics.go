@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/acwstream/acwstream/processor/pipeline"
 )
 
 // Publisher is a pipeline.Publisher on a kafka-go Writer; safe for
@@ -65,9 +67,29 @@ func New(cfg Config) *Publisher {
 // acknowledged.
 func (p *Publisher) Publish(ctx context.Context, msgs []kafka.Message) error {
 	if err := p.w.WriteMessages(ctx, msgs...); err != nil {
+		if refused(err) {
+			return fmt.Errorf("publishing %d derived records: %w: %w", len(msgs), pipeline.ErrRefused, err)
+		}
 		return fmt.Errorf("publishing %d derived records: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// refused reports whether err holds a Kafka error that retrying does not
+// fix (kafka.Error's Temporary is false: a record too large for its
+// topic, an authorization failure, an invalid topic).
+func refused(err error) bool {
+	var werrs kafka.WriteErrors
+	if errors.As(err, &werrs) {
+		for _, e := range werrs {
+			if e != nil && refused(e) {
+				return true
+			}
+		}
+		return false
+	}
+	var kerr kafka.Error
+	return errors.As(err, &kerr) && !kerr.Temporary()
 }
 
 // Close flushes and closes the writer.
