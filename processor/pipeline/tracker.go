@@ -554,6 +554,7 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 		}
 	}
 	if t.suppress {
+		clear(t.gone) // the store has these effects already
 		return
 	}
 	if shared {
@@ -574,6 +575,10 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	clear(t.agents)
 	b.Alerts = append(b.Alerts, t.alerts...)
 	t.alerts = t.alerts[:0]
+	for id := range t.gone {
+		b.Forgotten = append(b.Forgotten, id)
+	}
+	slices.Sort(b.Forgotten)
 	t.setPrev(b)
 	clear(t.gone)
 }

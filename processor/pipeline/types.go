@@ -147,6 +147,10 @@ type Batch struct {
 	// Counters are the agent views to write (whole values).
 	Counters []CounterDelta
 	Agents   []AgentWrite // latest state of each agent changed, by agent id
+	// Forgotten lists the agents the engine forgot since the last flush
+	// (idle for the agent idle timeout), by id: the store drops them from
+	// its set of agents and lets their state expire.
+	Forgotten []string
 	Alerts   []events.Alert
 	WallMS   int64 // wall clock at the flush (Unix ms)
 	// Outbox is the batch's derived records, preceded by earlier batches'
@@ -158,7 +162,7 @@ type Batch struct {
 
 // Empty reports whether the batch changes nothing but the checkpoint.
 func (b *Batch) Empty() bool {
-	return len(b.Counters) == 0 && len(b.Agents) == 0 && len(b.Alerts) == 0 && len(b.SharedLog) == 0
+	return len(b.Counters) == 0 && len(b.Agents) == 0 && len(b.Alerts) == 0 && len(b.SharedLog) == 0 && len(b.Forgotten) == 0
 }
 
 // ErrFenced is returned by Store.Commit when another owner has claimed the

@@ -7,6 +7,7 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/acwstream/acwstream/sink/keyspace"
 )
 
 // BenchmarkBuildCommit measures building one live flush's transaction
@@ -15,7 +16,7 @@ import (
 //
 //	go test -run '^$' -bench BuildCommit -benchmem ./sink/redisstore/
 func BenchmarkBuildCommit(b *testing.B) {
-	s := &Store{cfg: Config{Group: "g"}.withDefaults(), win: events.FormatWindow(15 * time.Minute)}
+	s := &Store{cfg: Config{Group: "g"}.withDefaults(), k: keyspace.New("", 15*time.Minute)}
 	batch := &pipeline.Batch{Source: pipeline.Source{Topic: "in"}, Offset: 1, WallMS: 1}
 	for i := range 150 {
 		prev := events.Counters{ACWCount: 3, ACWTotalMS: 60000, ACWMaxMS: 30000, CallsHandled: 4, TalkMS: 400000, ACWStateMS: 60000, WorkMS: 460000}

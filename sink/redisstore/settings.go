@@ -10,7 +10,7 @@ import (
 
 // SettingsKey is the hash of the settings the prefix's checkpoints were
 // written with (see CheckSettings).
-func (s *Store) SettingsKey() string { return s.cfg.Prefix + ":settings" }
+func (s *Store) SettingsKey() string { return s.k.Settings() }
 
 // ErrSettingsChanged reports that a setting the checkpoints depend on
 // differs from the one they were written with.

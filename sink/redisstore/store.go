@@ -26,6 +26,7 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/acwstream/acwstream/sink/keyspace"
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
@@ -77,6 +78,9 @@ type Config struct {
 	// AlertIDTTL is how long an alert id is remembered to drop repeats;
 	// default 48h.
 	AlertIDTTL time.Duration
+	// ForgottenAgentTTL is how long the live-state hash of an agent the
+	// engine forgot (idle for the agent idle timeout) is kept; default 1h.
+	ForgottenAgentTTL time.Duration
 	// SharedChunkViews caps the views (hashes) one shared-writer script
 	// writes; a larger round goes in several (see Store.ApplyShared).
 	// Redis serves no one else while a script runs: 256 views take it
@@ -86,7 +90,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Prefix == "" {
-		c.Prefix = "acw"
+		c.Prefix = keyspace.DefaultPrefix
 	}
 	if c.Window == 0 {
 		c.Window = 15 * time.Minute
@@ -106,6 +110,9 @@ func (c Config) withDefaults() Config {
 	if c.AlertIDTTL == 0 {
 		c.AlertIDTTL = 48 * time.Hour
 	}
+	if c.ForgottenAgentTTL == 0 {
+		c.ForgottenAgentTTL = time.Hour
+	}
 	if c.SharedChunkViews <= 0 {
 		c.SharedChunkViews = 256
 	}
@@ -117,7 +124,7 @@ func (c Config) withDefaults() Config {
 type Store struct {
 	rdb *redis.Client
 	cfg Config
-	win string
+	k   keyspace.Keys
 	sh  sharedCache
 
 	// frdb makes the fences' connections (rdb's options, without its
@@ -145,49 +152,49 @@ func New(rdb *redis.Client, cfg Config) (*Store, error) {
 	// them off in the options shared by the Conns it made, racing when
 	// several connect at once (seen under -race).
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return &Store{rdb: rdb, cfg: cfg, win: events.FormatWindow(cfg.Window),
+	return &Store{rdb: rdb, cfg: cfg, k: keyspace.New(cfg.Prefix, cfg.Window),
 		frdb: redis.NewClient(&opt), fences: map[pipeline.Source]*fence{}}, nil
 }
 
-// Key helpers: the Redis data contract.
+// Key helpers: the Redis data contract, as package keyspace defines it.
 
 // AgentKey is the live-state hash of one agent.
-func (s *Store) AgentKey(agent string) string { return s.cfg.Prefix + ":agent:" + agent }
+func (s *Store) AgentKey(agent string) string { return s.k.Agent(agent) }
+
+// AgentsKey is the sorted set of the agents acwd keeps (see
+// keyspace.Keys.Agents).
+func (s *Store) AgentsKey() string { return s.k.Agents() }
 
 // OpenKey is the sorted set of agents in wrap-up, scored by its start.
-func (s *Store) OpenKey() string { return s.cfg.Prefix + ":open" }
+func (s *Store) OpenKey() string { return s.k.Open() }
 
 // AlertsKey is the alerts stream.
-func (s *Store) AlertsKey() string { return s.cfg.Prefix + ":alerts" }
+func (s *Store) AlertsKey() string { return s.k.Alerts() }
 
 // UpdatesChannel is the pub/sub channel of flush notices.
-func (s *Store) UpdatesChannel() string { return s.cfg.Prefix + ":updates" }
+func (s *Store) UpdatesChannel() string { return s.k.Updates() }
 
 // IntervalKey is the hash of one scope/key's window starting at start.
 func (s *Store) IntervalKey(scope events.Scope, key string, start int64) string {
-	return s.cfg.Prefix + ":" + scope.String() + ":" + key + ":" + s.win + ":" + strconv.FormatInt(start, 10)
+	return s.k.Interval(scope, key, start)
 }
 
 // DayKey is the "today so far" hash of one scope/key.
-func (s *Store) DayKey(scope events.Scope, key, day string) string {
-	return s.cfg.Prefix + ":" + scope.String() + ":" + key + ":day:" + day
-}
+func (s *Store) DayKey(scope events.Scope, key, day string) string { return s.k.Day(scope, key, day) }
 
 // Last60mKey is the rolling last-60-minutes hash of one scope/key.
-func (s *Store) Last60mKey(scope events.Scope, key string) string {
-	return s.cfg.Prefix + ":" + scope.String() + ":" + key + ":last60m"
-}
+func (s *Store) Last60mKey(scope events.Scope, key string) string { return s.k.Last60m(scope, key) }
 
 // CheckpointKey is the checkpoint hash of one input partition.
 func (s *Store) CheckpointKey(src pipeline.Source) string {
-	return s.cfg.Prefix + ":ckpt:" + s.cfg.Group + ":" + src.Topic + ":" + strconv.Itoa(src.Partition)
+	return s.k.Checkpoint(s.cfg.Group, src.Topic, src.Partition)
 }
 
 // JournalKey is the stream of one input partition's dedup journal: one
 // entry per flush that accepted events (ID {end index}-0, field d), kept
 // until the checkpoint's snapshot no longer needs it.
 func (s *Store) JournalKey(src pipeline.Source) string {
-	return s.cfg.Prefix + ":ckpt-dedup:" + s.cfg.Group + ":" + src.Topic + ":" + strconv.Itoa(src.Partition)
+	return s.k.Journal(s.cfg.Group, src.Topic, src.Partition)
 }
 
 // SharedLogKey is the stream of one input partition's shared deltas,
@@ -198,13 +205,11 @@ func (s *Store) SharedLogKey(src pipeline.Source) string {
 
 // sharedKey names the shared writer's keys of the consumer group: the set
 // of logs ("logs"), their applied positions ("pos", a hash) and the lease.
-func (s *Store) sharedKey(name string) string {
-	return s.cfg.Prefix + ":shared:" + s.cfg.Group + ":" + name
-}
+func (s *Store) sharedKey(name string) string { return s.k.Shared(s.cfg.Group, name) }
 
 // GroupKey is the string naming the consumer group whose results the
 // prefix holds (see Bind).
-func (s *Store) GroupKey() string { return s.cfg.Prefix + ":group" }
+func (s *Store) GroupKey() string { return s.k.Group() }
 
 // ErrPrefixInUse reports that the key prefix already holds another
 // consumer group's results.
@@ -497,6 +502,10 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	for i := range b.Agents {
 		s.addAgent(t, &b.Agents[i], b.WallMS)
 	}
+	for _, id := range b.Forgotten {
+		t.cmd("ZREM", s.AgentsKey(), id)
+		t.cmd("PEXPIRE", s.AgentKey(id), i64(s.cfg.ForgottenAgentTTL.Milliseconds()))
+	}
 	if len(b.Alerts) > 0 {
 		t.al = append(t.al, s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL))
 		for i := range b.Alerts {
@@ -661,6 +670,10 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 		}
 		return args
 	})
+	if p == nil { // the first write of this ownership, or the agent is new
+		t.cmd("ZADD", s.AgentsKey(), i64(wall), string(a.AgentID))
+		t.cmd("PERSIST", key) // it may have been forgotten before, and come back
+	}
 	switch {
 	case open && (p == nil || a.ACWStart != p.ACWStart):
 		t.cmd("ZADD", s.OpenKey(), i64(a.ACWStart), string(a.AgentID))
@@ -672,7 +685,7 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 
 func (s *Store) appendAlert(args []any, a *events.Alert) []any {
 	id := a.AlertID()
-	return append(args, s.cfg.Prefix+":alert:"+id, "11",
+	return append(args, s.k.AlertID(id), "11",
 		"id", id, "kind", a.Kind, "segment_id", a.SegmentID, "agent_id", a.AgentID,
 		"call_id", a.CallID, "team", a.Team, "queue", a.Queue, "start", i64(a.Start),
 		"at", i64(a.At), "threshold_ms", i64(a.ThresholdMS), "json", string(a.AppendJSON(nil)))

@@ -750,3 +750,70 @@ func TestCommitDetectsACheckpointRolledBack(t *testing.T) {
 		t.Fatal("the commit after FLUSHALL wrote a checkpoint")
 	}
 }
+
+// Agent ids that end like another key of the contract (agent-5's views)
+// get live-state hashes of their own: agent-5's views keep only their
+// fields and their TTLs.
+func TestIDsCannotWriteIntoAnotherAgentsKeys(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	const start = 1795341600000
+	b := &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 1, WallMS: 1,
+		Counters: []pipeline.CounterDelta{
+			{Scope: events.ScopeAgent, Key: "agent-5", View: pipeline.ViewLast60m, Start: start, End: start + 900000, Delta: events.Counters{WorkMS: 1000}, Full: true},
+			{Scope: events.ScopeAgent, Key: "agent-5", View: pipeline.ViewInterval, Start: start, End: start + 900000, Delta: events.Counters{WorkMS: 1000}, Full: true},
+			{Scope: events.ScopeAgent, Key: "agent-5", View: pipeline.ViewDay, Start: start, End: start + 86400000, Day: "2026-11-22", Delta: events.Counters{WorkMS: 1000}, Full: true},
+		}}
+	for _, id := range []string{"agent-5", "agent-5:last60m", "agent-5:15m:1795341600000", "agent-5:day:2026-11-22"} {
+		b.Agents = append(b.Agents, pipeline.AgentWrite{State: events.AgentState{AgentID: id, State: events.StateReady, Since: start}})
+	}
+	if err := s.Commit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{s.Last60mKey(events.ScopeAgent, "agent-5"), s.IntervalKey(events.ScopeAgent, "agent-5", start), s.DayKey(events.ScopeAgent, "agent-5", "2026-11-22")} {
+		h := rdb.HGetAll(ctx, key).Val()
+		if h["work_ms"] != "1000" || h["state"] != "" || rdb.TTL(ctx, key).Val() <= 0 {
+			t.Errorf("%s = %v (ttl %v): another agent wrote into it", key, h, rdb.TTL(ctx, key).Val())
+		}
+	}
+	if got := rdb.ZCard(ctx, s.AgentsKey()).Val(); got != 4 {
+		t.Errorf("%d agents in %s, want 4", got, s.AgentsKey())
+	}
+	if st := rdb.HGet(ctx, s.AgentKey("agent-5:last60m"), "state").Val(); st != "ready" {
+		t.Errorf("agent-5:last60m's state %q", st)
+	}
+}
+
+// An agent the engine forgot leaves the set of agents, and its live state
+// expires; back again, it rejoins the set and its state persists.
+func TestAForgottenAgentLeavesTheSetAndExpires(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	write := pipeline.AgentWrite{State: events.AgentState{AgentID: "a", State: events.StateReady, Since: 1}}
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 1, Offset: 1, WallMS: 1, Agents: []pipeline.AgentWrite{write}}); err != nil {
+		t.Fatal(err)
+	}
+	gone := write
+	gone.State.State, gone.Prev = events.StateLoggedOut, &write.State
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 2, Offset: 2, WallMS: 2, Agents: []pipeline.AgentWrite{gone}, Forgotten: []string{"a"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.ZCard(ctx, s.AgentsKey()).Val(); n != 0 {
+		t.Errorf("%d agents in the set after the only one was forgotten", n)
+	}
+	if ttl := rdb.TTL(ctx, s.AgentKey("a")).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("forgotten agent's TTL %v, want up to 1h", ttl)
+	}
+	if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: 3, Offset: 3, WallMS: 3, Agents: []pipeline.AgentWrite{write}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := rdb.ZCard(ctx, s.AgentsKey()).Val(); n != 1 || rdb.TTL(ctx, s.AgentKey("a")).Val() != -1 {
+		t.Errorf("back again: %d agents, TTL %v", n, rdb.TTL(ctx, s.AgentKey("a")).Val())
+	}
+}

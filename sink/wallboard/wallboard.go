@@ -37,6 +37,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/sink/keyspace"
 )
 
 //go:embed static
@@ -195,7 +196,7 @@ type State struct {
 // New, start Run, and serve Handler.
 type Board struct {
 	cfg Config
-	win string // the window as key names spell it
+	k   keyspace.Keys
 
 	mu      sync.Mutex
 	agents  map[string]Agent
@@ -216,13 +217,12 @@ func New(cfg Config) (*Board, error) {
 		return nil, errors.New("wallboard: Redis is required")
 	}
 	cfg = cfg.withDefaults()
-	return &Board{cfg: cfg, win: events.FormatWindow(cfg.Window), agents: map[string]Agent{}, clients: map[chan []byte]struct{}{},
+	return &Board{cfg: cfg, k: keyspace.New(cfg.Prefix, cfg.Window), agents: map[string]Agent{}, clients: map[chan []byte]struct{}{},
 		pending: map[string]struct{}{}, wake: make(chan struct{}, 1)}, nil
 }
 
-func (b *Board) key(parts ...string) string {
-	return b.cfg.Prefix + ":" + strings.Join(parts, ":")
-}
+// scopes maps the tiles' scope names to the key contract's.
+var scopes = map[string]events.Scope{"team": events.ScopeTeam, "queue": events.ScopeQueue, "center": events.ScopeCenter}
 
 // notice is the part of a flush notice the board uses.
 type notice struct {
@@ -234,7 +234,7 @@ type notice struct {
 // until ctx ends. It returns nil then; read failures are logged and
 // retried, never fatal.
 func (b *Board) Run(ctx context.Context) error {
-	sub := b.cfg.Redis.Subscribe(ctx, b.key("updates"))
+	sub := b.cfg.Redis.Subscribe(ctx, b.k.Updates())
 	defer sub.Close()
 	go func() {
 		for m := range sub.Channel() {
@@ -457,26 +457,21 @@ func (b *Board) read(ctx context.Context, full bool, ids []string) (State, map[s
 	st := State{Now: now, Rate: b.cfg.Rate, WindowMS: win, IntervalStart: now - now%win,
 		Day: time.UnixMilli(now).In(b.cfg.Location).Format(time.DateOnly)}
 	if full {
-		ids = ids[:0]
-		prefix := b.key("agent", "")
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			if id := strings.TrimPrefix(iter.Val(), prefix); !b.viewKey(id) {
-				ids = append(ids, id)
-			}
-		}
-		if err := iter.Err(); err != nil {
+		// The agents acwd keeps (not every agent ever seen): no scan
+		// of the keyspace.
+		var err error
+		if ids, err = rdb.ZRange(ctx, b.k.Agents(), 0, -1).Result(); err != nil {
 			return st, nil, err
 		}
 	}
 	pipe := rdb.Pipeline()
 	hashes := make([]*redis.MapStringStringCmd, len(ids))
 	for i, id := range ids {
-		hashes[i] = pipe.HGetAll(ctx, b.key("agent", id))
+		hashes[i] = pipe.HGetAll(ctx, b.k.Agent(id))
 	}
-	open := pipe.ZRangeWithScores(ctx, b.key("open"), 0, int64(b.cfg.Longest)-1)
-	openN := pipe.ZCard(ctx, b.key("open"))
-	alerts := pipe.XRevRangeN(ctx, b.key("alerts"), "+", "-", int64(b.cfg.Alerts))
+	open := pipe.ZRangeWithScores(ctx, b.k.Open(), 0, int64(b.cfg.Longest)-1)
+	openN := pipe.ZCard(ctx, b.k.Open())
+	alerts := pipe.XRevRangeN(ctx, b.k.Alerts(), "+", "-", int64(b.cfg.Alerts))
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return st, nil, err
 	}
@@ -555,13 +550,12 @@ func (b *Board) readTiles(ctx context.Context, st *State, agents map[string]Agen
 	type pair struct{ iv, day *redis.MapStringStringCmd }
 	cmds := map[string][]pair{}
 	pipe := b.cfg.Redis.Pipeline()
-	start := strconv.FormatInt(st.IntervalStart, 10)
 	for scope, ks := range keys {
 		slices.Sort(ks)
 		for _, k := range ks {
 			cmds[scope] = append(cmds[scope], pair{
-				pipe.HGetAll(ctx, b.key(scope, k, b.win, start)),
-				pipe.HGetAll(ctx, b.key(scope, k, "day", st.Day)),
+				pipe.HGetAll(ctx, b.k.Interval(scopes[scope], k, st.IntervalStart)),
+				pipe.HGetAll(ctx, b.k.Day(scopes[scope], k, st.Day)),
 			})
 		}
 	}
@@ -575,30 +569,6 @@ func (b *Board) readTiles(ctx context.Context, st *State, agents map[string]Agen
 		}
 	}
 	return tiles, nil
-}
-
-// viewKey tells whether rest, what follows "acw:agent:" in a key, names
-// an agent-scope view (acw:agent:{id}:15m:{start}, …:day:{date},
-// …:last60m) rather than an agent's live-state hash.
-func (b *Board) viewKey(rest string) bool {
-	if strings.HasSuffix(rest, ":last60m") {
-		return true
-	}
-	i := strings.LastIndexByte(rest, ':')
-	j := strings.LastIndexByte(rest[:max(i, 0)], ':')
-	if i < 0 || j < 0 {
-		return false
-	}
-	mid, tail := rest[j+1:i], rest[i+1:]
-	switch mid {
-	case "day":
-		_, err := time.Parse(time.DateOnly, tail)
-		return err == nil
-	case b.win:
-		_, err := strconv.ParseInt(tail, 10, 64)
-		return err == nil
-	}
-	return false
 }
 
 func num(s string) int64 {

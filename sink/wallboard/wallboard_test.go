@@ -116,7 +116,9 @@ func TestBoardFollowsTheContract(t *testing.T) {
 	must(rdb.HSet(ctx, "acw:agent:a-2", "state", "acw", "since", now-40000, "call_id", "c-2", "team", "t1", "queue", "support",
 		"acw_start", now-40000, "segment_id", "s-2", "warn_ms", 20000, "overrun_ms", 30000,
 		"last_acw_ms", 0, "last_acw_overrun", 0, "updated", now).Err())
-	// agent-scope views share the acw:agent: prefix; they are not agents
+	// the board reads the agents acwd keeps, not every acw:agent: key
+	must(rdb.ZAdd(ctx, "acw:agents", redis.Z{Score: 1, Member: "a-1"}, redis.Z{Score: 1, Member: "a-2"}).Err())
+	must(rdb.HSet(ctx, "acw:agent:gone", "state", "logged_out", "since", now-50000).Err())
 	must(rdb.HSet(ctx, "acw:agent:a-1:15m:"+iv, "calls_handled", 3).Err())
 	must(rdb.HSet(ctx, "acw:agent:a-1:day:2026-11-22", "calls_handled", 3).Err())
 	must(rdb.HSet(ctx, "acw:agent:a-1:last60m", "calls_handled", 3).Err())
@@ -183,6 +185,7 @@ func TestBoardFollowsTheContract(t *testing.T) {
 
 	// A notice with more agents than it lists makes the board rescan.
 	must(rdb.HSet(ctx, "acw:agent:a-3", "state", "ready", "since", now, "team", "t2", "updated", now).Err())
+	must(rdb.ZAdd(ctx, "acw:agents", redis.Z{Score: 1, Member: "a-3"}).Err())
 	must(rdb.Publish(ctx, "acw:updates", `{"agents":["a-1"],"agents_changed":150}`).Err())
 	st = c.next()
 	if !slices.Equal(agentIDs(st.Agents), []string{"a-3"}) || len(st.Removed) != 0 {
@@ -211,6 +214,7 @@ func TestBoardReadsNothingWithoutBrowsers(t *testing.T) {
 	rdb, url := startBoard(t)
 	ctx := context.Background()
 	rdb.HSet(ctx, "acw:agent:a-1", "state", "ready", "since", now)
+	rdb.ZAdd(ctx, "acw:agents", redis.Z{Score: 1, Member: "a-1"})
 	processed := func() int64 {
 		info, err := rdb.Info(ctx, "stats").Result()
 		if err != nil {
