@@ -151,8 +151,8 @@ type Batch struct {
 	// (idle for the agent idle timeout), by id: the store drops them from
 	// its set of agents and lets their state expire.
 	Forgotten []string
-	Alerts   []events.Alert
-	WallMS   int64 // wall clock at the flush (Unix ms)
+	Alerts    []events.Alert
+	WallMS    int64 // wall clock at the flush (Unix ms)
 	// Outbox is the batch's derived records, preceded by earlier batches'
 	// records not yet acknowledged by Kafka, encoded; the store keeps it in
 	// the checkpoint in place of the previous batch's (nil clears it).
