@@ -13,7 +13,7 @@ import (
 func TestPprofEndpoint(t *testing.T) {
 	srv := httptest.NewServer(withPprof(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "service "+r.URL.Path)
-	})))
+	}), secretFlags))
 	defer srv.Close()
 	get := func(path string) string {
 		t.Helper()

@@ -9,11 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +77,7 @@ type runFlags struct {
 
 	httpListen          string
 	pprof               bool
+	access              httpAccess
 	logLevel, logFormat string
 }
 
@@ -133,14 +134,25 @@ func (f *runFlags) register(ss *settings) {
 
 	ss.str(&f.httpListen, "http", "http.listen", ":8080", "HTTP address of /metrics, /healthz, /readyz and the wallboard; empty to disable")
 	ss.boolean(&f.pprof, "pprof", "http.pprof", "false", "also serve Go's profiles at /debug/pprof/ on the HTTP address (for diagnosis; they show internals)")
+	ss.str(&f.access.token, "http-token", "http.token", "", "bearer token required by the wallboard and its API (Authorization: Bearer …); prefer the environment variable").mask = secret
+	ss.str(&f.access.user, "http-user", "http.user", "", "basic-auth user required by the wallboard and its API (with --http-password)")
+	ss.str(&f.access.password, "http-password", "http.password", "", "basic-auth password (prefer the environment variable)").mask = secret
+	ss.boolean(&f.access.protectOps, "http-protect-ops", "http.protect_ops", "false", "also require the token or credentials on /metrics, /healthz and /readyz (Prometheus and probes must then send them)")
 	ss.str(&f.logLevel, "log-level", "log.level", "info", "log level", "debug", "info", "warn", "error")
 	ss.str(&f.logFormat, "log-format", "log.format", "json", "log format", "json", "console")
 }
 
-// maskURL hides the password of a URL.
+// secretFlags are the flags whose values are secrets: masked in config
+// check, in pprof's command line and in errors.
+var secretFlags = []string{"redis", "kafka-sasl-password", "http-token", "http-password"}
+
+// maskURL hides the password of a URL (also of one that does not parse).
 func maskURL(v string) string {
 	u, err := url.Parse(v)
-	if err != nil || u.User == nil {
+	if err != nil {
+		return maskURLText(v)
+	}
+	if u.User == nil {
 		return v
 	}
 	if _, ok := u.User.Password(); ok {
@@ -179,7 +191,9 @@ func (f *runFlags) check() (*runConfig, error) {
 		return nil, fmt.Errorf("%w: --tz (redis.time_zone) %q: want an IANA zone such as UTC or Europe/Paris: %v", errConfig, f.tz, err)
 	}
 	if rc.redis, err = redis.ParseURL(f.redisURL); err != nil {
-		return nil, fmt.Errorf("%w: --redis (redis.url) %q: %v", errConfig, maskURL(f.redisURL), err)
+		// The parse error quotes the URL, password and all.
+		msg := strings.ReplaceAll(err.Error(), f.redisURL, maskURL(f.redisURL))
+		return nil, fmt.Errorf("%w: --redis (redis.url) %q: %v", errConfig, maskURL(f.redisURL), maskURLText(msg))
 	}
 	if f.prefix == "" {
 		return nil, fmt.Errorf("%w: --prefix (redis.prefix) must not be empty", errConfig)
@@ -188,6 +202,12 @@ func (f *runFlags) check() (*runConfig, error) {
 		if t == "" {
 			return nil, fmt.Errorf("%w: %s must not be empty", errConfig, name)
 		}
+	}
+	if (f.access.user == "") != (f.access.password == "") {
+		return nil, fmt.Errorf("%w: --http-user (http.user) and --http-password (http.password) go together", errConfig)
+	}
+	if f.access.protectOps && !f.access.enabled() {
+		return nil, fmt.Errorf("%w: --http-protect-ops (http.protect_ops) needs --http-token or --http-user and --http-password", errConfig)
 	}
 	if f.sharedFlush < f.flush {
 		return nil, fmt.Errorf("%w: --shared-flush-interval (%s) must not be shorter than --flush-interval (%s)", errConfig, f.sharedFlush, f.flush)
@@ -446,14 +466,18 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		go board.Run(bctx)
 		h := m.Handler(func(ctx context.Context) error { return rdb.Ping(ctx).Err() }, board.Handler())
 		if f.pprof {
-			h = withPprof(h)
+			h = withPprof(h, secretFlags)
 		}
+		h = guard(h, f.access)
 		srv, addr, err := serveHTTP(f.httpListen, h)
 		if err != nil {
 			return fmt.Errorf("%w: --http (http.listen) %s: %v", errConfig, f.httpListen, err)
 		}
 		defer srv.Close()
 		log.Info().Str("addr", addr).Msg("serving the wallboard at /, and /metrics, /healthz and /readyz")
+		if host, _, _ := net.SplitHostPort(addr); !f.access.enabled() && !net.ParseIP(host).IsLoopback() {
+			log.Warn().Str("addr", addr).Msg("the wallboard and /api/state (every agent's state) are open to anyone who can reach this address: set --http-token or --http-user/--http-password, and put TLS in front (see README, HTTP endpoints)")
+		}
 		if svc.listening != nil {
 			svc.listening(addr)
 		}
@@ -500,19 +524,6 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 
 // serveHTTP listens on addr and serves h in the background; it returns
 // the server and the address actually bound (for port 0).
-// withPprof serves net/http/pprof's handlers at /debug/pprof/ and the
-// rest with h.
-func withPprof(h http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/", h)
-	return mux
-}
-
 func serveHTTP(addr string, h http.Handler) (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

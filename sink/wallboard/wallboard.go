@@ -76,13 +76,20 @@ type Config struct {
 	Alerts int
 	// Longest is the length of "longest wrap-ups now"; default 10.
 	Longest int
+	// StateLimit caps the agents one GET /api/state answers with (in
+	// agent id order; ?limit=N asks for fewer); default 1000. The answer
+	// says how many it left out.
+	StateLimit int
 	// Log receives read failures (once per failure run) and recoveries.
 	Log zerolog.Logger
 }
 
 func (c Config) withDefaults() Config {
+	if c.StateLimit <= 0 {
+		c.StateLimit = 1000
+	}
 	if c.Prefix == "" {
-		c.Prefix = "acw"
+		c.Prefix = keyspace.DefaultPrefix
 	}
 	if c.Window == 0 {
 		c.Window = 15 * time.Minute
@@ -179,17 +186,19 @@ type State struct {
 	Seq  uint64 `json:"seq"`
 	// Now is the event-time clock when the state was read (Unix ms) and
 	// Rate its speed against the wall clock.
-	Now           int64             `json:"now"`
-	Rate          float64           `json:"rate"`
-	WindowMS      int64             `json:"window_ms"`
-	IntervalStart int64             `json:"interval_start"`
-	Day           string            `json:"day"`
-	Agents        []Agent           `json:"agents"`
-	Removed       []string          `json:"removed,omitempty"`
-	Open          []Open            `json:"open"`
-	OpenCount     int64             `json:"open_count"`
-	Tiles         map[string][]Tile `json:"tiles"`
-	Alerts        []Alert           `json:"alerts"`
+	Now           int64   `json:"now"`
+	Rate          float64 `json:"rate"`
+	WindowMS      int64   `json:"window_ms"`
+	IntervalStart int64   `json:"interval_start"`
+	Day           string  `json:"day"`
+	Agents        []Agent `json:"agents"`
+	// Omitted counts the agents a capped answer (GET /api/state) left out.
+	Omitted   int               `json:"omitted,omitempty"`
+	Removed   []string          `json:"removed,omitempty"`
+	Open      []Open            `json:"open"`
+	OpenCount int64             `json:"open_count"`
+	Tiles     map[string][]Tile `json:"tiles"`
+	Alerts    []Alert           `json:"alerts"`
 }
 
 // Board reads the contract and fans it out to browsers. Create it with
@@ -677,22 +686,36 @@ func (b *Board) serveEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveState answers with the full state, waiting up to 5 s for the
-// first read.
+// first read, with at most Config.StateLimit agents (?limit=N: fewer)
+// and the count of those left out.
 func (b *Board) serveState(w http.ResponseWriter, r *http.Request) {
+	limit := b.cfg.StateLimit
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			http.Error(w, "wallboard: limit must be a whole number", http.StatusBadRequest)
+			return
+		}
+		limit = min(limit, n)
+	}
 	c := b.subscribe()
 	defer b.unsubscribe(c)
-	var msg []byte
 	select {
-	case msg = <-c:
+	case <-c: // the first full state: the board has read Redis
 	case <-r.Context().Done():
 		return
 	case <-time.After(5 * time.Second):
 		http.Error(w, "wallboard: no state read from Redis yet", http.StatusServiceUnavailable)
 		return
 	}
-	// the message is an SSE frame: the JSON is its data line
-	data := msg[strings.Index(string(msg), "data: ")+len("data: "):]
+	b.mu.Lock()
+	st := b.fullState()
+	b.mu.Unlock()
+	if len(st.Agents) > limit {
+		st.Omitted = len(st.Agents) - limit
+		st.Agents = st.Agents[:limit]
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
-	w.Write(data[:len(data)-2])
+	json.NewEncoder(w).Encode(&st)
 }

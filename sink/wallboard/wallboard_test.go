@@ -205,8 +205,17 @@ func TestBoardFollowsTheContract(t *testing.T) {
 	var whole State
 	must(json.NewDecoder(resp.Body).Decode(&whole))
 	resp.Body.Close()
-	if !whole.Full || !slices.Equal(agentIDs(whole.Agents), []string{"a-1", "a-3"}) {
+	if !whole.Full || !slices.Equal(agentIDs(whole.Agents), []string{"a-1", "a-3"}) || whole.Omitted != 0 {
 		t.Errorf("/api/state: full=%v agents %v", whole.Full, agentIDs(whole.Agents))
+	}
+	// The answer is bounded: a cap leaves agents out and says how many.
+	resp, err = http.Get(url + "/api/state?limit=1")
+	must(err)
+	var capped State
+	must(json.NewDecoder(resp.Body).Decode(&capped))
+	resp.Body.Close()
+	if !slices.Equal(agentIDs(capped.Agents), []string{"a-1"}) || capped.Omitted != 1 {
+		t.Errorf("/api/state?limit=1: agents %v, omitted %d", agentIDs(capped.Agents), capped.Omitted)
 	}
 }
 
