@@ -199,8 +199,12 @@ type Engine struct {
 	// index (see AppendDedupJournal) of dedupQ[dedupH].
 	dedupOut uint64
 
-	agents  map[string]*agent
-	working int // agents whose state is neither none nor logged_out
+	agents map[string]*agent
+	// agentsPeak is the most agents since agents was last built: Go maps
+	// never give back the room of deleted entries, so a map that has
+	// shrunk to a quarter is built anew (see forget).
+	agentsPeak int
+	working    int // agents whose state is neither none nor logged_out
 
 	started  bool  // winStart is set
 	winStart int64 // start of the current (only open) window
@@ -614,6 +618,7 @@ func (e *Engine) agentFor(id string) *agent {
 	if a == nil {
 		a = &agent{id: id}
 		e.agents[id] = a
+		e.agentsPeak = max(e.agentsPeak, len(e.agents))
 	}
 	return a
 }
@@ -837,10 +842,23 @@ func (e *Engine) fireIdle(en idleEntry) {
 		e.applying = events.Event{AgentID: a.id, State: events.StateLoggedOut, TS: en.at}
 		e.apply(&e.applying)
 	}
-	delete(e.agents, a.id)
+	e.forget(a.id)
 	e.stats.Forgotten++
 	if e.idleOut != nil {
 		e.idleOut.AgentForgotten(a.id)
+	}
+}
+
+// forget drops an agent from memory, and builds the agents map anew once
+// it holds a quarter of its peak, so that memory follows the agents kept.
+func (e *Engine) forget(id string) {
+	delete(e.agents, id)
+	if n := len(e.agents); e.agentsPeak > 4096 && n < e.agentsPeak/4 {
+		m := make(map[string]*agent, n)
+		for k, v := range e.agents {
+			m[k] = v
+		}
+		e.agents, e.agentsPeak = m, n
 	}
 }
 

@@ -37,6 +37,9 @@ func (h *minHeap[T]) pop() T {
 	var zero T
 	s[n] = zero
 	s = s[:n]
+	if cap(s) > 4096 && n < cap(s)/4 {
+		s = append(make([]T, 0, 2*n), s...) // give back the room of a past peak
+	}
 	h.s = s
 	for i := 0; ; {
 		l := 2*i + 1

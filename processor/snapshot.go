@@ -377,6 +377,7 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 			break
 		}
 		e.agents[a.id] = a
+		e.agentsPeak = len(e.agents)
 		a.idleQueued = true
 		e.idle.push(idleEntry{at: a.since + e.idleMS, agent: a})
 		if working(a.state) {

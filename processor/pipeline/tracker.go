@@ -139,6 +139,8 @@ type tracker struct {
 	written       map[viewKey]*writtenView
 	writtenAgents map[string]*events.AgentState
 	pruned        int64           // wall ms when written was last pruned
+	writtenPeak   int             // the most entries of written since it was built
+	agentsPeak    int             // the same for writtenAgents
 	gone          map[string]bool // agents forgotten since the last collect
 
 	dayCache dayCache
@@ -219,6 +221,10 @@ func (t *tracker) setPrev(b *Batch) {
 				delete(t.written, k)
 			}
 		}
+		// Go maps never give back the room of deleted entries: build
+		// them anew once they hold a quarter of their peak.
+		t.written, t.writtenPeak = shrunk(t.written, t.writtenPeak)
+		t.writtenAgents, t.agentsPeak = shrunk(t.writtenAgents, t.agentsPeak)
 	}
 	for i := range b.Agents {
 		a := &b.Agents[i]
@@ -234,6 +240,21 @@ func (t *tracker) setPrev(b *Batch) {
 			t.writtenAgents[a.State.AgentID] = &st
 		}
 	}
+}
+
+// shrunk returns m, or a copy of it once it holds less than a quarter of
+// peak (the most entries it had), with the new peak.
+func shrunk[K comparable, V any](m map[K]V, peak int) (map[K]V, int) {
+	n := len(m)
+	peak = max(peak, n)
+	if peak <= 4096 || n >= peak/4 {
+		return m, peak
+	}
+	c := make(map[K]V, n)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c, n
 }
 
 // last60Windows is how many windows the last-60-minutes view spans.
