@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -328,6 +329,90 @@ func decodeRecord(b []byte) (map[string]any, error) {
 func jsonNumber(v any) string { return fmt.Sprint(v) }
 
 // byID indexes JSON records by one of their fields.
+// checkIntervalsTopic waits until acw.intervals holds every closed agent
+// interval of replay, and checks that each copy of each is replay's
+// record byte for byte.
+func (h *runHarness) checkIntervalsTopic(timeout time.Duration) {
+	t := h.t
+	// A partition closes an interval when its own clock passes it: the
+	// intervals every partition has closed end before the earliest of
+	// the partitions' largest ts (less max_out_of_order).
+	wm := int64(math.MaxInt64)
+	var dec events.Decoder
+	var ev events.Event
+	largest := map[int]int64{}
+	parts := make([]int, 12)
+	for i := range parts {
+		parts[i] = i
+	}
+	for _, l := range h.lines {
+		if dec.Decode(l, &ev) == nil {
+			p := (&kafka.Hash{}).Balance(kafka.Message{Key: []byte(ev.AgentID)}, parts...)
+			largest[p] = max(largest[p], ev.TS)
+		}
+	}
+	for _, ts := range largest {
+		wm = min(wm, ts-2000)
+	}
+	want := map[string]string{}
+	for _, r := range h.closedIntervals() {
+		if end, _ := events.ParseRFC3339Millis([]byte(r["end"].(string))); end > wm || r["scope"] != "agent" {
+			// Team, queue and centre records are still published by every
+			// partition with its own part (README, Derived topics).
+			continue
+		}
+		b, _ := json.Marshal(r)
+		want[fmt.Sprintf("%s:%s:%s", r["scope"], r["key"], r["start"])] = string(b)
+	}
+	scopes := map[string]int{}
+	for k := range want {
+		scopes[k[:strings.IndexByte(k, ':')]]++
+	}
+	if scopes["agent"] == 0 {
+		t.Fatalf("no closed agent interval to check: %v", scopes)
+	}
+	id := func(r map[string]any) string { return fmt.Sprintf("%s:%s:%s", r["scope"], r["key"], r["start"]) }
+	var got map[string][]string
+	for deadline := time.Now().Add(timeout); ; time.Sleep(200 * time.Millisecond) {
+		got = byID(t, h.readTopic("acw.intervals"), id)
+		missing := 0
+		for k := range want {
+			if len(got[k]) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			n := 0
+			for k, w := range want {
+				if len(got[k]) == 0 && n < 5 {
+					t.Errorf("interval %s missing from acw.intervals: %s", k, w)
+					n++
+				}
+			}
+			byStart := map[string]int{}
+			for k := range want {
+				if len(got[k]) == 0 {
+					byStart[k[strings.LastIndex(k, "T"):]+" "+k[:strings.Index(k, ":")]]++
+				}
+			}
+			t.Errorf("%d of %d closed intervals missing from acw.intervals: %v", missing, len(want), byStart)
+			return
+		}
+	}
+	bad := 0
+	for k, w := range want {
+		for _, c := range got[k] {
+			if canonJSON(t, c) != w && bad < 5 {
+				t.Errorf("interval %s differs on acw.intervals:\n got %s\nwant %s", k, c, w)
+				bad++
+			}
+		}
+	}
+}
+
 func byID(t testing.TB, msgs []kafka.Message, id func(map[string]any) string) map[string][]string {
 	out := map[string][]string{}
 	for _, m := range msgs {
