@@ -114,6 +114,17 @@ func (s Scope) String() string {
 	return "scope(" + strconv.Itoa(int(s)) + ")"
 }
 
+// ParseScope returns the scope named name ("agent", "team", "queue",
+// "center").
+func ParseScope(name string) (Scope, bool) {
+	for i, n := range scopeNames {
+		if n == name {
+			return Scope(i), true
+		}
+	}
+	return 0, false
+}
+
 // CenterKey is the key of the center scope.
 const CenterKey = "all"
 

@@ -190,8 +190,8 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 
 // finish waits until the group's checkpoints reach the end of the log and
 // Redis and the derived topics hold replay's closed intervals, alerts and
-// segments, and acw.intervals its closed agent interval records (it fails
-// the test if they do not in time).
+// segments, and acw.intervals its closed interval records of every scope
+// (it fails the test if they do not in time).
 func (h *runHarness) finish(group string) {
 	h.t.Helper()
 	h.waitCheckpoints(group, 90*time.Second)

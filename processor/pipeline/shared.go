@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
 )
 
 // Shared keys (team, queue, center) have one writer.
@@ -49,6 +51,23 @@ type SharedStore interface {
 	// moved since ReadShared, or when it first had to complete a round an
 	// earlier writer left (the caller reads again).
 	ApplyShared(ctx context.Context, token string, entries []SharedEntry, counters []CounterDelta, wallMS int64) error
+	// SharedTails returns, per log, the data of its last applied entry;
+	// logs with none applied are in the map with a nil value.
+	SharedTails(ctx context.Context) (map[string][]byte, error)
+	// RegisterLogs adds the logs of srcs to the shared logs (a partition's
+	// log is added by its first shared commit anyway; this adds those of
+	// partitions that have not logged yet, so that they are waited for).
+	RegisterLogs(ctx context.Context, srcs []Source) error
+	// PendingWindows returns, in order, the starts (Unix ms) of the
+	// windows that have shared scope/keys (Batch.SharedWindows) whose
+	// final records are not published yet, and that start before before.
+	PendingWindows(ctx context.Context, before int64) ([]int64, error)
+	// WindowCounters returns the shared scope/keys of the window starting
+	// at start with their values (Delta), as the store holds them.
+	WindowCounters(ctx context.Context, start int64) ([]CounterDelta, error)
+	// WindowPublished forgets the window's scope/keys: its final records
+	// are published.
+	WindowPublished(ctx context.Context, start int64) error
 }
 
 // SharedEntry is one logged shared flush of one partition.
@@ -180,11 +199,12 @@ func (c *dayCache) day(loc *time.Location, start int64) (string, int64, int64) {
 // sharedWriter applies the partitions' shared logs while it holds the
 // lease. Every instance runs one; one at a time writes.
 type sharedWriter struct {
-	st     SharedStore
-	cfg    *Config
-	token  string
-	log    zerolog.Logger
-	leader bool
+	st         SharedStore
+	cfg        *Config
+	token      string
+	log        zerolog.Logger
+	leader     bool
+	registered time.Time // when the input partitions were last listed
 }
 
 // sharedLeaseTTL is how long the shared writer's lease lasts unrenewed: a
@@ -260,8 +280,11 @@ func (w *sharedWriter) round(ctx context.Context) error {
 	for ok {
 		began := time.Now()
 		es, more, err := w.st.ReadShared(ctx, sharedMaxEntries)
-		if err != nil || len(es) == 0 {
+		if err != nil {
 			return err
+		}
+		if len(es) == 0 {
+			break
 		}
 		data := make([][]byte, len(es))
 		for i := range es {
@@ -285,5 +308,148 @@ func (w *sharedWriter) round(ctx context.Context) error {
 		}
 		ok = more
 	}
+	return w.publishFinal(ctx)
+}
+
+// publishFinal publishes, on the intervals topic, the final record of
+// every team, queue and centre interval that all partitions have closed:
+// each log's last applied entry tells up to where its partition has
+// closed its windows (the open window's start), and every delta of the
+// windows before that is applied. Every input partition that holds
+// messages has a log (registerLogs), and one with nothing applied yet
+// holds every window back; a partition that has applied no event says so
+// and does not. A window is published once, after its values are final,
+// then forgotten; a crash in between publishes it again, byte for byte.
+func (w *sharedWriter) publishFinal(ctx context.Context) error {
+	if !w.leader {
+		return nil
+	}
+	if err := w.registerLogs(ctx); err != nil {
+		return err
+	}
+	tails, err := w.st.SharedTails(ctx)
+	if err != nil || len(tails) == 0 {
+		return err
+	}
+	windowMS := w.cfg.Engine.Window.Milliseconds()
+	closed := int64(math.MaxInt64)
+	for _, d := range tails {
+		end, ok := sharedLogEnd(d)
+		switch {
+		case !ok:
+			return nil // a log with nothing applied yet holds every window back
+		case end > 0: // 0: its partition has applied no event yet
+			closed = min(closed, end-windowMS)
+		}
+	}
+	if closed == math.MaxInt64 {
+		return nil
+	}
+	starts, err := w.st.PendingWindows(ctx, closed-windowMS+1)
+	if err != nil {
+		return err
+	}
+	for _, start := range starts {
+		cs, err := w.st.WindowCounters(ctx, start)
+		if err != nil {
+			return err
+		}
+		msgs := make([]kafka.Message, 0, len(cs))
+		for i := range cs {
+			c := &cs[i]
+			if c.Delta.IsZero() {
+				continue
+			}
+			iv := events.Interval{Scope: c.Scope, Key: c.Key, Window: w.cfg.Engine.Window, Start: start, End: start + windowMS, Counters: c.Delta}
+			msgs = append(msgs, kafka.Message{Topic: w.cfg.Derived.Intervals, Key: []byte(c.Scope.String() + ":" + c.Key), Value: iv.AppendJSON(nil)})
+		}
+		if len(msgs) > 0 {
+			if err := w.cfg.Publisher.Publish(ctx, msgs); err != nil {
+				return fmt.Errorf("shared writer: publishing the final intervals of %s: %w", events.FormatTime(start), err)
+			}
+		}
+		if err := w.st.WindowPublished(ctx, start); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// registerLogs makes sure every input partition that holds messages has
+// its log among the shared logs, asking Kafka at most once a minute.
+func (w *sharedWriter) registerLogs(ctx context.Context) error {
+	if now := time.Now(); now.Sub(w.registered) < time.Minute {
+		return nil
+	} else {
+		w.registered = now
+	}
+	srcs, err := nonEmptyPartitions(ctx, w.cfg)
+	if err != nil {
+		w.registered = time.Time{}
+		return fmt.Errorf("shared writer: listing the input partitions: %w", err)
+	}
+	return w.st.RegisterLogs(ctx, srcs)
+}
+
+// nonEmptyPartitions lists the input partitions whose end offset is above
+// 0.
+func nonEmptyPartitions(ctx context.Context, cfg *Config) ([]Source, error) {
+	d := cfg.Dialer
+	if d == nil {
+		d = kafka.DefaultDialer
+	}
+	var conn *kafka.Conn
+	var err error
+	for _, b := range cfg.Brokers {
+		if conn, err = d.DialContext(ctx, "tcp", b); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	parts, err := conn.ReadPartitions(cfg.Topics...)
+	conn.Close()
+	if err != nil {
+		return nil, err
+	}
+	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second,
+		Transport: &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, ClientID: d.ClientID}}
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, p := range parts {
+		req.Topics[p.Topic] = append(req.Topics[p.Topic], kafka.LastOffsetOf(p.ID))
+	}
+	res, err := client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var out []Source
+	for topic, ps := range res.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return nil, p.Error
+			}
+			if p.LastOffset > 0 {
+				out = append(out, Source{Topic: topic, Partition: p.Partition})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Source) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return out, nil
+}
+
+// sharedLogEnd reads the end of the view span of an AppendSharedLog
+// encoding: the end of its partition's open window then.
+func sharedLogEnd(d []byte) (int64, bool) {
+	if len(d) == 0 || d[0] != sharedLogVersion {
+		return 0, false
+	}
+	_, n := binary.Varint(d[1:])
+	if n <= 0 {
+		return 0, false
+	}
+	end, m := binary.Varint(d[1+n:])
+	return end, m > 0
 }

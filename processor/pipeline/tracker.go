@@ -5,6 +5,7 @@ import (
 	"container/heap"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -94,6 +95,8 @@ type tracker struct {
 	// The shared writer derives the day and last-60m deltas from them.
 	ivs     map[ivKey]*events.Counters
 	retract map[scopeKey]*events.Counters
+	// loggedEnd is the open window's end as of the last shared log entry.
+	loggedEnd int64
 	// agentIvs are the agent interval views to write (whole) at this flush.
 	agentIvs []CounterDelta
 
@@ -382,7 +385,12 @@ func (t *tracker) provisional() []string {
 }
 
 func (t *tracker) Interval(iv *events.Interval) {
-	t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)}))
+	if iv.Scope == events.ScopeAgent {
+		// A team, queue or centre interval gets its record from the shared
+		// writer, once every partition has closed it: this partition's is
+		// only its own part.
+		t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)}))
+	}
 	k := scopeKey{iv.Scope, iv.Key}
 	if n := len(t.closed); n == 0 || t.closed[n-1].start != iv.Start {
 		t.closed = append(t.closed, closedWindow{start: iv.Start, counters: map[scopeKey]events.Counters{}})
@@ -507,6 +515,14 @@ func (t *tracker) addDelta(k scopeKey, ws int64, d events.Counters) {
 func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	w, ok := eng.OpenWindow()
 	if !ok {
+		// Nothing applied yet: the shared writer is told, once, that this
+		// partition has no part in any window so far (an entry whose view
+		// ends at 0), so that it does not wait for it.
+		if shared && !t.suppress && t.loggedEnd == 0 {
+			t.loggedEnd = -1
+			b.Shared = true
+			b.SharedLog = AppendSharedLog(b.SharedLog, 0, 0, nil, nil)
+		}
 		return
 	}
 	if t.baseWin != w {
@@ -608,8 +624,21 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 // order, with the last-60m view's span [first, end).
 func (t *tracker) takeShared(b *Batch, first, end int64) {
 	b.Shared = true
-	if len(t.ivs) == 0 && len(t.retract) == 0 {
+	if len(t.ivs) == 0 && len(t.retract) == 0 && end == t.loggedEnd {
 		return
+	}
+	// An entry also goes out when only the open window moved: the shared
+	// writer learns from it that this partition closed the windows before
+	// (see sharedWriter.publishFinal).
+	t.loggedEnd = end
+	windows := map[int64][]string{}
+	for k := range t.ivs {
+		windows[k.start] = append(windows[k.start], k.scope.String()+":"+k.key)
+	}
+	for _, start := range slices.Sorted(maps.Keys(windows)) {
+		keys := windows[start]
+		slices.Sort(keys)
+		b.SharedWindows = append(b.SharedWindows, SharedWindow{Start: start, Keys: keys})
 	}
 	ivs := make([]CounterDelta, 0, len(t.ivs))
 	for k, c := range t.ivs {

@@ -141,6 +141,11 @@ type Batch struct {
 	// SharedStore appends it to the partition's shared log, which the
 	// shared writer applies (see SharedStore).
 	SharedLog []byte
+	// SharedWindows (with SharedLog) names, per window, the shared
+	// scope/keys ("scope:key") SharedLog has deltas of: the store keeps
+	// them until the shared writer has published the window's final
+	// records (see SharedStore.PendingWindows).
+	SharedWindows []SharedWindow
 	// Provisional replaces the checkpoint's list of provisionally
 	// alerted open wrap-ups.
 	Provisional []string
@@ -158,6 +163,13 @@ type Batch struct {
 	// the checkpoint in place of the previous batch's (nil clears it).
 	// They are published after the commit, in batch order.
 	Outbox []byte
+}
+
+// SharedWindow names the shared scope/keys ("scope:key") of one window
+// (Start, Unix ms) that a shared log entry changes.
+type SharedWindow struct {
+	Start int64
+	Keys  []string
 }
 
 // Empty reports whether the batch changes nothing but the checkpoint.

@@ -533,6 +533,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 		// Chunks ending at or before DedupStart are behind the snapshot.
 		t.cmd("XTRIM", s.JournalKey(b.Source), "MINID", strconv.FormatUint(b.DedupStart+1, 10)+"-0")
 	}
+	s.addWindows(t, b.SharedWindows)
 	if len(b.SharedLog) > 0 {
 		log := s.SharedLogKey(b.Source)
 		t.cmd("XADD", log, "*", "d", string(b.SharedLog))
