@@ -23,7 +23,7 @@ import (
 )
 
 // freeAddr returns a 127.0.0.1 address with a port nobody listens on.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -108,7 +108,7 @@ func sum(m map[string]float64, re string) float64 {
 }
 
 // waitStatus polls url until it answers want, failing after timeout.
-func waitStatus(t *testing.T, url string, want int, timeout time.Duration) string {
+func waitStatus(t testing.TB, url string, want int, timeout time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -84,7 +84,10 @@ type member struct {
 	wrapup   bool   // in an explicit (pause) wrap-up
 	lastCall string // the member's last call, for a wrap-up pause after it
 	lastQ    string
-	queues   []string // queues the member was added to (ADDMEMBER)
+	// dispo is the disposition a CALLSTATUS gave lastCall before its
+	// wrap-up began (VICIdial logs it before the wrap-up pause).
+	dispo  string
+	queues []string // queues the member was added to (ADDMEMBER)
 }
 
 // New returns an adapter for cfg.
@@ -118,12 +121,25 @@ func (a *Adapter) wrapuptime(queue, mem string) time.Duration {
 }
 
 // ParseTime reads a queue_log TIME: Unix seconds, optionally with a
-// fraction ("1366720340.303267"), or "YYYY-MM-DD HH:MM:SS[.ffffff]" in loc.
-// It returns Unix ms.
+// fraction ("1366720340.303267"), or "YYYY-MM-DD HH:MM:SS[.ffffff]" in
+// loc, or followed by a zone as PostgreSQL exports the realtime table
+// ("+00", "+0000", "+02:00", "-05"). It returns Unix ms.
 func ParseTime(b []byte, loc *time.Location) (int64, bool) {
 	s := string(bytes.TrimSpace(b))
 	if i := strings.IndexByte(s, '-'); i > 0 {
-		t, err := time.ParseInLocation("2006-01-02 15:04:05.999999999", s, loc)
+		const layout = "2006-01-02 15:04:05.999999999"
+		if j := strings.LastIndexAny(s, "+-"); j > len("2006-01-02") {
+			zone := s[j+1:]
+			switch {
+			case len(zone) == 2:
+				zone += ":00"
+			case len(zone) == 4 && !strings.Contains(zone, ":"):
+				zone = zone[:2] + ":" + zone[2:]
+			}
+			t, err := time.Parse(layout+"-07:00", s[:j+1]+zone)
+			return t.UnixMilli(), err == nil
+		}
+		t, err := time.ParseInLocation(layout, s, loc)
 		return t.UnixMilli(), err == nil
 	}
 	sec, frac, _ := strings.Cut(s, ".")
@@ -167,7 +183,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	switch ev {
 	case "CONNECT", "COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER",
 		"PAUSE", "PAUSEALL", "UNPAUSE", "UNPAUSEALL", "AGENTLOGIN", "AGENTCALLBACKLOGIN",
-		"AGENTLOGOFF", "AGENTCALLBACKLOGOFF", "ADDMEMBER", "REMOVEMEMBER":
+		"AGENTLOGOFF", "AGENTCALLBACKLOGOFF", "ADDMEMBER", "REMOVEMEMBER", "WRAPUPSTART", "PAUSEREASON", "CALLSTATUS":
 	default:
 		a.Stats.Ignored++
 		return out, nil
@@ -212,7 +228,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		e.emit(events.Event{State: events.StateTalking, TS: ts, CallID: call, Queue: queue})
 	case "COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER":
 		e.endWindow(ts)
-		m.lastCall, m.lastQ = call, queue
+		m.lastCall, m.lastQ, m.dispo = call, queue, ""
 		if m.wrapup {
 			// a wrap-up pause taken during the call: wrap-up runs from its
 			// end until UNPAUSE
@@ -226,6 +242,31 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		} else {
 			e.emit(e.idle(ts)) // no implicit wrap-up: a wrap-up pause may follow
 		}
+	case "CALLSTATUS":
+		// VICIdial/QueueMetrics: DATA1 is the call's disposition. It goes
+		// on the wrap-up of that call: the open one, or the next.
+		dispo := strings.TrimSpace(data(1))
+		switch {
+		case dispo == "":
+		case m.last.State == events.StateACW && (call == "" || call == m.last.CallID):
+			ev := events.Event{AgentID: id, Team: e.team, State: events.StateACW, TS: ts, CallID: m.last.CallID, Disposition: dispo, Channel: "voice"}
+			e.out = append(e.out, ev)
+		case call == "" || call == m.lastCall:
+			m.dispo = dispo
+		default:
+			a.Stats.Ignored++
+		}
+		return e.out, nil
+	case "PAUSEREASON":
+		// VICIdial/QueueMetrics: the reason of the pause just begun
+		// (PAUSEALL with no reason comes first).
+		if !m.paused || strings.TrimSpace(data(1)) == "" {
+			a.Stats.Ignored++
+			return e.out, nil
+		}
+		ev = "PAUSE"
+		f = append(f[:5:5], strings.TrimSpace(data(1)))
+		fallthrough
 	case "PAUSE", "PAUSEALL":
 		why := data(1)
 		m.paused, m.pauseWhy = true, why
@@ -241,7 +282,8 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 				// call: wrap-up starts when the call ends
 			case m.lastCall != "":
 				// the wrap-up of the member's last call
-				e.emit(events.Event{State: events.StateACW, TS: ts, CallID: m.lastCall, Queue: m.lastQ})
+				e.emit(events.Event{State: events.StateACW, TS: ts, CallID: m.lastCall, Queue: m.lastQ, Disposition: m.dispo})
+				m.dispo = ""
 			default:
 				e.emit(events.Event{State: events.StateACW, TS: ts, CallID: "pause-" + strconv.FormatInt(ts, 10)})
 			}
@@ -262,6 +304,34 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 			e.emit(e.idle(ts))
 		}
 		m.wrapup = false
+	case "WRAPUPSTART":
+		// Wazo: a wrap-up of DATA1 seconds from this line, logged right
+		// after the call's completion (or alone, callid NONE).
+		secs, err := strconv.ParseFloat(strings.TrimSpace(data(1)), 64)
+		if err != nil || secs < 0 || secs > 86400 {
+			return out, events.Invalidf("data1", "%q is not a wrap-up length in seconds", data(1))
+		}
+		end := ts + int64(secs*1000)
+		if _, ok := a.holds.Get(id); ok && m.last.State == events.StateACW {
+			// the implicit window of the call just completed: this is its
+			// real length
+			a.holds.Set(e.idle(end))
+			break
+		}
+		wc := m.lastCall
+		if call != "" {
+			wc = call
+		}
+		if wc == "" {
+			wc = "wrapup-" + strconv.FormatInt(ts, 10)
+		}
+		q := queue
+		if q == "" {
+			q = m.lastQ
+		}
+		e.emit(events.Event{State: events.StateACW, TS: ts, CallID: wc, Queue: q})
+		m.lastCall = ""
+		a.holds.Set(e.idle(end))
 	case "AGENTLOGIN", "AGENTCALLBACKLOGIN":
 		a.holds.Cancel(id)
 		m.paused, m.wrapup, m.lastCall = false, false, ""
@@ -349,10 +419,10 @@ func remove(s []string, v string) []string {
 
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
-	b = append(b, 1) // version
+	b = append(b, 2) // version
 	b = events.AppendStateMap(b, a.members, func(b []byte, m *member) []byte {
 		b = append(m.last.AppendState(b), flags(m.paused, m.wrapup))
-		for _, s := range [...]string{m.pauseWhy, m.lastCall, m.lastQ} {
+		for _, s := range [...]string{m.pauseWhy, m.lastCall, m.lastQ, m.dispo} {
 			b = events.AppendStateString(b, s)
 		}
 		b = binary.AppendUvarint(b, uint64(len(m.queues)))
@@ -367,14 +437,19 @@ func (a *Adapter) AppendState(b []byte) []byte {
 // RestoreState implements events.Stateful.
 func (a *Adapter) RestoreState(b []byte) error {
 	r := &events.StateReader{B: b}
-	if r.Byte() != 1 {
+	version := r.Byte()
+	if version != 1 && version != 2 {
 		return events.ErrState
 	}
 	members := events.ReadStateMap(r, func(r *events.StateReader) *member {
 		m := &member{last: r.Last()}
 		f := r.Byte()
 		m.paused, m.wrapup = f&1 != 0, f&2 != 0
-		for _, p := range [...]*string{&m.pauseWhy, &m.lastCall, &m.lastQ} {
+		fields := []*string{&m.pauseWhy, &m.lastCall, &m.lastQ, &m.dispo}
+		if version == 1 {
+			fields = fields[:3]
+		}
+		for _, p := range fields {
 			*p = r.String()
 		}
 		for range r.Count() {

@@ -119,6 +119,120 @@ func TestImplicitWrapuptime(t *testing.T) {
 	}
 }
 
+// Wazo's WRAPUPSTART|SECONDS (logged right after the call's completion,
+// or on its own with callid NONE) is a wrap-up of that many seconds from
+// that line, with no wrapuptime configured; with one, it replaces the
+// implicit window's length. Rows after xivo-dao's queue_log tests.
+func TestWazoWrapupStart(t *testing.T) {
+	a := New(Config{})
+	got := run(t, a, 2*time.Second,
+		"0|NONE|queue2|Agent/1|ADDMEMBER|",
+		"10|c1|queue2|Agent/1|CONNECT|3|c1b|2",
+		"70|c1|queue2|Agent/1|COMPLETEAGENT|3|60|1",
+		"70|c1|queue2|Agent/1|WRAPUPSTART|30",
+		"200|NONE|NONE|Agent/1|WRAPUPSTART|15",
+		"300|NONE|queue2|Agent/1|REMOVEMEMBER|",
+	)
+	check(t, got,
+		"+0 Agent/1 ready",
+		"+10 Agent/1 talking/c1",
+		"+70 Agent/1 ready",
+		"+70 Agent/1 acw/c1",
+		"+100 Agent/1 ready",
+		"+200 Agent/1 acw/wrapup-1763800200000",
+		"+215 Agent/1 ready",
+		"+300 Agent/1 logged_out",
+	)
+	b := New(Config{WrapupTime: 10 * time.Second})
+	got = run(t, b, 2*time.Second,
+		"0|NONE|queue2|Agent/1|ADDMEMBER|",
+		"10|c1|queue2|Agent/1|CONNECT|3|c1b|2",
+		"70|c1|queue2|Agent/1|COMPLETEAGENT|3|60|1",
+		"70|c1|queue2|Agent/1|WRAPUPSTART|45",
+		"200|NONE|queue2|Agent/1|REMOVEMEMBER|",
+	)
+	check(t, got,
+		"+0 Agent/1 ready",
+		"+10 Agent/1 talking/c1",
+		"+70 Agent/1 acw/c1",
+		"+115 Agent/1 ready",
+		"+200 Agent/1 logged_out",
+	)
+}
+
+// VICIdial/QueueMetrics logs PAUSEALL without a reason, then PAUSEREASON
+// with it: the reason is that pause's (a wrap-up reason makes it a
+// wrap-up); CALLSTATUS gives the call's disposition, before or during its
+// wrap-up. Shapes after VICIdial's vdc_db_query.php.
+func TestVicidialPauseReasonAndCallStatus(t *testing.T) {
+	a := New(Config{WrapupReasons: []string{"WRAP"}})
+	f := newFeeder(t, a, 2*time.Second)
+	f.feed(
+		"0|NONE|NONE|Agent/6001|AGENTLOGIN|SIP/6001",
+		"10|NONE|NONE|Agent/6001|PAUSEALL||||SIP/6001|AGENT",
+		"10|M1|NONE|Agent/6001|PAUSEREASON|LUNCH||||AGENT",
+		"100|NONE|NONE|Agent/6001|UNPAUSEALL||||SIP/6001|AGENT",
+		"110|V1|SALESIN|Agent/6001|CONNECT|1|V1b|2",
+		"170|V1|SALESIN|Agent/6001|COMPLETEAGENT|1|60|1",
+		"170|V1|SALESIN|Agent/6001|CALLSTATUS|SALE||1||",
+		"170|NONE|NONE|Agent/6001|PAUSEALL||||SIP/6001|AGENT",
+		"170|M2|NONE|Agent/6001|PAUSEREASON|WRAP||||AGENT",
+		"200|NONE|NONE|Agent/6001|UNPAUSEALL||||SIP/6001|AGENT",
+	)
+	var dispo string
+	for _, e := range evsOf(t, a, "170|V1|SALESIN|Agent/6001|CALLSTATUS|NOTE||1||") {
+		dispo = e.Disposition
+	}
+	check(t, f.finish(),
+		"+0 Agent/6001 ready",
+		"+10 Agent/6001 not_ready/paused",
+		"+10 Agent/6001 not_ready/LUNCH",
+		"+100 Agent/6001 ready",
+		"+110 Agent/6001 talking/V1",
+		"+170 Agent/6001 ready",
+		"+170 Agent/6001 not_ready/paused",
+		"+170 Agent/6001 acw/V1",
+		"+200 Agent/6001 ready",
+	)
+	if dispo != "" {
+		t.Errorf("a CALLSTATUS after the wrap-up ended gave %q", dispo)
+	}
+	b := New(Config{WrapupReasons: []string{"WRAP"}})
+	var got []events.Event
+	for _, l := range []string{
+		"0|NONE|NONE|Agent/1|AGENTLOGIN|SIP/1",
+		"10|V2|IN|Agent/1|CONNECT|1|V2b|2",
+		"70|V2|IN|Agent/1|COMPLETEAGENT|1|60|1",
+		"70|V2|IN|Agent/1|CALLSTATUS|SALE||1||",
+		"71|NONE|NONE|Agent/1|PAUSEALL||||SIP/1|AGENT",
+		"71|M3|NONE|Agent/1|PAUSEREASON|WRAP||||AGENT",
+		"90|V2|IN|Agent/1|CALLSTATUS|CALLBACK||1||",
+	} {
+		got = append(got, evsOf(t, b, l)...)
+	}
+	var dispos []string
+	for _, e := range got {
+		if e.State == events.StateACW {
+			dispos = append(dispos, e.Disposition)
+		}
+	}
+	if strings.Join(dispos, ",") != "SALE,CALLBACK" {
+		t.Errorf("wrap-up dispositions %q, want SALE (given before it began), then CALLBACK", dispos)
+	}
+}
+
+func evsOf(t *testing.T, a *Adapter, line string) []events.Event {
+	t.Helper()
+	sec, rest, _ := strings.Cut(line, "|")
+	var n int64
+	fmt.Sscan(sec, &n)
+	evs, err := a.Translate([]byte(fmt.Sprintf("%d|%s", base+n, rest)), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", line, err)
+	}
+	return evs
+}
+
 // Pause-based wrap-up (no wrapuptime): a wrap-up PAUSE after the call is
 // that call's wrap-up until UNPAUSE; another pause reason is not_ready; a
 // wrap-up pause during an implicit window extends it to the UNPAUSE.
@@ -252,6 +366,13 @@ func TestParseTime(t *testing.T) {
 		"1366720340.3":               1366720340300,
 		"2013-04-23 12:32:20.303267": 1366720340303,
 		"2013-04-23 12:32:20":        1366720340000,
+		// PostgreSQL exports of the realtime queue_log (Wazo's xivo-dao
+		// test rows): a zone suffix, fractions of any width
+		"2023-04-12 07:00:36.992026+00":    1681282836992,
+		"2023-04-12 07:01:24.31699+00":     1681282884316,
+		"2012-10-01 05:59:50.000000+0000":  1349071190000,
+		"2023-04-12 09:00:36.992026+02:00": 1681282836992,
+		"2023-04-12 02:00:36-05":           1681282836000,
 	} {
 		if got, ok := ParseTime([]byte(in), time.UTC); !ok || got != want {
 			t.Errorf("ParseTime(%q) = %d, %v; want %d", in, got, ok, want)

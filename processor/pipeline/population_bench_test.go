@@ -2,7 +2,11 @@ package pipeline
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +34,22 @@ func BenchmarkIdleAgentsAreForgotten(b *testing.B) {
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		return float64(m.HeapInuse) / (1 << 20)
+	}
+	// rssMB is the process's resident set once freed memory is returned
+	// to the system.
+	rssMB := func() float64 {
+		debug.FreeOSMemory()
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			return 0
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				return kb / 1024
+			}
+		}
+		return 0
 	}
 	for range b.N {
 		tr := newTracker(Topics{}, 15*time.Minute, time.UTC)
@@ -66,7 +86,7 @@ func BenchmarkIdleAgentsAreForgotten(b *testing.B) {
 			}
 		}
 		flush()
-		peak, peakSnap := heapMB()-before, len(eng.Snapshot())
+		peak, peakSnap, peakRSS := heapMB()-before, len(eng.Snapshot()), rssMB()
 		// 13 more hours with only the live agents.
 		for m := int64(0); m < 13*60; m++ {
 			ts := base + 10*hour + m*60000
@@ -75,12 +95,14 @@ func BenchmarkIdleAgentsAreForgotten(b *testing.B) {
 			}
 			flush()
 		}
-		after, afterSnap := heapMB()-before, len(eng.Snapshot())
+		after, afterSnap, afterRSS := heapMB()-before, len(eng.Snapshot()), rssMB()
 		b.ReportMetric(peak, "peak-heap-MB")
 		b.ReportMetric(after, "after-heap-MB")
 		b.ReportMetric(float64(peakSnap)/(1<<20), "peak-snapshot-MB")
 		b.ReportMetric(float64(afterSnap)/(1<<20), "after-snapshot-MB")
 		b.ReportMetric(float64(eng.Stats().Forgotten), "forgotten")
+		b.ReportMetric(peakRSS, "peak-rss-MB")
+		b.ReportMetric(afterRSS, "after-rss-MB")
 		runtime.KeepAlive(tr)
 	}
 }

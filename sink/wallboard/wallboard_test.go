@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -272,5 +273,36 @@ func TestBoardServesThePage(t *testing.T) {
 		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
 			t.Errorf("GET %s: %d, %d bytes without %q", path, resp.StatusCode, len(body), want)
 		}
+	}
+}
+
+// A browser that does not keep up is dropped, never buffered for: its
+// queue holds at most 64 messages, and the next one closes its stream
+// (the browser reconnects and starts again from a full state).
+func TestASlowBrowserIsDroppedNotBuffered(t *testing.T) {
+	b, err := New(Config{Redis: redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := b.subscribe()
+	for i := range 64 {
+		b.broadcast([]byte(strconv.Itoa(i)))
+	}
+	b.mu.Lock()
+	_, still := b.clients[c]
+	b.mu.Unlock()
+	if !still {
+		t.Fatal("dropped while its queue had room")
+	}
+	b.broadcast([]byte("one more"))
+	n := 0
+	for range c {
+		n++
+	}
+	b.mu.Lock()
+	_, still = b.clients[c]
+	b.mu.Unlock()
+	if still || n != 64 {
+		t.Fatalf("after 65 messages unread: still subscribed %v, %d queued", still, n)
 	}
 }
