@@ -295,3 +295,43 @@ func mustMS(t *testing.T, s string) int64 {
 	}
 	return ms
 }
+
+// FreeSWITCH events in their plain form ("Header: value" lines, a blank
+// line after each, as ESL sends them and as `fs_cli` prints them) are
+// read by translate and replay, not only from Kafka (one event per
+// message there).
+func TestPlainFreeSWITCHEventsAreReadFromFiles(t *testing.T) {
+	ev := func(sec int, action string, kv ...string) string {
+		s := fmt.Sprintf("Event-Name: CUSTOM\nEvent-Subclass: callcenter%%3A%%3Ainfo\nEvent-Date-Timestamp: %d\nCC-Action: %s\nCC-Agent: 1000%%40default\n", (1795341600+int64(sec))*1000000, action)
+		for i := 0; i+1 < len(kv); i += 2 {
+			s += kv[i] + ": " + kv[i+1] + "\n"
+		}
+		return s + "\n"
+	}
+	in := ev(0, "agent-status-change", "CC-Agent-Status", "Available") +
+		ev(10, "bridge-agent-start", "CC-Member-Session-UUID", "m1", "CC-Agent-Answered-Time", "1795341610") +
+		ev(20, "bridge-agent-end", "CC-Member-Session-UUID", "m1", "CC-Bridge-Terminated-Time", "1795341620", "CC-Agent-Bridged", "true") +
+		ev(50, "agent-status-change", "CC-Agent-Status", "On Break")
+	path := filepath.Join(t.TempDir(), "events.txt")
+	if err := os.WriteFile(path, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, "adapters:\n  freeswitch:\n    wrap_up_time: 10s\n")
+	code, out, stderr := acwd(t, "", "translate", "--input-format", "freeswitch", "--config", cfg, path)
+	if code != 0 || strings.Count(out, "\n") != 5 || !strings.Contains(out, `"state":"acw"`) || stderr != "" {
+		t.Fatalf("translate: exit %d\n%s\n%s", code, out, stderr)
+	}
+	code, out, stderr = acwd(t, "", "replay", "--input-format", "freeswitch", "--config", cfg, path)
+	if code != 0 || !strings.Contains(out, `"type":"segment"`) || !strings.Contains(out, `"duration_ms":10000`) || !strings.Contains(out, `"read":4,`) {
+		t.Fatalf("replay: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "acwd.yaml")
+	if err := os.WriteFile(p, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -64,7 +64,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var dec events.Decoder
 	ad := af.newAdapter()
 	var read int64
-	err = eachInputLine(inputs, stdin, func(_ string, line int64, b []byte) error {
+	err = eachRecord(af.format, inputs, stdin, func(_ string, line int64, b []byte) error {
 		if len(bytes.TrimSpace(b)) == 0 {
 			return nil
 		}
@@ -132,6 +132,44 @@ func eachInputLine(inputs []string, stdin io.Reader, fn func(name string, line i
 		}
 	}
 	return nil
+}
+
+// eachRecord is eachInputLine for records of format: FreeSWITCH events
+// may also come in their plain form, "Header: value" lines with a blank
+// line after each event, which it joins into one record (numbered by its
+// first line); every other record is one line.
+func eachRecord(format string, inputs []string, stdin io.Reader, fn func(name string, line int64, b []byte) error) error {
+	if format != "freeswitch" {
+		return eachInputLine(inputs, stdin, fn)
+	}
+	var rec []byte
+	var first int64
+	var name string
+	flush := func() error {
+		if len(rec) == 0 {
+			return nil
+		}
+		b := rec
+		rec = nil
+		return fn(name, first, b)
+	}
+	err := eachInputLine(inputs, stdin, func(n string, line int64, b []byte) error {
+		switch {
+		case len(bytes.TrimSpace(b)) == 0: // the end of a plain event
+			return flush()
+		case len(rec) == 0 && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")): // ESL JSON: one line
+			return fn(n, line, b)
+		}
+		if len(rec) == 0 {
+			first, name = line, n
+		}
+		rec = append(append(rec, b...), '\n')
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
 }
 
 // eachLine calls fn for every line of r without its line terminator. The

@@ -64,7 +64,7 @@ func runTranslate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		}
 		return nil
 	}
-	err := eachInputLine(inputs, stdin, func(name string, line int64, b []byte) error {
+	err := eachRecord(af.format, inputs, stdin, func(name string, line int64, b []byte) error {
 		if len(bytes.TrimSpace(b)) == 0 {
 			return nil
 		}

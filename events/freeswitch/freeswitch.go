@@ -21,6 +21,7 @@ package freeswitch
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/url"
@@ -66,6 +67,10 @@ type agent struct {
 	wrapup bool        // in an on-demand wrap-up (Idle until Waiting)
 	queue  string      // the current or last call's queue
 	last   events.Last // the last state emitted
+	// offerCall and offerTS are the last call offered and when (Unix
+	// ms): the whole-second bridge times of that call are never earlier.
+	offerCall string
+	offerTS   int64
 }
 
 // New returns an adapter for cfg.
@@ -156,6 +161,11 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		ag = &agent{}
 		a.agents[id] = ag
 	}
+	if call != "" && call == ag.offerCall && at < ag.offerTS {
+		// CC-*-Time is whole seconds, the offer's time microseconds: an
+		// answer in the offer's second is dated with the offer.
+		at = ag.offerTS
+	}
 	e := emitter{a: a, ag: ag, id: id, team: a.cfg.Teams[id], out: out}
 	if h, ok := a.holds.EndedBy(id, at); ok {
 		e.emit(h) // the agent's implicit window ended before this record
@@ -183,6 +193,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	case "agent-offering":
 		e.endWindow(ts)
 		ag.inCall, ag.wrapup, ag.queue = true, false, h["CC-Queue"]
+		ag.offerCall, ag.offerTS = call, ts
 		e.emit(events.Event{State: events.StateRinging, TS: ts, CallID: call, Queue: ag.queue})
 	case "bridge-agent-fail":
 		if ag.inCall {
@@ -197,6 +208,11 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		ag.inCall = false
 		q := cmp.Or(h["CC-Queue"], ag.queue)
 		switch w := a.wrapUpTime(name); {
+		case h["CC-Agent-Bridged"] == "false":
+			// the caller hung up as the agent answered: no call was
+			// handled, so there is nothing to wrap up (an on-demand agent
+			// goes back to Waiting, mod_callcenter.c)
+			e.emit(e.idle(at))
 		case ag.status == onDemand:
 			ag.wrapup = true
 			e.emit(events.Event{State: events.StateACW, TS: at, CallID: call, Queue: q})
@@ -310,7 +326,7 @@ func (a *Adapter) Advance(w int64, out []events.Event) []events.Event {
 
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
-	b = append(b, 1)
+	b = append(b, 2)
 	b = events.AppendStateMap(b, a.agents, func(b []byte, g *agent) []byte {
 		var f byte
 		if g.inCall {
@@ -320,10 +336,10 @@ func (a *Adapter) AppendState(b []byte) []byte {
 			f |= 2
 		}
 		b = append(g.last.AppendState(b), f)
-		for _, s := range [...]string{g.status, g.queue} {
+		for _, s := range [...]string{g.status, g.queue, g.offerCall} {
 			b = events.AppendStateString(b, s)
 		}
-		return b
+		return binary.AppendVarint(b, g.offerTS)
 	})
 	return a.holds.AppendState(b)
 }
@@ -331,7 +347,8 @@ func (a *Adapter) AppendState(b []byte) []byte {
 // RestoreState implements events.Stateful.
 func (a *Adapter) RestoreState(b []byte) error {
 	r := &events.StateReader{B: b}
-	if r.Byte() != 1 {
+	version := r.Byte()
+	if version != 1 && version != 2 {
 		return events.ErrState
 	}
 	agents := events.ReadStateMap(r, func(r *events.StateReader) *agent {
@@ -340,6 +357,10 @@ func (a *Adapter) RestoreState(b []byte) error {
 		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, last: last}
 		for _, p := range [...]*string{&g.status, &g.queue} {
 			*p = r.String()
+		}
+		if version >= 2 {
+			g.offerCall = r.String()
+			g.offerTS = r.Varint()
 		}
 		return g
 	})

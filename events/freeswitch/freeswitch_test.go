@@ -160,6 +160,46 @@ func TestPlainFormCutShortAndBreak(t *testing.T) {
 	}
 }
 
+// plainUS is plain, at us microseconds after 2026-11-22T10:00:00Z.
+func plainUS(us int64, action string, kv ...string) []byte {
+	b := plain(0, action, kv...)
+	return bytes.Replace(b, []byte("Event-Date-Timestamp: 1795341600000000"), []byte(fmt.Sprintf("Event-Date-Timestamp: %d", 1795341600000000+us)), 1)
+}
+
+// CC-Agent-Answered-Time is whole seconds, and is often the same second
+// as agent-offering, whose Event-Date-Timestamp has microseconds: the
+// answer is never dated before the offer it answers (the agent would stay
+// ringing for the whole call). A bridge that never happened
+// (CC-Agent-Bridged: false, the caller hung up as the agent answered) is
+// no handled call and no wrap-up.
+func TestAnswerNeverBeforeTheOfferAndUnbridgedCalls(t *testing.T) {
+	a := New(Config{WrapUpTime: 30 * time.Second})
+	got := feed(t, a, 2*time.Second, [][]byte{
+		plainUS(0, "agent-status-change", "CC-Agent-Status", "Available"),
+		plainUS(10_400_000, "agent-offering", "CC-Member-Session-UUID", "m1", "CC-Queue", "q1"),
+		plainUS(10_900_000, "bridge-agent-start", "CC-Member-Session-UUID", "m1", "CC-Agent-Answered-Time", "1795341610"),
+		plainUS(20_000_000, "bridge-agent-end", "CC-Member-Session-UUID", "m1", "CC-Bridge-Terminated-Time", "1795341620", "CC-Agent-Bridged", "true"),
+		plainUS(60_000_000, "agent-offering", "CC-Member-Session-UUID", "m2", "CC-Queue", "q1"),
+		plainUS(61_000_000, "bridge-agent-end", "CC-Member-Session-UUID", "m2", "CC-Bridge-Terminated-Time", "1795341661", "CC-Agent-Bridged", "false"),
+		plainUS(70_000_000, "agent-offering", "CC-Member-Session-UUID", "m3", "CC-Queue", "q1"),
+		plainUS(71_000_000, "bridge-agent-fail", "CC-Member-Session-UUID", "m3", "CC-Hangup-Cause", "NO_ANSWER", "CC-Agent-Bridged", "false"),
+	})
+	want := []string{
+		"2026-11-22T10:00:00.000Z 1000@default ready   ",
+		"2026-11-22T10:00:10.400Z 1000@default ringing m1 q1 ",
+		"2026-11-22T10:00:10.400Z 1000@default talking m1 q1 ",
+		"2026-11-22T10:00:20.000Z 1000@default acw m1 q1 ",
+		"2026-11-22T10:00:50.000Z 1000@default ready   ",
+		"2026-11-22T10:01:00.000Z 1000@default ringing m2 q1 ",
+		"2026-11-22T10:01:01.000Z 1000@default ready   ",
+		"2026-11-22T10:01:10.000Z 1000@default ringing m3 q1 ",
+		"2026-11-22T10:01:11.000Z 1000@default ready   ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestBadRecords(t *testing.T) {
 	ok := `"Event-Name":"CUSTOM","Event-Subclass":"callcenter::info","Event-Date-Timestamp":"1795341600000000"`
 	for rec, want := range map[string]string{
