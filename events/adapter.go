@@ -51,3 +51,12 @@ type Stateful interface {
 	// wrote; it reports a state it cannot read.
 	RestoreState(b []byte) error
 }
+
+// Arrival is an optional extension of Adapter: before each record it is
+// told when the record arrived (the Kafka record's timestamp, Unix ms; 0
+// when unknown, as in a file), to date records that carry no time of
+// their own. The arrival is stored with the record, so a re-read dates
+// them the same way.
+type Arrival interface {
+	SetArrival(ms int64)
+}

@@ -330,7 +330,8 @@ func (e *Engine) Apply(ev *events.Event) Outcome {
 // SetArrival gives the arrival time (Unix ms; 0: unknown) of the input
 // about to be offered, for Config.MaxFutureByArrival: until the next
 // call, events more than MaxFuture ahead of it are rejected as Future.
-// The live pipeline gives each Kafka record's timestamp.
+// The live pipeline gives each Kafka record's timestamp. Translate also
+// gives it to an adapter that implements events.Arrival.
 func (e *Engine) SetArrival(ms int64) { e.arrival = ms }
 
 // futureLimit is the largest ts an event may have now (see MaxFuture).

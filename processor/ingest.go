@@ -131,6 +131,9 @@ func (e *Engine) Summary(read int64) events.Summary {
 // nothing applied) or one of its events was late (the others are
 // applied). The adapter must belong to the engine's goroutine.
 func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
+	if ar, ok := ad.(events.Arrival); ok {
+		ar.SetArrival(e.arrival)
+	}
 	evs, err := ad.Translate(raw, e.scratchEvs[:0])
 	e.scratchEvs = evs[:0]
 	if err != nil {

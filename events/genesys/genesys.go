@@ -56,10 +56,11 @@ type Stats struct {
 // Adapter is an events.Adapter and events.Stateful for Genesys Cloud
 // notifications.
 type Adapter struct {
-	cfg   Config
-	media map[string]bool
-	users map[string]*user
-	Stats Stats
+	cfg     Config
+	media   map[string]bool
+	users   map[string]*user
+	arrival int64 // see SetArrival
+	Stats   Stats
 }
 
 // user is what the adapter knows of one user. Its open voice interaction
@@ -88,6 +89,7 @@ type message struct {
 	TopicName string          `json:"topicName"`
 	EventBody json.RawMessage `json:"eventBody"`
 	Detail    *message        `json:"detail"` // EventBridge
+	Time      string          `json:"time"`   // the EventBridge envelope's
 }
 
 type detailEvent struct {
@@ -100,15 +102,22 @@ type detailEvent struct {
 	WrapupDurationMs *int64 `json:"wrapupDurationMs"`
 }
 
+type presence struct {
+	PresenceDefinition *struct {
+		SystemPresence string `json:"systemPresence"`
+	} `json:"presenceDefinition"`
+	ModifiedDate string `json:"modifiedDate"`
+}
+
 type userEvent struct {
 	RoutingStatus *struct {
 		Status    string `json:"status"`
 		StartTime string `json:"startTime"`
 	} `json:"routingStatus"`
-	PresenceDefinition *struct {
-		SystemPresence string `json:"systemPresence"`
-	} `json:"presenceDefinition"`
-	ModifiedDate string `json:"modifiedDate"`
+	presence
+	// Presence is the activity topic's (routing status and presence in
+	// one record).
+	Presence *presence `json:"presence"`
 }
 
 func jsonError(err error, prefix string) error {
@@ -125,8 +134,9 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	if err := json.Unmarshal(bytes.TrimSpace(rec), &m); err != nil {
 		return out, jsonError(err, "")
 	}
-	prefix := ""
+	prefix, envelope := "", ""
 	if m.Detail != nil {
+		envelope = m.Time
 		m, prefix = *m.Detail, "detail."
 	}
 	if m.TopicName == "" {
@@ -145,12 +155,12 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 			return out, jsonError(err, prefix+"eventBody.")
 		}
 		return a.detail(kind, &d, prefix+"eventBody.", out)
-	case len(parts) == 4 && parts[0] == "v2" && parts[1] == "users" && (parts[3] == "routingStatus" || parts[3] == "presence"):
+	case len(parts) == 4 && parts[0] == "v2" && parts[1] == "users" && (parts[3] == "routingStatus" || parts[3] == "presence" || parts[3] == "activity"):
 		var u userEvent
 		if err := json.Unmarshal(m.EventBody, &u); err != nil {
 			return out, jsonError(err, prefix+"eventBody.")
 		}
-		return a.userChange(parts[2], parts[3], &u, prefix+"eventBody.", out)
+		return a.userChange(parts[2], parts[3], &u, envelope, prefix+"eventBody.", out)
 	}
 	a.Stats.Ignored++
 	return out, nil
@@ -218,38 +228,81 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 	return e.out, nil
 }
 
-func (a *Adapter) userChange(id, kind string, ev *userEvent, p string, out []events.Event) ([]events.Event, error) {
+// userChange applies a user's routing status, presence, or both (the
+// activity topic). The record is dated by its routing status's startTime
+// or its presence's modifiedDate (the later, when it has both), else by
+// the EventBridge envelope's time, else by its arrival (SetArrival); one
+// with none of these is invalid.
+func (a *Adapter) userChange(id, kind string, ev *userEvent, envelope, p string, out []events.Event) ([]events.Event, error) {
 	if id == "" {
 		return out, events.Invalidf("topicName", "names no user")
 	}
 	if len(id) > events.MaxAgentIDLen {
 		return out, events.Invalidf("topicName", "user id is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
 	}
-	var at string
-	var field string
-	if kind == "routingStatus" {
-		if ev.RoutingStatus == nil || ev.RoutingStatus.Status == "" {
-			return out, events.Invalidf(p+"routingStatus.status", "missing")
-		}
-		at, field = ev.RoutingStatus.StartTime, p+"routingStatus.startTime"
-	} else {
-		if ev.PresenceDefinition == nil || ev.PresenceDefinition.SystemPresence == "" {
-			return out, events.Invalidf(p+"presenceDefinition.systemPresence", "missing")
-		}
-		at, field = ev.ModifiedDate, p+"modifiedDate"
+	pres, presField := &ev.presence, p
+	if kind == "activity" && ev.Presence != nil {
+		pres, presField = ev.Presence, p+"presence."
 	}
-	ts, err := events.ParseRFC3339Millis([]byte(at))
-	if err != nil {
-		return out, events.Invalidf(field, "%q is not an ISO 8601 time", at)
+	var routing, system string
+	if kind != "presence" && ev.RoutingStatus != nil {
+		routing = ev.RoutingStatus.Status
 	}
-	if err := checkTS(ts, field); err != nil {
-		return out, err
+	if kind != "routingStatus" && pres.PresenceDefinition != nil {
+		system = pres.PresenceDefinition.SystemPresence
+	}
+	switch {
+	case kind == "routingStatus" && routing == "":
+		return out, events.Invalidf(p+"routingStatus.status", "missing")
+	case kind == "presence" && system == "":
+		return out, events.Invalidf(p+"presenceDefinition.systemPresence", "missing")
+	case kind == "activity" && routing == "" && system == "":
+		return out, events.Invalidf(p+"routingStatus", "missing, and presence too")
+	}
+	ts := int64(0)
+	for _, t := range []struct{ at, field string }{
+		{func() string {
+			if routing != "" {
+				return ev.RoutingStatus.StartTime
+			}
+			return ""
+		}(), p + "routingStatus.startTime"},
+		{func() string {
+			if system != "" {
+				return pres.ModifiedDate
+			}
+			return ""
+		}(), presField + "modifiedDate"},
+		{envelope, "time"},
+	} {
+		if t.at == "" || (ts != 0 && t.field == "time") {
+			continue
+		}
+		v, err := events.ParseRFC3339Millis([]byte(t.at))
+		if err != nil {
+			return out, events.Invalidf(t.field, "%q is not an ISO 8601 time", t.at)
+		}
+		if err := checkTS(v, t.field); err != nil {
+			return out, err
+		}
+		ts = max(ts, v)
+	}
+	if ts == 0 {
+		if a.arrival == 0 {
+			field := presField + "modifiedDate"
+			if kind == "routingStatus" {
+				field = p + "routingStatus.startTime"
+			}
+			return out, events.Invalidf(field, "missing, and the record has no time of its own (no EventBridge envelope) nor an arrival time")
+		}
+		ts = a.arrival
 	}
 	u := a.user(id)
-	if kind == "routingStatus" {
-		u.routing = ev.RoutingStatus.Status
-	} else {
-		u.presence = ev.PresenceDefinition.SystemPresence
+	if routing != "" {
+		u.routing = routing
+	}
+	if system != "" {
+		u.presence = presenceName(system)
 	}
 	e := emitter{u: u, id: id, team: a.cfg.Teams[id], out: out}
 	switch {
@@ -261,6 +314,29 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, p string, out []eve
 	}
 	e.emit(a.idle(u, ts))
 	return e.out, nil
+}
+
+// SetArrival gives the arrival time (Unix ms; 0: unknown) of the record
+// about to be translated: the Kafka record's timestamp, which dates a
+// presence notification that carries no time of its own.
+func (a *Adapter) SetArrival(ms int64) { a.arrival = ms }
+
+// systemPresences are Genesys' system presences in their display form;
+// notifications spell them upper case with underscores (ON_QUEUE), the
+// REST API and older captures in title case (On Queue).
+var systemPresences = map[string]string{
+	"AVAILABLE": "Available", "AWAY": "Away", "BREAK": "Break", "BUSY": "Busy", "IDLE": "Idle",
+	"MEAL": "Meal", "MEETING": "Meeting", "OFFLINE": "Offline", "ON_QUEUE": "On Queue",
+	"OUT_OF_OFFICE": "Out of Office", "TRAINING": "Training",
+}
+
+// presenceName is a system presence in its display form, whichever way it
+// was spelled; an unknown one as it came.
+func presenceName(s string) string {
+	if n, ok := systemPresences[strings.ReplaceAll(strings.ToUpper(strings.TrimSpace(s)), " ", "_")]; ok {
+		return n
+	}
+	return s
 }
 
 func (a *Adapter) user(id string) *user {

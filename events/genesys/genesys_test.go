@@ -101,6 +101,45 @@ func TestWithoutUserEndAndIdleFirst(t *testing.T) {
 	}
 }
 
+func readFixture(t *testing.T, name string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+}
+
+// Presence as Genesys publishes it: systemPresence upper case (AVAILABLE,
+// ON_QUEUE, BREAK…) as well as title case, no modifiedDate (the
+// EventBridge envelope's time dates it, or the Kafka record's timestamp
+// live), and the activity topic, routing status and presence in one
+// record.
+func TestPresenceAsPublished(t *testing.T) {
+	recs := readFixture(t, "presence-variants.jsonl")
+	a := New(Config{})
+	got := translate(t, a, recs[:2])
+	check(t, got,
+		"2021-05-14T09:03:17.067Z not_ready   Available ",
+		"2021-05-14T09:05:00.000Z not_ready   Break ",
+	)
+	// Unwrapped, with no time: dated by its arrival when there is one.
+	if _, err := a.Translate(recs[2], nil); err == nil || !strings.Contains(err.Error(), "no time") {
+		t.Errorf("a presence without any time, without an arrival: %v", err)
+	}
+	a.SetArrival(1621069200000) // 2021-05-15T09:00:00Z
+	evs, err := a.Translate(recs[2], nil)
+	if err != nil || len(evs) != 1 || evs[0].TS != 1621069200000 || evs[0].Reason != "Available" {
+		t.Errorf("dated by its arrival: %+v %v", evs, err)
+	}
+	on := []byte(`{"topicName":"v2.users.u1.activity","eventBody":{"routingStatus":{"status":"IDLE","startTime":"2026-11-22T10:00:00.010Z"},"presence":{"presenceDefinition":{"systemPresence":"ON_QUEUE"},"modifiedDate":"2026-11-22T10:00:00.000Z"}}}`)
+	off := []byte(`{"topicName":"v2.users.u1.presence","eventBody":{"presenceDefinition":{"systemPresence":"OFFLINE"},"modifiedDate":"2026-11-22T18:00:00.000Z"}}`)
+	check(t, translate(t, New(Config{}), [][]byte{on, off}),
+		"2026-11-22T10:00:00.010Z ready    ",
+		"2026-11-22T18:00:00.000Z logged_out    ",
+	)
+}
+
 func TestBadRecords(t *testing.T) {
 	for rec, want := range map[string]string{
 		"":                            "malformed",
