@@ -80,23 +80,33 @@ type snapshot struct {
 		Name string `json:"Name"`
 	} `json:"AgentStatus"`
 	Configuration *struct {
-		Username    string                `json:"Username"`
-		Hierarchy   map[string]*namedItem `json:"AgentHierarchyGroups"`
-		RoutingProf *namedItem            `json:"RoutingProfile"`
+		Username string `json:"Username"`
+		// Read only for the team: a shape nobody documented (a string
+		// "null", an array) leaves the team empty, it does not reject
+		// the record.
+		Hierarchy json.RawMessage `json:"AgentHierarchyGroups"`
 	} `json:"Configuration"`
 	Contacts []contact `json:"Contacts"`
 }
 
-type namedItem struct {
-	Name string `json:"Name"`
+type contact struct {
+	ContactID           string          `json:"ContactId"`
+	Channel             string          `json:"Channel"`
+	State               string          `json:"State"`
+	StateStartTimestamp string          `json:"StateStartTimestamp"`
+	Queue               json.RawMessage `json:"Queue"` // a dimension: read leniently
 }
 
-type contact struct {
-	ContactID           string     `json:"ContactId"`
-	Channel             string     `json:"Channel"`
-	State               string     `json:"State"`
-	StateStartTimestamp string     `json:"StateStartTimestamp"`
-	Queue               *namedItem `json:"Queue"`
+// name reads a dimension's {"Name": …}; any other shape gives "".
+func name(raw json.RawMessage) string {
+	var n struct {
+		Name any `json:"Name"`
+	}
+	if json.Unmarshal(raw, &n) != nil {
+		return ""
+	}
+	s, _ := n.Name.(string)
+	return s
 }
 
 // view is the canonical reading of one snapshot.
@@ -155,12 +165,16 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		CallID: cur.call, Queue: cur.queue, Reason: cur.reason}
 	if cur.call != "" {
 		e.Channel = "voice"
-		// a contact state starts at its StateStartTimestamp (for ENDED:
-		// the start of wrap-up, as AWS documents)
-		if t, err := events.ParseRFC3339Millis([]byte(cur.since)); err == nil {
-			e.TS = t
-		} else {
+		// A contact state starts at its StateStartTimestamp (for ENDED:
+		// the start of wrap-up, as AWS documents), except hold and the
+		// resume from it: StateStartTimestamp keeps the connect time
+		// through them (the API reference), so the record dates them.
+		t, err := events.ParseRFC3339Millis([]byte(cur.since))
+		if err != nil {
 			return out, events.Invalidf("CurrentAgentSnapshot.Contacts.StateStartTimestamp", "%q is not an ISO 8601 time", cur.since)
+		}
+		if cur.state != events.StateHold && !(cur.state == events.StateTalking && wasOnHold(ev.Previous, cur.call)) {
+			e.TS = t
 		}
 	}
 	if err := e.Validate(); err != nil {
@@ -171,6 +185,19 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		return out, err
 	}
 	return append(out, e), nil
+}
+
+// wasOnHold tells whether s holds contact call on hold.
+func wasOnHold(s *snapshot, call string) bool {
+	if s == nil {
+		return false
+	}
+	for _, c := range s.Contacts {
+		if c.ContactID == call && c.State == "CONNECTED_ONHOLD" {
+			return true
+		}
+	}
+	return false
 }
 
 // agentID is the canonical agent_id of ev.
@@ -190,16 +217,16 @@ func (a *Adapter) team(s *snapshot) string {
 	if s == nil || s.Configuration == nil || a.cfg.TeamLevel < 0 {
 		return ""
 	}
-	h := s.Configuration.Hierarchy
-	if a.cfg.TeamLevel > 0 {
-		if g := h["Level"+string(rune('0'+a.cfg.TeamLevel))]; g != nil {
-			return g.Name
-		}
+	var h map[string]json.RawMessage
+	if json.Unmarshal(s.Configuration.Hierarchy, &h) != nil {
 		return ""
 	}
+	if a.cfg.TeamLevel > 0 {
+		return name(h["Level"+string(rune('0'+a.cfg.TeamLevel))])
+	}
 	for l := 5; l >= 1; l-- {
-		if g := h["Level"+string(rune('0'+l))]; g != nil && g.Name != "" {
-			return g.Name
+		if n := name(h["Level"+string(rune('0'+l))]); n != "" {
+			return n
 		}
 	}
 	return ""
@@ -215,10 +242,7 @@ func (a *Adapter) view(s *snapshot) (view, error) {
 		if c.ContactID == "" {
 			return view{}, events.Invalidf("Contacts.ContactId", "missing")
 		}
-		v := view{call: c.ContactID, since: c.StateStartTimestamp}
-		if c.Queue != nil {
-			v.queue = c.Queue.Name
-		}
+		v := view{call: c.ContactID, since: c.StateStartTimestamp, queue: name(c.Queue)}
 		switch c.State {
 		case "INCOMING", "PENDING", "CONNECTING":
 			v.state = events.StateRinging

@@ -125,6 +125,48 @@ func TestCallLifecycle(t *testing.T) {
 	}
 }
 
+// Hold and resume keep the contact's StateStartTimestamp (the connect
+// time, per the API reference): they are dated by the record's
+// EventTimestamp, so hold time is not talk time, and the events are not
+// late behind the partition's watermark. The wrap-up keeps the documented
+// rule (the ENDED contact's StateStartTimestamp).
+func TestHoldAndResumeAreDatedByTheRecord(t *testing.T) {
+	var got []string
+	for _, e := range translateAll(t, New(Config{}), fixture(t, "hold-resume.jsonl")...) {
+		got = append(got, events.FormatTime(e.TS)+" "+e.State.String())
+	}
+	want := []string{
+		"2019-05-25T18:55:21.011Z talking",
+		"2019-05-25T18:55:40.250Z hold",
+		"2019-05-25T18:56:05.750Z talking",
+		"2019-05-25T18:56:30.017Z acw",
+		"2019-05-25T18:56:45.022Z ready",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A field read only for a dimension (hierarchy groups, routing profile,
+// the contact's queue) with a shape nobody documented does not reject the
+// record: the dimension is left empty and the state kept.
+func TestAnOddDimensionDoesNotRejectTheRecord(t *testing.T) {
+	rec := func(config, queue string) []byte {
+		return []byte(`{"AgentARN":"arn:aws:connect:us-east-1:1:instance/i/agent/a1","EventId":"e","EventTimestamp":"2019-05-25T18:55:21.011Z","EventType":"STATE_CHANGE",` +
+			`"CurrentAgentSnapshot":{"AgentStatus":{"Name":"Available"},"Configuration":` + config + `,"Contacts":[{"ContactId":"c1","Channel":"VOICE","State":"CONNECTED","StateStartTimestamp":"2019-05-25T18:55:21.011Z","Queue":` + queue + `}]}}`)
+	}
+	for _, r := range [][]byte{
+		rec(`{"Username":"a","AgentHierarchyGroups":"null","RoutingProfile":{"Name":"Basic"}}`, `{"Name":"q1"}`),
+		rec(`{"Username":"a","AgentHierarchyGroups":[{"Name":"t"}],"RoutingProfile":"Basic"}`, `{"Name":"q1"}`),
+		rec(`{"Username":"a","AgentHierarchyGroups":{"Level1":{"Name":7}}}`, `"q1"`),
+	} {
+		evs, err := New(Config{}).Translate(r, nil)
+		if err != nil || len(evs) != 1 || evs[0].State != events.StateTalking || evs[0].Team != "" {
+			t.Errorf("%s: %+v %v", r, evs, err)
+		}
+	}
+}
+
 func TestConfig(t *testing.T) {
 	a := New(Config{AgentID: "username", TeamLevel: 1, Statuses: map[string]events.State{"Break": events.StateNotReady, "Training": events.StateReady}})
 	got := translateAll(t, a, rec("LOGIN", "09:00:00.000", "Training|", "-"), rec("STATE_CHANGE", "09:10:00.000", "Break|", "Training|"))
