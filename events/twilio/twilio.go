@@ -66,7 +66,10 @@ type Adapter struct {
 	activities map[string]events.State
 	channels   map[string]bool
 	workers    map[string]*worker
-	Stats      Stats
+	// byTask names the worker holding each task's reservation (task
+	// events carry no worker); derived from workers, so not checkpointed.
+	byTask map[string]string
+	Stats  Stats
 }
 
 // worker is what the adapter knows of one worker.
@@ -113,6 +116,9 @@ type record struct {
 	names                             *fieldNames
 	hasTS                             bool
 	tsField                           string
+	// other: an event of another product in a webhook-sink batch
+	// (Messaging, Voice Insights…): skipped and counted.
+	other bool
 }
 
 type fieldNames struct{ typ, worker, activity, reservation, task string }
@@ -190,6 +196,10 @@ func parse(rec []byte) ([]record, error) {
 		}
 		if err := json.Unmarshal(raw, &env); err != nil {
 			return nil, jsonError(err, "")
+		}
+		if env.EventData == nil && env.Type != "" && !strings.HasPrefix(env.Type, "com.twilio.taskrouter.") {
+			rs = append(rs, record{typ: env.Type, other: true, names: jsonNames})
+			continue
 		}
 		var p payload
 		r := record{names: jsonNames, tsField: "timestamp"}
@@ -279,6 +289,9 @@ func parseTime(s string) (int64, bool) {
 
 // check validates what r's event type needs, before any state changes.
 func (a *Adapter) check(r *record) error {
+	if r.other {
+		return nil
+	}
 	if r.typ == "" {
 		return events.Invalidf(r.names.typ, "missing")
 	}
@@ -327,9 +340,58 @@ func (a *Adapter) activityState(name string) (events.State, string) {
 	return events.StateNotReady, name
 }
 
+// hold records that w holds reservation res of task (res "": none).
+func (a *Adapter) hold(w *worker, id, res, task string) {
+	if w.res != "" {
+		delete(a.byTask, w.last.CallID)
+	}
+	w.res = res
+	if res != "" {
+		a.taskIndex()[task] = id
+	}
+}
+
+// taskIndex returns byTask, building it from the workers after a restore.
+func (a *Adapter) taskIndex() map[string]string {
+	if a.byTask == nil {
+		a.byTask = map[string]string{}
+		for id, w := range a.workers {
+			if w.res != "" {
+				a.byTask[w.last.CallID] = id
+			}
+		}
+	}
+	return a.byTask
+}
+
+// idle is w's state outside reservations, at ts.
+func (w *worker) idle(ev events.Event) events.Event {
+	ev.CallID, ev.Queue = "", ""
+	ev.State, ev.Reason = w.activity, w.reason
+	if ev.State == events.StateNone {
+		ev.State = events.StateReady
+	}
+	return ev
+}
+
 func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 	kind, _, _ := strings.Cut(r.typ, ".")
-	if r.typ != "worker.activity.update" && kind != "reservation" {
+	switch {
+	case r.other:
+		a.Stats.Ignored++
+		return out
+	case r.typ == "task.completed" || r.typ == "task.canceled" || r.typ == "task.deleted":
+		// A task that ends ends its reservation, whether or not
+		// reservation.completed comes (Flex workspaces filter it out).
+		id, ok := a.taskIndex()[r.task]
+		if !ok {
+			a.Stats.Ignored++
+			return out
+		}
+		w := a.workers[id]
+		a.hold(w, id, "", "")
+		return w.last.Emit(out, w.idle(events.Event{AgentID: id, TS: r.ts, EventID: r.id}), id, w.team)
+	case r.typ != "worker.activity.update" && kind != "reservation":
 		a.Stats.Ignored++
 		return out
 	}
@@ -350,7 +412,12 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 	case r.typ == "worker.activity.update":
 		w.activity, w.reason = a.activityState(r.activity)
 		if w.res != "" {
-			return out // the reservation decides until it ends
+			if w.last.State != events.StateACW || (w.activity != events.StateReady && w.activity != events.StateLoggedOut) {
+				return out // the reservation decides until it ends
+			}
+			// available (or gone) again: the wrap-up is over, though its
+			// reservation.completed did not come
+			a.hold(w, id, "", "")
 		}
 		ev.State, ev.Reason = w.activity, w.reason
 	default:
@@ -359,8 +426,19 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 			return out
 		}
 		if w.res != "" && w.res != r.reservation {
-			a.Stats.Stray++ // another reservation while one is held
-			return out
+			switch r.typ {
+			case "reservation.created", "reservation.accepted", "reservation.wrapup":
+				if w.last.State == events.StateACW {
+					// a new task while wrapping up: the wrap-up is over,
+					// though its reservation.completed did not come
+					a.hold(w, id, "", "")
+					break
+				}
+				fallthrough
+			default:
+				a.Stats.Stray++ // another reservation while one is held
+				return out
+			}
 		}
 		ev.CallID, ev.Queue = r.task, r.queue
 		switch r.typ {
@@ -371,23 +449,20 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 		case "reservation.wrapup":
 			ev.State = events.StateACW
 			ev.Disposition = attr(r.taskAttrs, a.cfg.DispositionAttribute)
-		case "reservation.completed", "reservation.canceled", "reservation.rejected", "reservation.timeout", "reservation.rescinded":
+		case "reservation.completed", "reservation.canceled", "reservation.rejected", "reservation.timeout",
+			"reservation.rescinded", "reservation.failed":
 			if w.res == "" {
 				a.Stats.Stray++
 				return out
 			}
-			w.res = ""
-			ev.CallID, ev.Queue = "", ""
-			ev.State, ev.Reason = w.activity, w.reason
-			if ev.State == events.StateNone {
-				ev.State = events.StateReady
-			}
+			a.hold(w, id, "", "")
+			ev = w.idle(ev)
 		default:
 			a.Stats.Ignored++
 			return out
 		}
-		if ev.State.CallLevel() {
-			w.res = r.reservation
+		if ev.State.CallLevel() && w.res != r.reservation {
+			a.hold(w, id, r.reservation, r.task)
 		}
 	}
 	if ev.State == events.StateNone {
@@ -445,6 +520,6 @@ func (a *Adapter) RestoreState(b []byte) error {
 	if err := r.Err(); err != nil {
 		return err
 	}
-	a.workers = ws
+	a.workers, a.byTask = ws, nil
 	return nil
 }

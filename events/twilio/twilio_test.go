@@ -3,9 +3,11 @@ package twilio
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -122,6 +124,97 @@ func TestActivityDuringReservationAndSkips(t *testing.T) {
 	}
 }
 
+// A webhook-sink batch mixes TaskRouter events with other products'
+// (Messaging status, Voice Insights with data as a JSON string): the
+// TaskRouter events are taken, the rest skipped and counted.
+func TestAMixedBatchIsNotRejected(t *testing.T) {
+	a := New(Config{})
+	b, err := os.ReadFile("testdata/mixed-batch.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := a.Translate(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := render(t, evs)
+	if len(got) != 1 || !strings.Contains(got[0], "not_ready") || !strings.Contains(got[0], "reason=Break") {
+		t.Errorf("events %q", got)
+	}
+	if a.Stats.Ignored != 4 { // three other products, and a task.completed no worker holds
+		t.Errorf("ignored %d, want 4", a.Stats.Ignored)
+	}
+}
+
+// ce is an Event Streams CloudEvent of worker WK1.
+func ce(typ string, ms int64, kv ...string) []byte {
+	p := map[string]any{"timestamp": ms, "worker_sid": "WK1", "task_channel_unique_name": "voice"}
+	for i := 0; i+1 < len(kv); i += 2 {
+		p[kv[i]] = kv[i+1]
+	}
+	if strings.HasPrefix(typ, "task.") {
+		delete(p, "worker_sid")
+	}
+	b, _ := json.Marshal(map[string]any{"type": "com.twilio.taskrouter." + typ, "id": "EV" + strconv.FormatInt(ms, 10), "data": map[string]any{"payload": p}})
+	return b
+}
+
+// A wrap-up whose reservation.completed never comes (an undelivered
+// callback; a workspace whose EventsFilter leaves it out, as Flex
+// workspaces do) ends at task.completed, or at the worker's next
+// reservation, or when the worker becomes available again; a canceled,
+// failed or deleted task never leaves a worker wedged.
+func TestAWrapUpWithoutReservationCompletedEnds(t *testing.T) {
+	const t0 = int64(1795341600000)
+	res := func(typ string, s int64, n string) []byte {
+		return ce("reservation."+typ, t0+s*1000, "reservation_sid", "WR"+n, "task_sid", "WT"+n)
+	}
+	a := New(Config{})
+	got := render(t, translateAll(t, a, [][]byte{
+		ce("worker.activity.update", t0, "worker_activity_name", "Available"),
+		res("created", 10, "1"), res("accepted", 12, "1"), res("wrapup", 60, "1"),
+		ce("task.completed", t0+80_000, "task_sid", "WT1"), // ends the wrap-up
+		res("created", 100, "2"), res("accepted", 102, "2"), res("wrapup", 150, "2"),
+		res("created", 200, "3"), // the next reservation ends wrap-up 2
+		res("accepted", 202, "3"), res("wrapup", 250, "3"),
+		ce("worker.activity.update", t0+300_000, "worker_activity_name", "Available"), // so does becoming available
+		res("created", 400, "4"),
+		ce("task.canceled", t0+405_000, "task_sid", "WT4"),
+		res("created", 500, "5"),
+		res("failed", 505, "5"),
+	}))
+	want := []string{
+		"+0 ready", "+10 ringing WT1", "+12 talking WT1", "+60 acw WT1", "+80 ready",
+		"+100 ringing WT2", "+102 talking WT2", "+150 acw WT2",
+		"+200 ringing WT3", "+202 talking WT3", "+250 acw WT3", "+300 ready",
+		"+400 ringing WT4", "+405 ready",
+		"+500 ringing WT5", "+505 ready",
+	}
+	var short []string
+	for _, g := range got {
+		f := strings.Fields(g)
+		ts, _ := events.ParseRFC3339Millis([]byte(f[0]))
+		s := fmt.Sprintf("+%d %s", (ts-t0)/1000, f[2])
+		if c := strings.TrimPrefix(f[3], "call="); c != "" {
+			s += " " + c
+		}
+		short = append(short, s)
+	}
+	if strings.Join(short, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(short, "\n"), strings.Join(want, "\n"))
+	}
+	// The task index survives a checkpoint.
+	b := New(Config{})
+	translateAll(t, b, [][]byte{res("created", 10, "9"), res("accepted", 12, "9"), res("wrapup", 60, "9")})
+	c := New(Config{})
+	if err := c.RestoreState(b.AppendState(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if evs := translateAll(t, c, [][]byte{ce("task.completed", t0+80_000, "task_sid", "WT9")}); len(evs) != 1 || evs[0].State != events.StateReady {
+		t.Errorf("task.completed after a restore: %+v", evs)
+	}
+}
+
 func TestBadRecords(t *testing.T) {
 	for rec, want := range map[string]string{
 		"":            "malformed",
@@ -136,7 +229,7 @@ func TestBadRecords(t *testing.T) {
 		"EventType=reservation.accepted&TimestampMs=x&WorkerSid=WK1":                                                                                                                                        `field "TimestampMs"`,
 		"EventType=reservation.accepted&TimestampMs=99999999999999&WorkerSid=WK1&ReservationSid=WR1&TaskSid=WT1":                                                                                            `outside years 2000-2099`,
 		"EventType=reservation.accepted&TimestampMs=1795341600000&ReservationSid=WR1&TaskSid=WT1":                                                                                                           `field "WorkerSid": missing`,
-		`[{"type":"com.twilio.taskrouter.worker.activity.update","data":{"payload":{"timestamp":1795341600000,"worker_sid":"WK1","worker_activity_name":"Available"}}},{"type":"x","data":{"payload":{}}}]`: `field "[1].data.payload.timestamp"`,
+		`[{"type":"com.twilio.taskrouter.worker.activity.update","data":{"payload":{"timestamp":1795341600000,"worker_sid":"WK1","worker_activity_name":"Available"}}},{"type":"com.twilio.taskrouter.x","data":{"payload":{}}}]`: `field "[1].data.payload.timestamp"`,
 	} {
 		a := New(Config{})
 		out, err := a.Translate([]byte(rec), nil)
