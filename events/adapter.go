@@ -60,3 +60,11 @@ type Stateful interface {
 type Arrival interface {
 	SetArrival(ms int64)
 }
+
+// Skipper is an optional extension of Adapter: it reports what it has
+// skipped so far, by kind ("ignored", "non_voice", "stray", "heartbeat",
+// "unchanged"…), so that a feed that is being ignored shows (replay's
+// summary).
+type Skipper interface {
+	Skipped() map[string]uint64
+}

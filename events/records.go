@@ -1,6 +1,8 @@
 package events
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -316,6 +318,12 @@ type Summary struct {
 	// IdleLogouts: working agents logged out for having no event for
 	// the agent idle timeout (not inputs: outside the read total).
 	IdleLogouts int64
+	// Ignored: platform records that implied no event (heartbeats, other
+	// products' events, …); Skipped, when an adapter read the input, what
+	// it skipped by kind (records or the events within them), so that an
+	// operator can see a feed being ignored.
+	Ignored int64
+	Skipped map[string]uint64
 }
 
 // AppendJSON appends the summary as one JSON object (no newline).
@@ -324,6 +332,7 @@ func (s *Summary) AppendJSON(b []byte) []byte {
 	o.int("read", s.Read)
 	o.int("applied", s.Applied)
 	o.int("duplicates", s.Duplicates)
+	o.int("ignored", s.Ignored)
 	o.key("rejected")
 	o.b = append(o.b, '{')
 	r := jsonObject{b: o.b}
@@ -333,6 +342,15 @@ func (s *Summary) AppendJSON(b []byte) []byte {
 	r.int(ReasonFuture, s.Future)
 	o.b = append(r.b, '}')
 	o.int("idle_logouts", s.IdleLogouts)
+	if s.Skipped != nil {
+		o.key("skipped")
+		o.b = append(o.b, '{')
+		k := jsonObject{b: o.b}
+		for _, kind := range slices.Sorted(maps.Keys(s.Skipped)) {
+			k.int(kind, int64(s.Skipped[kind]))
+		}
+		o.b = append(k.b, '}')
+	}
 	return o.close()
 }
 

@@ -208,7 +208,7 @@ func TestAVersion2SnapshotStillRestores(t *testing.T) {
 	evs := simEvents(t, sim.Config{Seed: 5, Agents: 8, Duration: time.Hour})
 	_, _, e := uninterrupted(Config{}, evs[:len(evs)/2])
 	v3 := e.Snapshot()
-	// A version 2 snapshot is this one without the three counters that
+	// A version 2 snapshot is this one without the four counters that
 	// follow the first eight.
 	r := snapReader{b: v3[1:]}
 	r.i()
@@ -219,7 +219,7 @@ func TestAVersion2SnapshotStillRestores(t *testing.T) {
 		r.i()
 	}
 	at8 := len(v3) - len(r.b)
-	for range 3 {
+	for range 4 {
 		r.i()
 	}
 	at11 := len(v3) - len(r.b)

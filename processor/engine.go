@@ -82,6 +82,9 @@ type Stats struct {
 	// event for AgentIdleTimeout (Forgotten counts every agent dropped).
 	IdleLogouts int64
 	Forgotten   int64
+	// Ignored counts the platform records that implied no event
+	// (Translate's Ignored: heartbeats, other products' events…).
+	Ignored int64
 }
 
 // NoWatermark is Watermark's value before any event was accepted.

@@ -120,6 +120,7 @@ func (e *Engine) Summary(read int64) events.Summary {
 		Late:        e.stats.Late,
 		Future:      e.stats.Future,
 		IdleLogouts: e.stats.IdleLogouts,
+		Ignored:     e.stats.Ignored,
 	}
 }
 
@@ -164,6 +165,7 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 			e.Apply(&rel[i])
 		}
 		clear(rel)
+		e.stats.Ignored++
 		return Ignored, nil
 	}
 	// Released and own events go in ts order (released first at equal

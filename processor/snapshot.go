@@ -158,7 +158,7 @@ func (r *snapReader) counters(c *events.Counters) {
 // version < 3 holds the first 8.
 func statFields(s *Stats) []*int64 {
 	return []*int64{&s.Accepted, &s.Applied, &s.Duplicates, &s.Late, &s.Malformed, &s.Invalid, &s.Segments, &s.Alerts,
-		&s.Future, &s.IdleLogouts, &s.Forgotten}
+		&s.Future, &s.IdleLogouts, &s.Forgotten, &s.Ignored}
 }
 
 // AppendSnapshot appends the engine's whole state (watermark, buffered

@@ -93,6 +93,9 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	}
 	eng.CloseWith(ad)
 	sum := eng.Summary(read)
+	if sk, ok := ad.(events.Skipper); ok {
+		sum.Skipped = sk.Skipped()
+	}
 	w.buf = sum.AppendJSON(w.buf[:0])
 	w.flushLine()
 	if w.err != nil {

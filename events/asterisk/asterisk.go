@@ -475,3 +475,8 @@ func flags(bs ...bool) byte {
 	}
 	return f
 }
+
+// Skipped implements events.Skipper: Stats by kind.
+func (a *Adapter) Skipped() map[string]uint64 {
+	return map[string]uint64{"ignored": a.Stats.Ignored}
+}

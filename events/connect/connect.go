@@ -291,3 +291,8 @@ func (a *Adapter) countNonVoice(cur, prev *snapshot) {
 		}
 	}
 }
+
+// Skipped implements events.Skipper: Stats by kind.
+func (a *Adapter) Skipped() map[string]uint64 {
+	return map[string]uint64{"heartbeat": a.Stats.Heartbeats, "unchanged": a.Stats.Unchanged, "non_voice": a.Stats.NonVoice}
+}

@@ -372,3 +372,8 @@ func (a *Adapter) RestoreState(b []byte) error {
 	a.agents, a.holds = agents, h
 	return nil
 }
+
+// Skipped implements events.Skipper: Stats by kind.
+func (a *Adapter) Skipped() map[string]uint64 {
+	return map[string]uint64{"ignored": a.Stats.Ignored}
+}

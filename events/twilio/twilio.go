@@ -523,3 +523,8 @@ func (a *Adapter) RestoreState(b []byte) error {
 	a.workers, a.byTask = ws, nil
 	return nil
 }
+
+// Skipped implements events.Skipper: Stats by kind.
+func (a *Adapter) Skipped() map[string]uint64 {
+	return map[string]uint64{"ignored": a.Stats.Ignored, "non_voice": a.Stats.NonVoice, "stray": a.Stats.Stray}
+}
