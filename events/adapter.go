@@ -68,3 +68,38 @@ type Arrival interface {
 type Skipper interface {
 	Skipped() map[string]uint64
 }
+
+// Keyed is an optional extension of Adapter: before each record of a
+// Kafka message it is given the message's key, and a record whose agent
+// (the platform's own identifier of it, or the agent_id the adapter makes
+// of it) is not the key is rejected with a *KeyError before it changes
+// anything: an agent's records on another agent's partition would make a
+// second copy of the agent there. check false (a file) turns the check
+// off.
+type Keyed interface {
+	SetKey(key string, check bool)
+}
+
+// MessageKey is what a Keyed adapter keeps of SetKey; CheckKey does the
+// check. The zero value checks nothing.
+type MessageKey struct {
+	key   string
+	check bool
+}
+
+// SetKey implements Keyed.
+func (k *MessageKey) SetKey(key string, check bool) { k.key, k.check = key, check }
+
+// CheckKey returns a *KeyError unless the key is one of ids (the
+// agent's platform identifier and its agent_id), or checking is off.
+func (k *MessageKey) CheckKey(ids ...string) error {
+	if !k.check {
+		return nil
+	}
+	for _, id := range ids {
+		if id != "" && id == k.key {
+			return nil
+		}
+	}
+	return &KeyError{Key: k.key, AgentID: ids[0]}
+}

@@ -93,9 +93,9 @@ type KeyError struct {
 
 func (e *KeyError) Error() string {
 	if e.Key == "" {
-		return "field \"agent_id\": " + quote(e.AgentID) + " came in a message without a key: key each message by its agent_id"
+		return "field \"agent_id\": " + quote(e.AgentID) + " came in a message without a key: key each message by its agent"
 	}
-	return "field \"agent_id\": " + quote(e.AgentID) + " is not the message key " + quote(e.Key) + ": key each message by its agent_id"
+	return "field \"agent_id\": " + quote(e.AgentID) + " is not the message key " + quote(e.Key) + ": key each message by its agent"
 }
 
 // Is makes errors.Is(err, ErrInvalid) true.

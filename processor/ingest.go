@@ -202,6 +202,18 @@ func (e *Engine) Translate(ad events.Adapter, raw []byte) (Outcome, error) {
 	return out, nil
 }
 
+// TranslateMessage is Translate for a Kafka message: an adapter that
+// implements events.Keyed checks that each record's agent is the
+// message's key (rejecting it as invalid otherwise, before it changes
+// anything).
+func (e *Engine) TranslateMessage(ad events.Adapter, key, raw []byte) (Outcome, error) {
+	if k, ok := ad.(events.Keyed); ok {
+		k.SetKey(string(key), true)
+		defer k.SetKey("", false)
+	}
+	return e.Translate(ad, raw)
+}
+
 // release applies the events h holds with ts <= w (see due).
 func (e *Engine) release(h events.Holder, w int64) {
 	rel := e.due(h, w)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/events/sim"
+	"github.com/acwstream/acwstream/processor"
 )
 
 // TestReplayConnectDocumentedExample: AWS's documented agent event stream
@@ -334,4 +338,51 @@ func writeConfig(t *testing.T, yaml string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// Each platform's records must be keyed by their agent (the platform's
+// identifier, or the agent_id the adapter makes of it), as canonical
+// events by agent_id: a record keyed otherwise is rejected as invalid
+// before it changes the adapter's state, and one keyed right is taken.
+func TestAdapterRecordsMustBeKeyedByTheirAgent(t *testing.T) {
+	for _, format := range inputFormats[1:] {
+		t.Run(format, func(t *testing.T) {
+			g, err := sim.New(sim.Config{Seed: 5, Agents: 3, Duration: 10 * time.Minute, Format: format})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := adapterFlags{format: format}
+			ad := f.newAdapter()
+			eng, err := processor.New(processor.Config{}, &lineWriter{w: bufio.NewWriter(io.Discard)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tried := 0
+			for line := g.Next(); line != nil && tried < 20; line = g.Next() {
+				key := g.Key()
+				var before []byte
+				if st, ok := ad.(events.Stateful); ok {
+					before = st.AppendState(nil)
+				}
+				o, err := eng.TranslateMessage(ad, []byte(key+"-not"), line)
+				var ke *events.KeyError
+				if o == processor.Ignored {
+					continue // a record of no agent
+				}
+				tried++
+				if o != processor.Rejected || !errors.As(err, &ke) || processor.RejectReason(err) != events.ReasonInvalid {
+					t.Fatalf("%s keyed %q: %v %v", line, key+"-not", o, err)
+				}
+				if st, ok := ad.(events.Stateful); ok && !bytes.Equal(before, st.AppendState(nil)) {
+					t.Fatalf("%s: a mis-keyed record changed the adapter's state", line)
+				}
+				if o, err := eng.TranslateMessage(ad, []byte(key), line); o == processor.Rejected {
+					t.Fatalf("%s keyed %q: %v", line, key, err)
+				}
+			}
+			if tried == 0 {
+				t.Fatal("no record was tried")
+			}
+		})
+	}
 }

@@ -69,6 +69,7 @@ type Stats struct {
 // Adapter is an events.Adapter, events.Holder and events.Stateful for
 // queue_log. It belongs to one goroutine.
 type Adapter struct {
+	events.MessageKey
 	cfg     Config
 	reasons map[string]bool
 	members map[string]*member
@@ -197,6 +198,9 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	}
 	if len(id) > events.MaxAgentIDLen {
 		return out, events.Invalidf("member", "is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
+	}
+	if err := a.CheckKey(mem, id); err != nil {
+		return out, err
 	}
 	if queue == "NONE" {
 		queue = ""

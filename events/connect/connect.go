@@ -52,6 +52,7 @@ type Stats struct {
 
 // Adapter is an events.Adapter for the Connect agent event stream.
 type Adapter struct {
+	events.MessageKey
 	cfg      Config
 	statuses map[string]events.State
 	Stats    Stats
@@ -135,6 +136,9 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	agent := a.agentID(&ev)
 	if agent == "" {
 		return out, events.Invalidf("AgentARN", "%q names no agent", ev.AgentARN)
+	}
+	if err := a.CheckKey(ev.AgentARN, agent); err != nil {
+		return out, err
 	}
 	switch ev.EventType {
 	case "HEART_BEAT":

@@ -54,6 +54,7 @@ type Stats struct {
 // Adapter is an events.Adapter, events.Holder and events.Stateful for
 // mod_callcenter ESL events.
 type Adapter struct {
+	events.MessageKey
 	cfg    Config
 	agents map[string]*agent
 	holds  events.Holds
@@ -115,6 +116,9 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	}
 	if len(id) > events.MaxAgentIDLen {
 		return out, events.Invalidf("CC-Agent", "is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
+	}
+	if err := a.CheckKey(name, id); err != nil {
+		return out, err
 	}
 	call := h["CC-Member-Session-UUID"]
 	if call == "" {

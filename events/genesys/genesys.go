@@ -56,6 +56,7 @@ type Stats struct {
 // Adapter is an events.Adapter and events.Stateful for Genesys Cloud
 // notifications.
 type Adapter struct {
+	events.MessageKey
 	cfg     Config
 	media   map[string]bool
 	users   map[string]*user
@@ -183,6 +184,8 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 		return out, events.Invalidf(p+"userId", "is %d bytes long, the limit is %d", len(d.UserID), events.MaxAgentIDLen)
 	case d.ConversationID == "":
 		return out, events.Invalidf(p+"conversationId", "missing")
+	case a.CheckKey(d.UserID) != nil:
+		return out, a.CheckKey(d.UserID)
 	case kind == "acw" && d.WrapupDurationMs != nil && (*d.WrapupDurationMs < 0 || *d.WrapupDurationMs > 7*86400000):
 		return out, events.Invalidf(p+"wrapupDurationMs", "%d is not a duration of up to a week", *d.WrapupDurationMs)
 	}
@@ -239,6 +242,9 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, envelope, p string,
 	}
 	if len(id) > events.MaxAgentIDLen {
 		return out, events.Invalidf("topicName", "user id is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
+	}
+	if err := a.CheckKey(id); err != nil {
+		return out, err
 	}
 	pres, presField := &ev.presence, p
 	if kind == "activity" && ev.Presence != nil {

@@ -62,6 +62,7 @@ type Stats struct {
 
 // Adapter is an events.Adapter and events.Stateful for TaskRouter events.
 type Adapter struct {
+	events.MessageKey
 	cfg        Config
 	activities map[string]events.State
 	channels   map[string]bool
@@ -136,8 +137,8 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	}
 	for i := range rs {
 		if err := a.check(&rs[i]); err != nil {
-			if len(rs) > 1 {
-				return out, events.Invalidf("["+strconv.Itoa(i)+"]."+err.(*events.FieldError).Field, "%s", err.(*events.FieldError).Msg)
+			if fe, ok := err.(*events.FieldError); ok && len(rs) > 1 {
+				return out, events.Invalidf("["+strconv.Itoa(i)+"]."+fe.Field, "%s", fe.Msg)
 			}
 			return out, err
 		}
@@ -319,7 +320,7 @@ func (a *Adapter) check(r *record) error {
 	if id := a.agentID(r); len(id) > events.MaxAgentIDLen {
 		return events.Invalidf(r.names.worker, "is %d bytes long, the limit is %d", len(id), events.MaxAgentIDLen)
 	}
-	return nil
+	return a.CheckKey(r.worker, a.agentID(r))
 }
 
 func (a *Adapter) agentID(r *record) string {

@@ -437,7 +437,7 @@ func (pt *partition) handle(m *kafka.Message) {
 		}
 		pt.eng.SetArrival(arrival)
 		if pt.ad != nil {
-			o, err = pt.eng.Translate(pt.ad, m.Value)
+			o, err = pt.eng.TranslateMessage(pt.ad, m.Key, m.Value)
 		} else {
 			o, err = pt.eng.IngestMessage(pt.dec, m.Key, m.Value)
 		}
