@@ -27,7 +27,8 @@ import (
 //     too large and retried forever, wedging the partition.
 //
 // Each must go to the DLQ with its reason, and the rest must equal replay
-// of the clean log.
+// of the clean log. An agent whose id ends like another's key
+// ("agent-5:last60m") gets a hash of its own.
 func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts acwd run as a process")
@@ -51,6 +52,10 @@ func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 		{"agent-9", `{"agent_id":"agent-5","state":"not_ready","ts":"` + end + `"}`, events.ReasonInvalid, `is not the message key "agent-9"`},
 		{"agent-7", strings.Repeat("x", 1_048_500), events.ReasonMalformed, "not a JSON object"},
 	}
+	// Not bad at all: an agent whose id ends like another agent's key.
+	// Its live state wrote into agent-5's rolling hash, which then
+	// expired with that hash's TTL.
+	lookalike := "agent-5:last60m"
 	half := len(h.lines) / 2
 	h.produce(h.lines[:half])
 	p := startProc(t, append(h.runArgs("bad"), "--log-level", "info")...)
@@ -61,8 +66,13 @@ func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w.Close()
 	h.produce(h.lines[half:])
+	// (after the log: its ts moves its partition's watermark to the end)
+	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(lookalike),
+		Value: []byte(`{"agent_id":"` + lookalike + `","state":"logged_out","ts":"` + end + `"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
 	h.finish("bad")
 	if code := p.term(); code != 0 {
 		t.Errorf("acwd run exited %d after SIGTERM, want 0", code)
@@ -98,5 +108,12 @@ func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 	}
 	if got := fmt.Sprint(h.rdb.Exists(context.Background(), "acw:agent:dupkey").Val()); got != "0" {
 		t.Errorf("acw:agent:dupkey exists")
+	}
+	ctx := context.Background()
+	if st := h.rdb.HGet(ctx, "acw:agent:agent-5:last60m", "state").Val(); st != "" {
+		t.Errorf("agent %q wrote its state (%s) into agent-5's last-60-minutes hash", lookalike, st)
+	}
+	if st := h.rdb.HGet(ctx, "acw:agent:agent-5%3Alast60m", "state").Val(); st != "logged_out" {
+		t.Errorf("agent %q's own hash: state %q", lookalike, st)
 	}
 }
