@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -74,6 +75,14 @@ func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 	}
 	w.Close()
 	h.finish("bad")
+	// The lookalike's event is the partition's last: it is applied once
+	// the partition's clock passes it.
+	for deadline := time.Now().Add(30 * time.Second); h.rdb.HGet(context.Background(), "acw:agent:agent-5%3Alast60m", "state").Val() == ""; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Errorf("agent %q's state never reached Redis", lookalike)
+			break
+		}
+	}
 	if code := p.term(); code != 0 {
 		t.Errorf("acwd run exited %d after SIGTERM, want 0", code)
 	}
