@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -386,12 +387,16 @@ func TestRunRefusesAChangedSettingAtStart(t *testing.T) {
 	h.waitCheckpoints("g", 60*time.Second)
 	stop()
 
+	// acwd run as its own process: it must exit by itself, at once.
 	run := func(extra ...string) (int, string) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		var errb bytes.Buffer
-		code := mainExit(ctx, append(h.runArgs("g"), extra...), nil, io.Discard, &errb)
-		return code, errb.String()
+		p := startProc(t, append(h.runArgs("g"), extra...)...)
+		select {
+		case <-p.done:
+		case <-time.After(time.Minute):
+			t.Fatalf("acwd run %v did not exit within a minute", extra)
+		}
+		b, _ := os.ReadFile(p.log)
+		return p.cmd.ProcessState.ExitCode(), string(b)
 	}
 	code, msg := run("--window", "5m")
 	if code != 2 || !strings.Contains(msg, `engine.window is "5m0s", the checkpoints under prefix "acw" were written with "15m0s"`) ||
