@@ -746,6 +746,21 @@ func (e *Engine) EachAgentState(fn func(st *events.AgentState)) {
 	}
 }
 
+// StuckAgents calls fn, in no particular order, with the live state of
+// every agent in a call state (ringing, talking, hold, acw) that began
+// before before (Unix ms): held far longer than any real contact, such an
+// agent points at a record the feed lost. fn must not keep st or call
+// back into the engine.
+func (e *Engine) StuckAgents(before int64, fn func(st *events.AgentState)) {
+	var st events.AgentState
+	for _, a := range e.agents {
+		if a.state.CallLevel() && a.since < before {
+			a.fillState(&st)
+			fn(&st)
+		}
+	}
+}
+
 func (e *Engine) countHandled(a *agent) {
 	e.agentCounters(a).CallsHandled++
 	if c := e.teamCounters(a); c != nil {

@@ -68,6 +68,7 @@ type runFlags struct {
 	snapshot, shutdownTimeout time.Duration
 	idleAfter                 time.Duration
 	acceptSettingChanges      bool
+	stuckAfter                time.Duration
 	onLostCheckpoint          string
 	maxMessageBytes           int
 	dlqMaxBytes               int
@@ -122,6 +123,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.dur(&f.idleAfter, "idle-after", "pipeline.idle_after", "50ms", "how long a caught-up partition sees no message before its watermark follows the wall clock (duration)", time.Millisecond)
 	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
 	ss.str(&f.onLostCheckpoint, "on-lost-checkpoint", "pipeline.on_lost_checkpoint", "fail", "what a partition does when Kafka has committed offsets for the group but Redis has no checkpoint (Redis was emptied): fail leaves it unprocessed and /readyz false; rebuild recomputes it from the earliest offset Kafka holds, marking its derived records", "fail", "rebuild")
+	ss.dur(&f.stuckAfter, "stuck-after", "pipeline.stuck_after", "4h0m0s", "report (metric acw_stuck_states, a log line) an agent held in one call state longer than this, in event time: a record that ends it was probably lost (duration)", time.Minute)
 	ss.boolean(&f.acceptSettingChanges, "accept-setting-changes", "pipeline.accept_setting_changes", "false", "start even though settings the checkpoints depend on (thresholds, max_out_of_order, …; never window or input format) differ from those they were written with, and record the new values")
 	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", "10s", "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
 
@@ -446,7 +448,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
 		Engine: rc.engine, Derived: derived, Location: rc.loc,
 		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes, DLQMaxBytes: f.dlqMaxBytes,
-		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter, OnLostCheckpoint: f.onLostCheckpoint,
+		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter, OnLostCheckpoint: f.onLostCheckpoint, StuckAfter: f.stuckAfter,
 		SessionTimeout: f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
 		Store:             store, Publisher: pub, Log: log, Observer: m, Now: svc.now,

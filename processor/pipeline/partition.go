@@ -79,6 +79,10 @@ type partition struct {
 	unpublished []*job
 	sentAt      time.Time // when the flush in flight was sent (cfg.Now)
 	flushDue    bool      // a tick passed while a flush was in flight
+	// stuckAt is when the stuck agents were last looked for; stuck the
+	// agents (and the start of their state) reported stuck so far.
+	stuckAt time.Time
+	stuck   map[string]int64
 	// helpers are the fetch and commit goroutines, joined before run
 	// returns.
 	helpers sync.WaitGroup
@@ -496,6 +500,10 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 		}
 		o.Progress(pt.src, Progress{Lag: lag, Watermark: wm, Open: len(pt.tr.open)})
 	}
+	if !pt.tr.suppress && now.Sub(pt.stuckAt) >= time.Minute {
+		pt.stuckAt = now
+		pt.reportStuck(now)
+	}
 	if pt.tr.suppress || queued > 0 || now.Sub(pt.lastMsg) < cfg.IdleAfter {
 		return
 	}
@@ -530,6 +538,30 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 	pt.eng.AdvanceWith(pt.ad, w)
 	if pt.eng.Watermark() >= w {
 		pt.ticks = append(pt.ticks, Tick{Offset: pt.next, Watermark: w})
+	}
+}
+
+// reportStuck reports the agents stuck in a call state (see
+// Config.StuckAfter), logging each once per stuck state.
+func (pt *partition) reportStuck(now time.Time) {
+	cfg := &pt.p.cfg
+	if _, ok := pt.eng.MaxTS(); !ok {
+		return
+	}
+	before := pt.eventNow(now) - cfg.StuckAfter.Milliseconds()
+	byState := map[events.State]int{}
+	seen := map[string]int64{}
+	pt.eng.StuckAgents(before, func(st *events.AgentState) {
+		byState[st.State]++
+		seen[st.AgentID] = st.Since
+		if pt.stuck[st.AgentID] != st.Since {
+			pt.log.Warn().Str("agent", st.AgentID).Str("state", st.State.String()).Str("since", events.FormatTime(st.Since)).
+				Str("call", st.CallID).Msg("agent stuck in a call state far longer than any real contact: a record that ends it was probably lost")
+		}
+	})
+	pt.stuck = seen
+	if o, ok := cfg.Observer.(StuckObserver); ok {
+		o.Stuck(pt.src, byState)
 	}
 }
 

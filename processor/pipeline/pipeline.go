@@ -96,6 +96,12 @@ type Config struct {
 	// earliest offset Kafka still holds, marking every derived record it
 	// publishes (see Checkpoint.Rebuild).
 	OnLostCheckpoint string
+	// StuckAfter: an agent in one call state (ringing, talking, hold,
+	// acw) for longer than this, in event time, is reported as stuck
+	// (StuckObserver, a log line): far longer than any real contact, it
+	// points at a record the platform or the feed lost. Checked once a
+	// minute; default 4h.
+	StuckAfter time.Duration
 	// FinalFlushTimeout bounds the flush and checkpoint of a partition
 	// being released; default 10s.
 	FinalFlushTimeout time.Duration
@@ -175,6 +181,13 @@ const (
 	LostCheckpointRebuild = "rebuild"
 )
 
+// StuckObserver is an optional extension of Observer: once a minute each
+// partition reports how many of its agents are stuck in each call state
+// (see Config.StuckAfter); a stopping partition reports none.
+type StuckObserver interface {
+	Stuck(src Source, byState map[events.State]int)
+}
+
 // Block reasons, the label of BlockObserver.Blocked.
 const (
 	BlockedRestore        = "restore"         // the checkpoint cannot be restored
@@ -231,6 +244,7 @@ func (c *Config) setDefaults() error {
 	def(&c.SnapshotInterval, 5*time.Second)
 	def(&c.IdleAfter, 50*time.Millisecond)
 	def(&c.FinalFlushTimeout, 10*time.Second)
+	def(&c.StuckAfter, 4*time.Hour)
 	def(&c.MaxBackoff, 5*time.Second)
 	def(&c.SessionTimeout, 10*time.Second)
 	def(&c.HeartbeatInterval, time.Second)

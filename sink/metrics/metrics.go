@@ -56,6 +56,8 @@ type Metrics struct {
 	sharedN    *prometheus.CounterVec
 
 	blockedN  *prometheus.GaugeVec
+	stuck     *prometheus.GaugeVec
+	stuckBy   map[pipeline.Source]map[events.State]int
 	recovered prometheus.Counter
 	rebuilds  *prometheus.CounterVec
 
@@ -73,7 +75,7 @@ type blockedPart struct {
 // (version) and the Go and process collectors.
 func New(version string) *Metrics {
 	r := prometheus.NewRegistry()
-	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}, blocked: map[pipeline.Source]blockedPart{}}
+	m := &Metrics{reg: r, parts: map[pipeline.Source]int{}, blocked: map[pipeline.Source]blockedPart{}, stuckBy: map[pipeline.Source]map[events.State]int{}}
 	byPartition := []string{"topic", "partition"}
 	m.events = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_events_total",
 		Help: "Input messages by outcome: applied, duplicate, ignored (a platform record implying no event, such as a heartbeat), or the rejection reason (malformed, invalid, late, future, oversized); rejected ones go to the DLQ topic."}, []string{"outcome"}))
@@ -115,6 +117,11 @@ func New(version string) *Metrics {
 		Help: "Assigned partitions left unprocessed until the next rebalance or restart, by reason: restore (the checkpoint cannot be restored), lost_checkpoint (Kafka has committed offsets, Redis no checkpoint), start, publish (Kafka refuses the derived records; retried until fixed); /readyz is false while any is."}, []string{"reason"}))
 	for _, r := range blockReasons {
 		m.blockedN.WithLabelValues(r)
+	}
+	m.stuck = register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_stuck_states",
+		Help: "Agents held in one call state (ringing, talking, hold, acw) longer than --stuck-after (4h) of event time: a record that ends it was probably lost."}, []string{"state"}))
+	for _, s := range []events.State{events.StateRinging, events.StateTalking, events.StateHold, events.StateACW} {
+		m.stuck.WithLabelValues(s.String())
 	}
 	m.recovered = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "acw_checkpoint_rollbacks_total",
 		Help: "Partitions that found Redis holding an older checkpoint than their last commit (Redis lost acknowledged writes) and restored from it."}))
@@ -219,6 +226,8 @@ func (m *Metrics) Assigned(src pipeline.Source, on bool) {
 		m.parts[src]--
 		if m.parts[src] <= 0 {
 			delete(m.parts, src)
+			delete(m.stuckBy, src)
+			m.countStuck()
 			l := []string{src.Topic, strconv.Itoa(src.Partition)}
 			m.open.DeleteLabelValues(l...)
 			m.lag.DeleteLabelValues(l...)
@@ -244,6 +253,27 @@ func (m *Metrics) Unblocked(src pipeline.Source) {
 	defer m.mu.Unlock()
 	delete(m.blocked, src)
 	m.countBlocked()
+}
+
+// Stuck implements pipeline.StuckObserver.
+func (m *Metrics) Stuck(src pipeline.Source, byState map[events.State]int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.stuckBy[src] = byState
+	m.countStuck()
+}
+
+// countStuck sums the partitions' stuck agents (m.mu held).
+func (m *Metrics) countStuck() {
+	total := map[events.State]int{}
+	for _, by := range m.stuckBy {
+		for s, n := range by {
+			total[s] += n
+		}
+	}
+	for _, s := range []events.State{events.StateRinging, events.StateTalking, events.StateHold, events.StateACW} {
+		m.stuck.WithLabelValues(s.String()).Set(float64(total[s]))
+	}
 }
 
 // Recovered implements pipeline.BlockObserver.
