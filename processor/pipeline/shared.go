@@ -277,6 +277,7 @@ func (w *sharedWriter) round(ctx context.Context) error {
 		return fmt.Errorf("shared writer lease: %w", err)
 	}
 	w.setLeader(ok)
+	conflicts := 0
 	for ok {
 		began := time.Now()
 		es, more, err := w.st.ReadShared(ctx, sharedMaxEntries)
@@ -296,6 +297,15 @@ func (w *sharedWriter) round(ctx context.Context) error {
 		}
 		err = w.st.ApplyShared(ctx, w.token, es, cs, w.cfg.Now().UnixMilli())
 		if errors.Is(err, ErrSharedConflict) {
+			// Still holding the lease, the conflict was a round left
+			// pending (by this writer, interrupted, or another) that the
+			// store completed first: read again. (Giving up here left
+			// the partitions' final entries unapplied at shutdown.)
+			if conflicts++; conflicts <= 3 {
+				if still, lerr := w.st.LeaseShared(ctx, w.token, sharedLeaseTTL); lerr == nil && still {
+					continue
+				}
+			}
 			w.log.Info().Err(err).Msg("shared writer: another writer got there first")
 			w.setLeader(false)
 			return nil
