@@ -57,10 +57,13 @@ func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 	// Its live state wrote into agent-5's rolling hash, which then
 	// expired with that hash's TTL.
 	lookalike := "agent-5:last60m"
+	// The whole log is in the topic before acwd starts, the bad records
+	// in its middle: read as one backlog, with no pause in which the
+	// partitions' clocks would run on (after a pause, a live partition
+	// rightly rejects what arrives more than max_out_of_order behind its
+	// clock, which replay does not).
 	half := len(h.lines) / 2
 	h.produce(h.lines[:half])
-	p := startProc(t, append(h.runArgs("bad"), "--log-level", "info")...)
-	p.waitAssigned()
 	w := &kafka.Writer{Addr: kafka.TCP(h.addr), Topic: runTopic, Balancer: &kafka.Hash{}, RequiredAcks: kafka.RequireAll, BatchBytes: 8 << 20}
 	for _, b := range bad {
 		if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte(b.key), Value: []byte(b.value)}); err != nil {
@@ -74,6 +77,7 @@ func TestRunDeadLettersTheRecordsThatOnceDidHarm(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
+	p := startProc(t, append(h.runArgs("bad"), "--log-level", "info")...)
 	h.finish("bad")
 	// The lookalike's event is the partition's last: it is applied once
 	// the partition's clock passes it.
