@@ -265,20 +265,18 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, envelope, p string,
 	case kind == "activity" && routing == "" && system == "":
 		return out, events.Invalidf(p+"routingStatus", "missing, and presence too")
 	}
+	var routingAt, presenceAt string
+	if routing != "" {
+		routingAt = ev.RoutingStatus.StartTime
+	}
+	if system != "" {
+		presenceAt = pres.ModifiedDate
+	}
+	// The record's own times (the later of them), else the envelope's.
 	ts := int64(0)
 	for _, t := range []struct{ at, field string }{
-		{func() string {
-			if routing != "" {
-				return ev.RoutingStatus.StartTime
-			}
-			return ""
-		}(), p + "routingStatus.startTime"},
-		{func() string {
-			if system != "" {
-				return pres.ModifiedDate
-			}
-			return ""
-		}(), presField + "modifiedDate"},
+		{routingAt, p + "routingStatus.startTime"},
+		{presenceAt, presField + "modifiedDate"},
 		{envelope, "time"},
 	} {
 		if t.at == "" || (ts != 0 && t.field == "time") {

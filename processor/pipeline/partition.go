@@ -445,13 +445,10 @@ func (pt *partition) handle(m *kafka.Message) {
 		} else {
 			o, err = pt.eng.IngestMessage(pt.dec, m.Key, m.Value)
 		}
-		switch {
-		case err != nil:
+		if err != nil {
 			reason, errMsg = processor.RejectReason(err), err.Error()
-		case o == processor.Duplicate:
-			outcome = "duplicate"
-		case o == processor.Ignored:
-			outcome = "ignored"
+		} else {
+			outcome = o.String() // applied, duplicate or ignored
 		}
 	}
 	if reason != "" {
