@@ -34,7 +34,18 @@ type Segment struct {
 	Overrun     bool  // DurationMS > ThresholdMS
 	Disposition string
 	EndState    State
+	ClosedBy    string // ClosedByEvent, ClosedByMaxACW or ClosedByIdle
 }
+
+// What closed a segment (Segment.ClosedBy).
+const (
+	// ClosedByEvent: an event of the agent (the usual case).
+	ClosedByEvent = "event"
+	// ClosedByMaxACW: the engine's max_acw, with no event to end it.
+	ClosedByMaxACW = "max_acw"
+	// ClosedByIdle: the agent's idle logout (agent_idle_timeout).
+	ClosedByIdle = "idle_timeout"
+)
 
 // AppendJSON appends the segment as one JSON object (no newline).
 func (s *Segment) AppendJSON(b []byte) []byte {
@@ -52,6 +63,7 @@ func (s *Segment) AppendJSON(b []byte) []byte {
 	o.bool("overrun", s.Overrun)
 	o.str("disposition", s.Disposition)
 	o.str("end_state", s.EndState.String())
+	o.str("closed_by", s.ClosedBy)
 	return o.close()
 }
 
@@ -318,6 +330,9 @@ type Summary struct {
 	// IdleLogouts: working agents logged out for having no event for
 	// the agent idle timeout (not inputs: outside the read total).
 	IdleLogouts int64
+	// MaxACWClosed: wrap-ups closed by max_acw, with no event to end
+	// them (not inputs either).
+	MaxACWClosed int64
 	// Ignored: platform records that implied no event (heartbeats, other
 	// products' events, …); Skipped, when an adapter read the input, what
 	// it skipped by kind (records or the events within them), so that an
@@ -342,6 +357,7 @@ func (s *Summary) AppendJSON(b []byte) []byte {
 	r.int(ReasonFuture, s.Future)
 	o.b = append(r.b, '}')
 	o.int("idle_logouts", s.IdleLogouts)
+	o.int("max_acw_closed", s.MaxACWClosed)
 	if s.Skipped != nil {
 		o.key("skipped")
 		o.b = append(o.b, '{')

@@ -204,32 +204,37 @@ func (c *countingEmitter) Alert(*events.Alert)       { c.fn() }
 func (c *countingEmitter) Interval(*events.Interval) { c.fn() }
 func (c *countingEmitter) Open(*events.OpenSegment)  { c.fn() }
 
-func TestAVersion2SnapshotStillRestores(t *testing.T) {
+func TestOlderSnapshotVersionsStillRestore(t *testing.T) {
 	evs := simEvents(t, sim.Config{Seed: 5, Agents: 8, Duration: time.Hour})
 	_, _, e := uninterrupted(Config{}, evs[:len(evs)/2])
-	v3 := e.Snapshot()
-	// A version 2 snapshot is this one without the four counters that
-	// follow the first eight.
-	r := snapReader{b: v3[1:]}
-	r.i()
-	r.bool()
-	r.i()
-	r.u()
-	for range 8 {
+	now := e.Snapshot()
+	// A version 2 snapshot is this one without the counters that follow
+	// the first eight; a version 3 one without those after twelve.
+	for _, old := range []struct {
+		version byte
+		kept    int
+	}{{2, 8}, {3, 12}} {
+		r := snapReader{b: now[1:]}
 		r.i()
-	}
-	at8 := len(v3) - len(r.b)
-	for range 4 {
+		r.bool()
 		r.i()
-	}
-	at11 := len(v3) - len(r.b)
-	v2 := append(append([]byte{2}, v3[1:at8]...), v3[at11:]...)
-	got, err := Restore(Config{}, &collector{}, v2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got.Snapshot(), v3) {
-		t.Fatal("the version 2 snapshot restored to another state")
+		r.u()
+		for range old.kept {
+			r.i()
+		}
+		cut := len(now) - len(r.b)
+		for range len(statFields(&Stats{})) - old.kept {
+			r.i()
+		}
+		rest := len(now) - len(r.b)
+		snap := append(append([]byte{old.version}, now[1:cut]...), now[rest:]...)
+		got, err := Restore(Config{}, &collector{}, snap)
+		if err != nil {
+			t.Fatalf("version %d: %v", old.version, err)
+		}
+		if !bytes.Equal(got.Snapshot(), now) {
+			t.Fatalf("the version %d snapshot restored to another state", old.version)
+		}
 	}
 }
 
@@ -249,5 +254,94 @@ func TestAMessageMustBeKeyedByItsAgent(t *testing.T) {
 	}
 	if s := e.Stats(); s.Invalid != 2 || s.Accepted != 1 {
 		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestMaxACWClosesAWrapUpThatNoEventEnds(t *testing.T) {
+	cfg := Config{MaxACW: 10 * time.Minute, Window: time.Hour}
+	c, _ := run(t, cfg,
+		"a talking +0s c1 team=t queue=q",
+		"a acw +1m c1",
+		// the record ending a's wrap-up was lost; b moves event time on
+		"b ready +0s team=t",
+		"b not_ready +30m",
+	)
+	if len(c.segments) != 1 {
+		t.Fatalf("segments %+v", c.segments)
+	}
+	s := c.segments[0]
+	if s.End != base+11*60000 || s.DurationMS != 600000 || s.EndState != events.StateReady ||
+		s.ClosedBy != events.ClosedByMaxACW || !s.Overrun || s.Queue != "q" {
+		t.Fatalf("segment %+v", s)
+	}
+	// The overrun alert fired at 30 s, and is resolved at the close.
+	if len(c.alerts) != 2 || c.alerts[0].Kind != events.AlertOverrun || c.alerts[1].Kind != events.AlertResolved ||
+		c.alerts[1].At != s.End {
+		t.Fatalf("alerts %+v", c.alerts)
+	}
+	// a is ready from the close on: wrap-up time stops there.
+	iv := c.interval(events.ScopeAgent, "a", base)
+	if iv == nil || iv.ACWStateMS != 600000 || iv.TalkMS != 60000 || iv.WorkMS != 30*60000 {
+		t.Fatalf("interval %+v", iv)
+	}
+	if !strings.Contains(strings.Join(c.lines, "\n"), `"closed_by":"max_acw"`) {
+		t.Fatal("the segment record does not say closed_by max_acw")
+	}
+}
+
+func TestAnEventAtTheMaxACWDeadlineClosesTheWrapUpItself(t *testing.T) {
+	c, _ := run(t, Config{MaxACW: 10 * time.Minute},
+		"a acw +0s c1",
+		"a not_ready +10m",
+		"a ready +11m",
+		"a acw +12m c2", // still open at end of input, not yet due
+		"a acw +21m c2",
+	)
+	if len(c.segments) != 1 || c.segments[0].ClosedBy != events.ClosedByEvent || c.segments[0].EndState != events.StateNotReady {
+		t.Fatalf("segments %+v", c.segments)
+	}
+	if len(c.open) != 1 || c.open[0].CallID != "c2" {
+		t.Fatalf("open %+v", c.open)
+	}
+}
+
+func TestAnIdleLogoutSaysItClosedTheWrapUp(t *testing.T) {
+	c, _ := run(t, Config{AgentIdleTimeout: time.Hour},
+		"a acw +0s c1",
+		"b ready +2h",
+	)
+	if len(c.segments) != 1 || c.segments[0].ClosedBy != events.ClosedByIdle || c.segments[0].EndState != events.StateLoggedOut {
+		t.Fatalf("segments %+v", c.segments)
+	}
+}
+
+func TestMaxACWMustBeLongerThanEveryOverrunThreshold(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{MaxACW: 30 * time.Second}, "thresholds.overrun"},
+		{Config{MaxACW: time.Minute, ByQueue: map[string]Thresholds{"vip": {Overrun: 2 * time.Minute}}}, "thresholds.queues.vip.overrun"},
+		{Config{MaxACW: -time.Second}, "non-negative"},
+	} {
+		err := tc.cfg.Validate()
+		if err == nil || !strings.Contains(err.Error(), "max_acw") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v", tc.cfg, err)
+		}
+	}
+	if err := (Config{MaxACW: 31 * time.Second}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMaxACWRestoresExactly(t *testing.T) {
+	evs := jitter(simEvents(t, sim.Config{Seed: 4, Agents: 15, Duration: 2 * time.Hour, DuplicateRate: 0.02}), time.Second, 1)
+	cfg := Config{MaxACW: 45 * time.Second}
+	_, stats := feed(t, cfg, evs)
+	if stats.MaxACWClosed == 0 {
+		t.Fatal("no wrap-up reached max_acw: the test proves nothing")
+	}
+	for _, split := range []int{1, len(evs) / 3, len(evs) / 2, len(evs) - 1} {
+		checkRestore(t, cfg, evs, split)
 	}
 }

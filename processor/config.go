@@ -11,6 +11,8 @@ package processor
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -62,6 +64,14 @@ type Config struct {
 	// and memory of a jump in event time, and of agents that come and go,
 	// by the live population. Default 12h; at least one minute.
 	AgentIdleTimeout time.Duration
+	// MaxACW, when positive, closes a wrap-up still open MaxACW after it
+	// began, exactly as if a ready event without call_id had arrived
+	// then (once the watermark passes it, like an event); its segment is
+	// marked closed_by max_acw. It is for feeds that lose the record
+	// ending a wrap-up, so that the agent does not stay in wrap-up for the
+	// rest of the shift. It must be longer than every overrun threshold.
+	// Default 0: off.
+	MaxACW time.Duration
 	// Default thresholds; zero fields take DefaultWarn and DefaultOverrun.
 	Default Thresholds
 	// ByTeam and ByQueue override the default per team and per queue; a
@@ -113,6 +123,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_future: must be non-negative whole milliseconds, got %s", c.MaxFuture)
 	case c.AgentIdleTimeout < time.Minute || c.AgentIdleTimeout%time.Millisecond != 0:
 		return fmt.Errorf("agent_idle_timeout: must be whole milliseconds of at least 1m, got %s", c.AgentIdleTimeout)
+	case c.MaxACW < 0 || c.MaxACW%time.Millisecond != 0:
+		return fmt.Errorf("max_acw: must be non-negative whole milliseconds, got %s", c.MaxACW)
 	}
 	if err := c.Default.validate("thresholds"); err != nil {
 		return err
@@ -125,6 +137,34 @@ func (c Config) Validate() error {
 	for name, t := range c.ByQueue {
 		if err := t.validate("thresholds.queues." + name); err != nil {
 			return err
+		}
+	}
+	return c.validateMaxACW()
+}
+
+// validateMaxACW refuses a MaxACW that would close a wrap-up before it
+// could overrun: its alert could never fire.
+func (c Config) validateMaxACW() error {
+	if c.MaxACW == 0 {
+		return nil
+	}
+	check := func(path string, overrun time.Duration) error {
+		if overrun != 0 && c.MaxACW <= overrun {
+			return fmt.Errorf("max_acw: %s must be longer than the overrun threshold %s (%s), or no wrap-up could overrun", c.MaxACW, path, overrun)
+		}
+		return nil
+	}
+	if err := check("thresholds.overrun", c.Default.Overrun); err != nil {
+		return err
+	}
+	for _, m := range []struct {
+		kind string
+		ts   map[string]Thresholds
+	}{{"teams", c.ByTeam}, {"queues", c.ByQueue}} {
+		for _, name := range slices.Sorted(maps.Keys(m.ts)) {
+			if err := check("thresholds."+m.kind+"."+name+".overrun", m.ts[name].Overrun); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

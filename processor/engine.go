@@ -85,6 +85,8 @@ type Stats struct {
 	// Ignored counts the platform records that implied no event
 	// (Translate's Ignored: heartbeats, other products' events…).
 	Ignored int64
+	// MaxACWClosed counts the wrap-ups closed by Config.MaxACW.
+	MaxACWClosed int64
 }
 
 // NoWatermark is Watermark's value before any event was accepted.
@@ -188,6 +190,7 @@ type Engine struct {
 	seq    uint64
 
 	idleMS   int64 // AgentIdleTimeout
+	maxACWMS int64 // MaxACW (0: off)
 	futureMS int64 // MaxFuture (0: off)
 	arrival  int64 // SetArrival's reference time (0: none)
 	// idle holds one entry per agent in memory: a time at or before its
@@ -216,8 +219,14 @@ type Engine struct {
 	dirty    []*accEntry // acc entries changed since the last EachChangedCounter
 
 	alerts minHeap[alertEntry]
-	stats  Stats
-	closed bool
+	// acwEnds holds the MaxACW deadline of every open wrap-up (when
+	// MaxACW is set); entries of wrap-ups closed since are stale.
+	acwEnds minHeap[alertEntry]
+	// closedBy is what closes a segment now: events.ClosedByEvent but
+	// while a deadline applies its event.
+	closedBy string
+	stats    Stats
+	closed   bool
 
 	// scratch, reused to avoid allocation
 	scratchEv  events.Event
@@ -247,6 +256,9 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 		oooMS:     cfg.MaxOutOfOrder.Milliseconds(),
 		horizonMS: cfg.DedupHorizon.Milliseconds(),
 		idleMS:    cfg.AgentIdleTimeout.Milliseconds(),
+		maxACWMS:  cfg.MaxACW.Milliseconds(),
+		acwEnds:   minHeap[alertEntry]{less: alertLess},
+		closedBy:  events.ClosedByEvent,
 		futureMS:  cfg.MaxFuture.Milliseconds(),
 		idle:      minHeap[idleEntry]{less: idleLess},
 		dedup:     make(map[key128]struct{}),
@@ -390,18 +402,25 @@ func (e *Engine) evictDedup(cutoff int64) {
 }
 
 // advance runs the timeline in time order: interval boundaries B ≤ bLimit,
-// buffered events with ts ≤ evLimit, idle deadlines at ≤ evLimit (they act
-// as events, so they wait for the same watermark), and overrun deadlines
-// at < aLimit. At one instant a boundary goes first (the interval [.., B)
-// is complete), then events, then idle deadlines, then overrun deadlines
-// (an event exactly at the deadline closes the wrap-up at the threshold,
-// which is not an overrun).
+// buffered events with ts ≤ evLimit, max_acw and idle deadlines at ≤
+// evLimit (they act as events, so they wait for the same watermark), and
+// overrun deadlines at < aLimit. At one instant a boundary goes first (the
+// interval [.., B) is complete), then events, then max_acw deadlines, then
+// idle deadlines, then overrun deadlines (an event exactly at the deadline
+// closes the wrap-up at the threshold, which is not an overrun).
 func (e *Engine) advance(evLimit, bLimit, aLimit int64) {
 	for {
 		const none = math.MaxInt64
 		evT, bT, iT, aT := int64(none), int64(none), int64(none), int64(none)
 		if e.buf.len() > 0 && e.buf.minTS() <= evLimit {
 			evT = e.buf.minTS()
+		}
+		if e.acwEnds.len() > 0 && e.acwEnds.min().at <= evLimit {
+			// A max_acw deadline acts as an event: after the events at
+			// its instant, before the idle deadlines there.
+			if at := e.acwEnds.min().at; at < evT {
+				evT = at
+			}
 		}
 		if e.started && e.winStart+e.windowMS <= bLimit {
 			bT = e.winStart + e.windowMS
@@ -416,9 +435,13 @@ func (e *Engine) advance(evLimit, bLimit, aLimit int64) {
 		case bT != none && bT <= evT && bT <= iT && bT <= aT:
 			e.fireBoundary(bT, min(bLimit, evT, iT))
 		case evT != none && evT <= iT && evT <= aT:
-			e.buf.pop(&e.applying)
-			e.stats.Applied++
-			e.apply(&e.applying)
+			if e.buf.len() > 0 && e.buf.minTS() == evT {
+				e.buf.pop(&e.applying)
+				e.stats.Applied++
+				e.apply(&e.applying)
+			} else {
+				e.fireMaxACW(e.acwEnds.pop())
+			}
 		case iT != none && iT <= aT:
 			e.fireIdle(e.idle.pop())
 		case aT != none:
@@ -796,6 +819,9 @@ func (e *Engine) openSegment(a *agent, ev *events.Event) {
 		overrunMS:   overrun,
 	}
 	e.alerts.push(alertEntry{at: t + overrun, agent: a, serial: a.seg.serial})
+	if e.maxACWMS > 0 {
+		e.acwEnds.push(alertEntry{at: t + e.maxACWMS, agent: a, serial: a.seg.serial})
+	}
 }
 
 func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
@@ -816,6 +842,7 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		Overrun:     d > s.overrunMS,
 		Disposition: s.disposition,
 		EndState:    endState,
+		ClosedBy:    e.closedBy,
 	}
 	e.stats.Segments++
 	a.lastACWMS, a.lastOverrun = d, e.seg.Overrun
@@ -859,7 +886,9 @@ func (e *Engine) fireIdle(en idleEntry) {
 	if working(a.state) {
 		e.stats.IdleLogouts++
 		e.applying = events.Event{AgentID: a.id, State: events.StateLoggedOut, TS: en.at}
+		e.closedBy = events.ClosedByIdle
 		e.apply(&e.applying)
+		e.closedBy = events.ClosedByEvent
 	}
 	e.forget(a.id)
 	e.stats.Forgotten++
@@ -879,6 +908,21 @@ func (e *Engine) forget(id string) {
 		}
 		e.agents, e.agentsPeak = m, n
 	}
+}
+
+// fireMaxACW handles a max_acw deadline that came due: a wrap-up still
+// open (the same one) is closed there, exactly as if a ready event
+// without call_id had arrived then; its segment says closed_by max_acw.
+func (e *Engine) fireMaxACW(en alertEntry) {
+	a := en.agent
+	if !a.seg.open || a.seg.serial != en.serial {
+		return // stale: the wrap-up closed before its deadline
+	}
+	e.stats.MaxACWClosed++
+	e.applying = events.Event{AgentID: a.id, State: events.StateReady, TS: en.at}
+	e.closedBy = events.ClosedByMaxACW
+	e.apply(&e.applying)
+	e.closedBy = events.ClosedByEvent
 }
 
 func (e *Engine) fireAlert(en alertEntry) {

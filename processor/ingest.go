@@ -112,15 +112,16 @@ func (e *Engine) ingest(dec *events.Decoder, raw, key []byte, keyed bool) (Outco
 // (blank lines excluded).
 func (e *Engine) Summary(read int64) events.Summary {
 	return events.Summary{
-		Read:        read,
-		Applied:     e.stats.Applied,
-		Duplicates:  e.stats.Duplicates,
-		Malformed:   e.stats.Malformed,
-		Invalid:     e.stats.Invalid,
-		Late:        e.stats.Late,
-		Future:      e.stats.Future,
-		IdleLogouts: e.stats.IdleLogouts,
-		Ignored:     e.stats.Ignored,
+		Read:         read,
+		Applied:      e.stats.Applied,
+		Duplicates:   e.stats.Duplicates,
+		Malformed:    e.stats.Malformed,
+		Invalid:      e.stats.Invalid,
+		Late:         e.stats.Late,
+		Future:       e.stats.Future,
+		IdleLogouts:  e.stats.IdleLogouts,
+		MaxACWClosed: e.stats.MaxACWClosed,
+		Ignored:      e.stats.Ignored,
 	}
 }
 

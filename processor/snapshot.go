@@ -11,9 +11,10 @@ import (
 
 // snapshotVersion is the first byte of every snapshot. Bump it on any
 // change of layout; Restore refuses versions it does not know. Version 1
-// (always inline dedup memory, no journal index) and 2 (without the
-// future and idle counters) are still read.
-const snapshotVersion = 3
+// (always inline dedup memory, no journal index), 2 (without the
+// future and idle counters) and 3 (without the max_acw counter) are
+// still read.
+const snapshotVersion = 4
 
 // ErrSnapshot is returned (wrapped) by Restore for bytes that are not a
 // snapshot this version can read.
@@ -155,10 +156,10 @@ func (r *snapReader) counters(c *events.Counters) {
 }
 
 // statFields lists the counters in snapshot order; a snapshot of
-// version < 3 holds the first 8.
+// version < 3 holds the first 8, of version 3 the first 12.
 func statFields(s *Stats) []*int64 {
 	return []*int64{&s.Accepted, &s.Applied, &s.Duplicates, &s.Late, &s.Malformed, &s.Invalid, &s.Segments, &s.Alerts,
-		&s.Future, &s.IdleLogouts, &s.Forgotten, &s.Ignored}
+		&s.Future, &s.IdleLogouts, &s.Forgotten, &s.Ignored, &s.MaxACWClosed}
 }
 
 // AppendSnapshot appends the engine's whole state (watermark, buffered
@@ -315,8 +316,11 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	e.maxTS = r.i()
 	e.seq = r.u()
 	stats := statFields(&e.stats)
-	if version < 3 {
+	switch version {
+	case 1, 2:
 		stats = stats[:8]
+	case 3:
+		stats = stats[:12]
 	}
 	for _, p := range stats {
 		*p = r.i()
@@ -385,6 +389,9 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		}
 		if s.open && !s.alerted {
 			e.alerts.push(alertEntry{at: s.start + s.overrunMS, agent: a, serial: s.serial})
+		}
+		if s.open && e.maxACWMS > 0 {
+			e.acwEnds.push(alertEntry{at: s.start + e.maxACWMS, agent: a, serial: s.serial})
 		}
 	}
 

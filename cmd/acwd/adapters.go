@@ -13,6 +13,7 @@ import (
 	"github.com/acwstream/acwstream/events/freeswitch"
 	"github.com/acwstream/acwstream/events/genesys"
 	"github.com/acwstream/acwstream/events/twilio"
+	"github.com/acwstream/acwstream/processor"
 )
 
 // inputFormats are the values of --input-format: canonical JSON, or a
@@ -28,6 +29,69 @@ type adapterFlags struct {
 	twilio   twilio.Config
 	fs       freeswitch.Config
 	genesys  genesys.Config
+	// limits holds the max_acw and stuck_after of each adapter section,
+	// by format: they apply when that format is selected.
+	limits map[string]adapterLimits
+}
+
+// adapterLimits are the settings every adapter section may have: how
+// long an agent may stay in wrap-up (engine.max_acw) or in one call state
+// (pipeline.stuck_after) on that platform's feed.
+type adapterLimits struct {
+	MaxACW     duration `yaml:"max_acw"`
+	StuckAfter duration `yaml:"stuck_after"`
+}
+
+// withLimits wraps an adapter section's reader: it takes the common
+// keys (adapterLimits) out of the section first.
+func (f *adapterFlags) withLimits(format string, read func(*yaml.Node) error) func(*yaml.Node) error {
+	return func(n *yaml.Node) error {
+		if n.Kind == yaml.MappingNode {
+			var lim adapterLimits
+			rest := n.Content[:0:0]
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				var dst *duration
+				switch n.Content[i].Value {
+				case "max_acw":
+					dst = &lim.MaxACW
+				case "stuck_after":
+					dst = &lim.StuckAfter
+				default:
+					rest = append(rest, n.Content[i], n.Content[i+1])
+					continue
+				}
+				if err := n.Content[i+1].Decode(dst); err != nil {
+					return fmt.Errorf("%s: %v", n.Content[i].Value, err)
+				}
+			}
+			if f.limits == nil {
+				f.limits = map[string]adapterLimits{}
+			}
+			f.limits[format] = lim
+			c := *n
+			c.Content = rest
+			n = &c
+		}
+		return read(n)
+	}
+}
+
+// engineConfig is c with the selected adapter's max_acw, when its
+// section sets one.
+func (f *adapterFlags) engineConfig(c processor.Config) processor.Config {
+	if lim := f.limits[f.format]; lim.MaxACW != 0 {
+		c.MaxACW = time.Duration(lim.MaxACW)
+	}
+	return c
+}
+
+// stuckAfter is d, or the selected adapter's stuck_after when its
+// section sets one.
+func (f *adapterFlags) stuckAfter(d time.Duration) time.Duration {
+	if lim := f.limits[f.format]; lim.StuckAfter != 0 {
+		return time.Duration(lim.StuckAfter)
+	}
+	return d
 }
 
 func (f *adapterFlags) register(ss *settings, help string) {
@@ -35,7 +99,7 @@ func (f *adapterFlags) register(ss *settings, help string) {
 	if ss.extra == nil {
 		ss.extra = map[string]func(*yaml.Node) error{}
 	}
-	ss.extra["adapters.connect"] = func(n *yaml.Node) error {
+	ss.extra["adapters.connect"] = f.withLimits("connect", func(n *yaml.Node) error {
 		var c struct {
 			Statuses  map[string]string `yaml:"statuses"`
 			AgentID   string            `yaml:"agent_id"`
@@ -56,8 +120,8 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		}
 		f.connect = connect.Config{Statuses: st, AgentID: c.AgentID, TeamLevel: c.TeamLevel}
 		return nil
-	}
-	ss.extra["adapters.twilio"] = func(n *yaml.Node) error {
+	})
+	ss.extra["adapters.twilio"] = f.withLimits("twilio", func(n *yaml.Node) error {
 		var c struct {
 			Activities           map[string]string `yaml:"activities"`
 			AgentID              string            `yaml:"agent_id"`
@@ -78,8 +142,8 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		f.twilio = twilio.Config{Activities: st, AgentID: c.AgentID, TeamAttribute: c.TeamAttribute,
 			DispositionAttribute: c.DispositionAttribute, Channels: c.Channels}
 		return nil
-	}
-	ss.extra["adapters.freeswitch"] = func(n *yaml.Node) error {
+	})
+	ss.extra["adapters.freeswitch"] = f.withLimits("freeswitch", func(n *yaml.Node) error {
 		var c struct {
 			WrapUpTime  duration            `yaml:"wrap_up_time"`
 			WrapUpTimes map[string]duration `yaml:"wrap_up_times"`
@@ -91,8 +155,8 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		}
 		f.fs = freeswitch.Config{WrapUpTime: time.Duration(c.WrapUpTime), WrapUpTimes: durations(c.WrapUpTimes), Agents: c.Agents, Teams: c.Teams}
 		return nil
-	}
-	ss.extra["adapters.genesys"] = func(n *yaml.Node) error {
+	})
+	ss.extra["adapters.genesys"] = f.withLimits("genesys", func(n *yaml.Node) error {
 		var c struct {
 			MediaTypes []string          `yaml:"media_types"`
 			Teams      map[string]string `yaml:"teams"`
@@ -103,8 +167,8 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		}
 		f.genesys = genesys.Config{MediaTypes: c.MediaTypes, Teams: c.Teams, Queues: c.Queues}
 		return nil
-	}
-	ss.extra["adapters.asterisk"] = func(n *yaml.Node) error {
+	})
+	ss.extra["adapters.asterisk"] = f.withLimits("asterisk", func(n *yaml.Node) error {
 		var c struct {
 			WrapupTime    duration                       `yaml:"wrapuptime"`
 			Queues        map[string]duration            `yaml:"queues"`
@@ -131,7 +195,7 @@ func (f *adapterFlags) register(ss *settings, help string) {
 		}
 		f.asterisk = a
 		return nil
-	}
+	})
 }
 
 // newAdapter returns the adapter of the selected format (nil for

@@ -247,6 +247,42 @@ func TestAdapterSettingsFromTheConfigFile(t *testing.T) {
 	}
 }
 
+// An adapter section's max_acw closes a wrap-up whose end the feed lost:
+// here Agent/1's UNPAUSE never came, and Agent/2's calls move event time
+// on. The engine's own max_acw applies to other input formats only.
+func TestAnAdapterSectionsMaxACWClosesALostWrapUp(t *testing.T) {
+	dir := t.TempDir()
+	log := strings.Join([]string{
+		"1795341600|NONE|q1|Agent/1|AGENTLOGIN|SIP/1",
+		"1795341600|NONE|q1|Agent/2|AGENTLOGIN|SIP/2",
+		"1795341610|c1|q1|Agent/1|CONNECT|2|c1b|2",
+		"1795341640|c1|q1|Agent/1|COMPLETECALLER|2|30|1",
+		"1795341641|NONE|q1|Agent/1|PAUSE|Wrapup",
+		"1795342200|c2|q1|Agent/2|CONNECT|2|c2b|2",
+		"1795342500|c2|q1|Agent/2|COMPLETEAGENT|2|300|1",
+	}, "\n") + "\n"
+	in := dir + "/queue_log"
+	if err := os.WriteFile(in, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := dir + "/acwd.yaml"
+	os.WriteFile(cfg, []byte("engine:\n  max_acw: 1h\nadapters:\n  asterisk:\n    max_acw: 2m\n    stuck_after: 30m\n  twilio:\n    max_acw: 5m\n"), 0o644)
+	var out, errb bytes.Buffer
+	if code := mainExit(context.Background(), []string{"replay", "--config", cfg, "--input-format", "asterisk", in}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), `"start":"2026-11-22T10:00:41.000Z","end":"2026-11-22T10:02:41.000Z","duration_ms":120000`) ||
+		!strings.Contains(out.String(), `"end_state":"ready","closed_by":"max_acw"`) || !strings.Contains(out.String(), `"max_acw_closed":1`) {
+		t.Fatalf("Agent/1's wrap-up was not closed by the asterisk section's max_acw:\n%s", out.String())
+	}
+	os.WriteFile(cfg, []byte("adapters:\n  asterisk:\n    max_acw: 20s\n"), 0o644)
+	errb.Reset()
+	if code := mainExit(context.Background(), []string{"replay", "--config", cfg, "--input-format", "asterisk", in}, nil, &out, &errb); code != 2 ||
+		!strings.Contains(errb.String(), "adapters.asterisk: max_acw: 20s must be longer than the overrun threshold") {
+		t.Errorf("a max_acw below the overrun threshold: exit %d, stderr %q", code, errb.String())
+	}
+}
+
 // acwd translate's output is what the engine receives: replaying it gives
 // the segments of replaying the platform's log directly. The log is one
 // partition's share of a simulated Asterisk shift (the agents of twelve

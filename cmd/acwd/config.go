@@ -52,6 +52,8 @@ func (f *engineFlags) register(ss *settings) {
 		"an agent with no event for this long (event time) is logged out at its last event plus this, and forgotten (duration)", time.Minute)
 	ss.dur(&c.MaxFuture, "max-future", "engine.max_future", "0s",
 		"reject as future an event dated more than this ahead of the largest ts before it (replay) or of its Kafka record's timestamp (run); 0 disables (duration)", 0)
+	ss.dur(&c.MaxACW, "max-acw", "engine.max_acw", "0s",
+		"close a wrap-up still open this long after it began, as if the agent had become ready then (segment closed_by max_acw): for feeds that lose the record ending a wrap-up; longer than every overrun threshold; an adapter section's max_acw wins; 0 disables (duration)", 0)
 	if ss.extra == nil {
 		ss.extra = map[string]func(*yaml.Node) error{}
 	}
@@ -72,10 +74,15 @@ func (f *engineFlags) register(ss *settings) {
 	ss.extra["engine.thresholds.queues"] = byKind(&c.ByQueue)
 }
 
-// config returns the engine configuration, validated.
-func (f *engineFlags) config() (processor.Config, error) {
-	if err := f.cfg.Validate(); err != nil {
-		return f.cfg, fmt.Errorf("%w: engine: %v", errConfig, err)
+// config returns the engine configuration with the input adapter's
+// settings applied (its section's max_acw), validated.
+func (f *engineFlags) config(input *adapterFlags) (processor.Config, error) {
+	c := input.engineConfig(f.cfg)
+	if err := c.Validate(); err != nil {
+		if c.MaxACW != f.cfg.MaxACW {
+			return c, fmt.Errorf("%w: adapters.%s: %v", errConfig, input.format, err)
+		}
+		return c, fmt.Errorf("%w: engine: %v", errConfig, err)
 	}
-	return f.cfg, nil
+	return c, nil
 }

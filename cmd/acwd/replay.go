@@ -47,7 +47,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		}
 		defer pprof.StopCPUProfile()
 	}
-	cfg, err := ef.config()
+	cfg, err := ef.config(&af)
 	if err != nil {
 		return err
 	}

@@ -178,7 +178,7 @@ type runConfig struct {
 func (f *runFlags) check() (*runConfig, error) {
 	rc := &runConfig{}
 	var err error
-	if rc.engine, err = f.engine.config(); err != nil {
+	if rc.engine, err = f.engine.config(&f.input); err != nil {
 		return nil, err
 	}
 	rc.engine.MaxFutureByArrival = true
@@ -375,6 +375,7 @@ func checkpointSettings(f *runFlags, rc *runConfig) map[string]string {
 		"engine.dedup_horizon":      e.DedupHorizon.String(),
 		"engine.agent_idle_timeout": e.AgentIdleTimeout.String(),
 		"engine.max_future":         e.MaxFuture.String(),
+		"engine.max_acw":            e.MaxACW.String(),
 		"engine.thresholds":         fmt.Sprintf("warn %s overrun %s teams %v queues %v", e.Default.Warn, e.Default.Overrun, e.ByTeam, e.ByQueue),
 		"kafka.input_format":        f.input.format,
 		"redis.time_zone":           f.tz,
@@ -425,6 +426,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		svc.now = time.Now
 	}
 	m := metrics.New(version)
+	m.SetInputFormat(f.input.format)
 	redisLogOnce.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rdb := redis.NewClient(rc.redis)
 	defer rdb.Close()
@@ -448,7 +450,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
 		Engine: rc.engine, Derived: derived, Location: rc.loc,
 		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes, DLQMaxBytes: f.dlqMaxBytes,
-		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter, OnLostCheckpoint: f.onLostCheckpoint, StuckAfter: f.stuckAfter,
+		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter, OnLostCheckpoint: f.onLostCheckpoint, StuckAfter: f.input.stuckAfter(f.stuckAfter),
 		SessionTimeout: f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),
 		Store:             store, Publisher: pub, Log: log, Observer: m, Now: svc.now,

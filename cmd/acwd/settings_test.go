@@ -124,6 +124,9 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{"an empty topic list", nil, "", []string{"--topic", ","}, `invalid value "," for flag -topic: must not be empty`},
 		{"inconsistent intervals", nil, "", []string{"--flush-interval", "2s"}, "--shared-flush-interval (1s) must not be shorter than --flush-interval (2s)"},
 		{"an engine rule", nil, "engine:\n  max_out_of_order: 1500us\n", nil, "configuration: engine: max_out_of_order: must be whole milliseconds"},
+		{"max_acw below a team's overrun", nil, "engine:\n  max_acw: 1m\n  thresholds:\n    teams: {a: {overrun: 2m}}\n", nil, "engine: max_acw: 1m0s must be longer than the overrun threshold thresholds.teams.a.overrun (2m0s)"},
+		{"an adapter's max_acw", nil, "kafka:\n  input_format: twilio\nadapters:\n  twilio:\n    max_acw: 20s\n", nil, "adapters.twilio: max_acw: 20s must be longer than the overrun threshold"},
+		{"an adapter's stuck_after", nil, "adapters:\n  twilio:\n    stuck_after: long\n", nil, `stuck_after: line 3: want a duration like 30s, got "long"`},
 		{"a per-team threshold", nil, "engine:\n  thresholds:\n    teams: {a: {warn: soon}}\n", nil, `engine.thresholds.teams: want a map of name: {warn: 20s, overrun: 30s}`},
 	}
 	for _, tc := range cases {

@@ -83,6 +83,9 @@ type partition struct {
 	// agents (and the start of their state) reported stuck so far.
 	stuckAt time.Time
 	stuck   map[string]int64
+	// skipped is what the adapter had skipped, by kind, when last
+	// reported (see SkipObserver).
+	skipped map[string]uint64
 	// helpers are the fetch and commit goroutines, joined before run
 	// returns.
 	helpers sync.WaitGroup
@@ -496,6 +499,7 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 			wm = pt.eng.Watermark()
 		}
 		o.Progress(pt.src, Progress{Lag: lag, Watermark: wm, Open: len(pt.tr.open)})
+		pt.reportSkipped()
 	}
 	if !pt.tr.suppress && now.Sub(pt.stuckAt) >= time.Minute {
 		pt.stuckAt = now
@@ -535,6 +539,36 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 	pt.eng.AdvanceWith(pt.ad, w)
 	if pt.eng.Watermark() >= w {
 		pt.ticks = append(pt.ticks, Tick{Offset: pt.next, Watermark: w})
+	}
+}
+
+// reportSkipped reports what the adapter skipped since the last report
+// (see SkipObserver), and logs each kind the first time it appears.
+func (pt *partition) reportSkipped() {
+	sk, ok := pt.ad.(events.Skipper)
+	if !ok {
+		return
+	}
+	o, _ := pt.p.cfg.Observer.(SkipObserver)
+	now := sk.Skipped()
+	if pt.skipped == nil {
+		pt.skipped = map[string]uint64{}
+	}
+	for kind, n := range now {
+		last, seen := pt.skipped[kind]
+		if n == last {
+			continue
+		}
+		if !seen {
+			pt.log.Info().Str("kind", kind).Msg("the input adapter skips records of this kind (see acw_adapter_skipped_total and the README's platform section)")
+		}
+		if n < last {
+			last = 0 // a new adapter (the partition restarted): it counts afresh
+		}
+		if o != nil {
+			o.AdapterSkipped(pt.src, kind, n-last)
+		}
+		pt.skipped[kind] = n
 	}
 }
 

@@ -188,6 +188,15 @@ type StuckObserver interface {
 	Stuck(src Source, byState map[events.State]int)
 }
 
+// SkipObserver is an optional extension of Observer: it is told what a
+// partition's input adapter skipped (events.Skipper: heartbeats, other
+// products' records…), by kind, as the counts grow, at the partition's
+// flush ticks, so that a feed being ignored shows. A partition that
+// re-reads messages after a restore counts their skips again.
+type SkipObserver interface {
+	AdapterSkipped(src Source, kind string, n uint64)
+}
+
 // Block reasons, the label of BlockObserver.Blocked.
 const (
 	BlockedRestore        = "restore"         // the checkpoint cannot be restored

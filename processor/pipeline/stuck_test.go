@@ -55,3 +55,53 @@ func TestAnAgentStuckInACallStateIsReported(t *testing.T) {
 		t.Fatalf("logged %d times:\n%s", n, logs.String())
 	}
 }
+
+type skipRecorder struct {
+	Observer
+	got map[string]uint64
+}
+
+func (s *skipRecorder) AdapterSkipped(_ Source, kind string, n uint64) { s.got[kind] += n }
+
+// skippingAdapter skips every record as the kind it names.
+type skippingAdapter struct{ skipped map[string]uint64 }
+
+func (a *skippingAdapter) Translate(rec []byte, out []events.Event) ([]events.Event, error) {
+	a.skipped[string(rec)]++
+	return out, nil
+}
+func (a *skippingAdapter) Skipped() map[string]uint64 { return a.skipped }
+
+// What the input adapter skips is reported as it grows (a metric), each
+// kind logged the first time it shows: a feed being ignored is visible.
+func TestWhatTheAdapterSkipsIsReported(t *testing.T) {
+	obs := &skipRecorder{got: map[string]uint64{}}
+	p, err := New(Config{Brokers: []string{"unused:9092"}, Topics: []string{"in"}, Group: "g", Store: &memStore{}, Publisher: &refusingPublisher{fixed: true},
+		Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	ad := &skippingAdapter{skipped: map[string]uint64{}}
+	pt := &partition{p: p, src: Source{Topic: "in"}, log: zerolog.New(&logs), ad: ad}
+	for _, rec := range []string{"heartbeat", "ignored", "heartbeat"} {
+		ad.Translate([]byte(rec), nil)
+	}
+	pt.reportSkipped()
+	pt.reportSkipped()
+	ad.Translate([]byte("heartbeat"), nil)
+	pt.reportSkipped()
+	if obs.got["heartbeat"] != 3 || obs.got["ignored"] != 1 || len(obs.got) != 2 {
+		t.Fatalf("reported %v", obs.got)
+	}
+	if n := strings.Count(logs.String(), `"kind":"heartbeat"`); n != 1 {
+		t.Fatalf("logged %d times:\n%s", n, logs.String())
+	}
+	// A new adapter (the partition restarted from its checkpoint) counts
+	// afresh: its counts are new skips, not a decrease.
+	ad.skipped = map[string]uint64{"heartbeat": 1}
+	pt.reportSkipped()
+	if obs.got["heartbeat"] != 4 {
+		t.Fatalf("reported %v after a restart", obs.got)
+	}
+}

@@ -60,6 +60,8 @@ type Metrics struct {
 	stuckBy   map[pipeline.Source]map[events.State]int
 	recovered prometheus.Counter
 	rebuilds  *prometheus.CounterVec
+	skipped   *prometheus.CounterVec
+	format    string // the input format, label of skipped
 
 	mu      sync.Mutex
 	parts   map[pipeline.Source]int // assignments per partition (0 or 1)
@@ -129,6 +131,9 @@ func New(version string) *Metrics {
 		Help: "Partitions recomputed after their checkpoint was lost (--on-lost-checkpoint rebuild), by history: complete (from offset 0) or lost (Kafka no longer held the first offsets)."}, []string{"history"}))
 	m.rebuilds.WithLabelValues("complete")
 	m.rebuilds.WithLabelValues("lost")
+	m.skipped = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_adapter_skipped_total",
+		Help: "Platform records (or events within them) the input adapter skipped, by format and kind: heartbeat, unchanged, non_voice, stray, ignored (another product's or an unused record type); a growing count shows a feed being ignored (re-read records after a restore count again)."}, []string{"format", "kind"}))
+	m.format = "canonical"
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
@@ -274,6 +279,15 @@ func (m *Metrics) countStuck() {
 	for _, s := range []events.State{events.StateRinging, events.StateTalking, events.StateHold, events.StateACW} {
 		m.stuck.WithLabelValues(s.String()).Set(float64(total[s]))
 	}
+}
+
+// SetInputFormat names the input format (--input-format), the format
+// label of acw_adapter_skipped_total. Call it before the pipeline runs.
+func (m *Metrics) SetInputFormat(format string) { m.format = format }
+
+// AdapterSkipped implements pipeline.SkipObserver.
+func (m *Metrics) AdapterSkipped(_ pipeline.Source, kind string, n uint64) {
+	m.skipped.WithLabelValues(m.format, kind).Add(float64(n))
 }
 
 // Recovered implements pipeline.BlockObserver.
