@@ -33,8 +33,11 @@ type Segment struct {
 	Warn        bool  // DurationMS > warn threshold
 	Overrun     bool  // DurationMS > ThresholdMS
 	Disposition string
-	EndState    State
-	ClosedBy    string // ClosedByEvent, ClosedByMaxACW or ClosedByIdle
+	// Coded: Disposition is non-empty and not one of the engine's
+	// uncoded dispositions (ACW compliance).
+	Coded    bool
+	EndState State
+	ClosedBy string // ClosedByEvent, ClosedByMaxACW or ClosedByIdle
 }
 
 // What closed a segment (Segment.ClosedBy).
@@ -62,6 +65,7 @@ func (s *Segment) AppendJSON(b []byte) []byte {
 	o.bool("warn", s.Warn)
 	o.bool("overrun", s.Overrun)
 	o.str("disposition", s.Disposition)
+	o.bool("coded", s.Coded)
 	o.str("end_state", s.EndState.String())
 	o.str("closed_by", s.ClosedBy)
 	return o.close()
@@ -144,7 +148,9 @@ const CenterKey = "all"
 
 // Counters are the base fields of an interval: counts and milliseconds.
 // They only ever grow within an interval, so shared views can be kept with
-// increments (acw_max_ms with a max).
+// increments (the _max_ms fields with a max). CounterNames and Fields
+// list them; that table is their one definition for every encoding
+// (records, snapshots, checkpoints, Redis hashes).
 type Counters struct {
 	ACWCount     int64 // wrap-ups that ended in the interval
 	ACWTotalMS   int64 // their summed duration
@@ -156,23 +162,54 @@ type Counters struct {
 	HoldMS       int64 // time in state hold
 	ACWStateMS   int64 // time in state acw
 	WorkMS       int64 // time not logged_out (any state)
+	ReadyMS      int64 // time in state ready
+	NotReadyMS   int64 // time in state not_ready
+	RingingMS    int64 // time in state ringing
+	// Handles completed in the interval: a talk/hold run plus the
+	// wrap-up it leads into (see the README's rule on handles).
+	HandleCount   int64
+	HandleTotalMS int64
+	HandleMaxMS   int64
+	MissedCount   int64 // offers (ringing runs) not answered
+	ACWCodedCount int64 // wrap-ups with a disposition that counts as coded
+}
+
+// NumCounters is the number of base fields of Counters.
+const NumCounters = 18
+
+// CounterNames are the wire names of Counters' fields, in the order of
+// Fields. New fields are only ever appended: encodings written by an
+// older version hold a prefix of them.
+var CounterNames = [NumCounters]string{"acw_count", "acw_total_ms", "acw_max_ms", "warn_count", "overrun_count",
+	"calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms",
+	"ready_ms", "not_ready_ms", "ringing_ms", "handle_count", "handle_total_ms", "handle_max_ms",
+	"missed_count", "acw_coded_count"}
+
+// CounterIsMax marks the fields (in Fields order) that combine by
+// maximum; all others add up.
+var CounterIsMax = [NumCounters]bool{2: true, 15: true}
+
+// Fields returns pointers to c's fields in CounterNames order.
+func (c *Counters) Fields() [NumCounters]*int64 {
+	return [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount,
+		&c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS,
+		&c.ReadyMS, &c.NotReadyMS, &c.RingingMS, &c.HandleCount, &c.HandleTotalMS, &c.HandleMaxMS,
+		&c.MissedCount, &c.ACWCodedCount}
 }
 
 // IsZero reports whether every base field is zero.
 func (c *Counters) IsZero() bool { return *c == Counters{} }
 
-// Add adds o into c (ACWMaxMS takes the maximum).
+// Add adds o into c (the CounterIsMax fields take the maximum).
 func (c *Counters) Add(o *Counters) {
-	c.ACWCount += o.ACWCount
-	c.ACWTotalMS += o.ACWTotalMS
-	c.ACWMaxMS = max(c.ACWMaxMS, o.ACWMaxMS)
-	c.WarnCount += o.WarnCount
-	c.OverrunCount += o.OverrunCount
-	c.CallsHandled += o.CallsHandled
-	c.TalkMS += o.TalkMS
-	c.HoldMS += o.HoldMS
-	c.ACWStateMS += o.ACWStateMS
-	c.WorkMS += o.WorkMS
+	dst, src := c.Fields(), o.Fields()
+	for i, p := range dst {
+		if CounterIsMax[i] {
+			*p = max(*p, *src[i])
+		} else {
+			*p += *src[i]
+		}
+	}
 }
 
 // Derived values. All use integer arithmetic with round-half-up so that any
@@ -197,6 +234,48 @@ func (c *Counters) ACWPctOfHandle() int64 {
 
 // OverrunRate is OverrunCount/ACWCount as a fraction in ten-thousandths.
 func (c *Counters) OverrunRate() int64 { return divRound(10000*c.OverrunCount, c.ACWCount) }
+
+// AHTMS is the average handle time, HandleTotalMS / HandleCount in whole
+// milliseconds (talk + hold + after-call work per handled call, timed
+// at the wrap-up's end: Genesys' definition).
+func (c *Counters) AHTMS() int64 { return divRound(c.HandleTotalMS, c.HandleCount) }
+
+// OccupancyPct is 100·(TalkMS+HoldMS+ACWStateMS) / (TalkMS+HoldMS+
+// ACWStateMS+ReadyMS+RingingMS) in hundredths of a percent: handling
+// time over handling plus available time (Amazon Connect's occupancy;
+// not-ready time is outside both).
+func (c *Counters) OccupancyPct() int64 {
+	h := c.TalkMS + c.HoldMS + c.ACWStateMS
+	return divRound(10000*h, h+c.ReadyMS+c.RingingMS)
+}
+
+// NotReadyPct is 100·NotReadyMS/WorkMS in hundredths of a percent.
+func (c *Counters) NotReadyPct() int64 { return divRound(10000*c.NotReadyMS, c.WorkMS) }
+
+// ACWCodedPct is 100·ACWCodedCount/ACWCount in hundredths of a percent
+// (ACW compliance: the share of wrap-ups whose outcome was coded).
+func (c *Counters) ACWCodedPct() int64 { return divRound(10000*c.ACWCodedCount, c.ACWCount) }
+
+// A DerivedField is one value computed from Counters, as records and
+// Redis hashes carry it: Value is scaled by 10^Places.
+type DerivedField struct {
+	Name   string
+	Places int
+	Value  func(*Counters) int64
+}
+
+// DerivedFields are the derived values in record order.
+var DerivedFields = [...]DerivedField{
+	{"acw_avg_ms", 0, (*Counters).ACWAvgMS},
+	{"acw_per_call_ms", 0, (*Counters).ACWPerCallMS},
+	{"acw_pct_of_work", 2, (*Counters).ACWPctOfWork},
+	{"acw_pct_of_handle", 2, (*Counters).ACWPctOfHandle},
+	{"overrun_rate", 4, (*Counters).OverrunRate},
+	{"aht_ms", 0, (*Counters).AHTMS},
+	{"occupancy_pct", 2, (*Counters).OccupancyPct},
+	{"not_ready_pct", 2, (*Counters).NotReadyPct},
+	{"acw_coded_pct", 2, (*Counters).ACWCodedPct},
+}
 
 func divRound(n, d int64) int64 {
 	if d == 0 {
@@ -245,21 +324,16 @@ func (iv *Interval) AppendJSON(b []byte) []byte {
 	o.time("start", iv.Start)
 	o.time("end", iv.End)
 	c := &iv.Counters
-	o.int("acw_count", c.ACWCount)
-	o.int("acw_total_ms", c.ACWTotalMS)
-	o.int("acw_max_ms", c.ACWMaxMS)
-	o.int("warn_count", c.WarnCount)
-	o.int("overrun_count", c.OverrunCount)
-	o.int("calls_handled", c.CallsHandled)
-	o.int("talk_ms", c.TalkMS)
-	o.int("hold_ms", c.HoldMS)
-	o.int("acw_state_ms", c.ACWStateMS)
-	o.int("work_ms", c.WorkMS)
-	o.int("acw_avg_ms", c.ACWAvgMS())
-	o.int("acw_per_call_ms", c.ACWPerCallMS())
-	o.fixed("acw_pct_of_work", c.ACWPctOfWork(), 2)
-	o.fixed("acw_pct_of_handle", c.ACWPctOfHandle(), 2)
-	o.fixed("overrun_rate", c.OverrunRate(), 4)
+	for k, p := range c.Fields() {
+		o.int(CounterNames[k], *p)
+	}
+	for _, d := range DerivedFields {
+		if d.Places == 0 {
+			o.int(d.Name, d.Value(c))
+		} else {
+			o.fixed(d.Name, d.Value(c), d.Places)
+		}
+	}
 	return o.close()
 }
 
@@ -386,4 +460,5 @@ type AgentState struct {
 	Alerted        bool   // the open wrap-up's overrun alert has been raised
 	LastACWMS      int64  // duration of the agent's last closed wrap-up; 0 before any
 	LastACWOverrun bool   // whether that wrap-up overran
+	Reason         string // the not-ready reason (state not_ready; "" otherwise)
 }

@@ -72,6 +72,11 @@ type Config struct {
 	// rest of the shift. It must be longer than every overrun threshold.
 	// Default 0: off.
 	MaxACW time.Duration
+	// UncodedDispositions are dispositions that do not count as coded
+	// (such as Genesys' ININ-WRAP-UP-TIMEOUT, set when the agent let
+	// the wrap-up time out): a segment is coded when its disposition is
+	// non-empty and not one of these.
+	UncodedDispositions []string
 	// Default thresholds; zero fields take DefaultWarn and DefaultOverrun.
 	Default Thresholds
 	// ByTeam and ByQueue override the default per team and per queue; a
@@ -140,6 +145,14 @@ func (c Config) Validate() error {
 		}
 	}
 	return c.validateMaxACW()
+}
+
+func (c *Config) uncodedSet() map[string]bool {
+	m := make(map[string]bool, len(c.UncodedDispositions))
+	for _, d := range c.UncodedDispositions {
+		m[d] = true
+	}
+	return m
 }
 
 // validateMaxACW refuses a MaxACW that would close a wrap-up before it

@@ -109,6 +109,9 @@ type openSeg struct {
 	start       int64
 	warnMS      int64
 	overrunMS   int64
+	// handleMS is the talk/hold run of the same call that led into this
+	// wrap-up, whose handle completes with it; -1: none.
+	handleMS int64
 }
 
 type agent struct {
@@ -121,8 +124,10 @@ type agent struct {
 	// added to interval counters.
 	accrued int64
 
-	talking  bool   // last applied event was talking/hold of talkCall
-	talkCall string //
+	talking   bool   // last applied event was talking/hold of talkCall
+	talkCall  string //
+	talkStart int64  // when that talk/hold run began
+	reason    string // the reason of the current state (not_ready)
 	seg      openSeg
 	calls    [recentCalls]callMemo
 	callNext uint8
@@ -191,6 +196,7 @@ type Engine struct {
 
 	idleMS   int64 // AgentIdleTimeout
 	maxACWMS int64 // MaxACW (0: off)
+	uncoded  map[string]bool
 	futureMS int64 // MaxFuture (0: off)
 	arrival  int64 // SetArrival's reference time (0: none)
 	// idle holds one entry per agent in memory: a time at or before its
@@ -259,6 +265,7 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 		maxACWMS:  cfg.MaxACW.Milliseconds(),
 		acwEnds:   minHeap[alertEntry]{less: alertLess},
 		closedBy:  events.ClosedByEvent,
+		uncoded:   cfg.uncodedSet(),
 		futureMS:  cfg.MaxFuture.Milliseconds(),
 		idle:      minHeap[idleEntry]{less: idleLess},
 		dedup:     make(map[key128]struct{}),
@@ -625,6 +632,12 @@ func (e *Engine) accrue(a *agent, to int64) {
 	add := func(c *events.Counters) {
 		c.WorkMS += d
 		switch a.state {
+		case events.StateReady:
+			c.ReadyMS += d
+		case events.StateNotReady:
+			c.NotReadyMS += d
+		case events.StateRinging:
+			c.RingingMS += d
 		case events.StateTalking:
 			c.TalkMS += d
 		case events.StateHold:
@@ -665,6 +678,11 @@ func (e *Engine) apply(ev *events.Event) {
 	if ev.CallID != "" && ev.Queue != "" {
 		a.setQueue(ev.CallID, ev.Queue)
 	}
+	inCall := ev.State == events.StateTalking || ev.State == events.StateHold
+	if a.state == events.StateRinging && !(ev.State == events.StateRinging && ev.CallID == a.call) &&
+		!(inCall && ev.CallID == a.call) {
+		e.countMissed(a, a.call) // the offer ended unanswered
+	}
 	if a.seg.open {
 		if ev.Disposition != "" && (ev.CallID == "" || ev.CallID == a.seg.call) {
 			a.seg.disposition = ev.Disposition
@@ -673,17 +691,24 @@ func (e *Engine) apply(ev *events.Event) {
 			e.closeSegment(a, t, ev.State)
 		}
 	}
-	inCall := ev.State == events.StateTalking || ev.State == events.StateHold
+	handleMS := int64(-1) // a talk/hold run that ends in a wrap-up of its call
 	if a.talking && !(inCall && ev.CallID == a.talkCall) {
 		e.countHandled(a)
+		if run := t - a.talkStart; ev.State == events.StateACW && ev.CallID == a.talkCall {
+			handleMS = run // completes with the wrap-up this event opens
+		} else {
+			e.countHandle(a, a.talkCall, run)
+		}
 		a.talking = false
 	}
-	if inCall {
+	if inCall && !a.talking {
 		a.talking = true
 		a.talkCall = ev.CallID
+		a.talkStart = t
 	}
 	if ev.State == events.StateACW && !a.seg.open {
 		e.openSegment(a, ev)
+		a.seg.handleMS = handleMS
 	}
 	if working(a.state) != working(ev.State) {
 		if working(ev.State) {
@@ -695,6 +720,10 @@ func (e *Engine) apply(ev *events.Event) {
 	a.state = ev.State
 	a.call = ev.CallID
 	a.since = t
+	a.reason = ""
+	if ev.State == events.StateNotReady {
+		a.reason = ev.Reason
+	}
 	if !a.idleQueued {
 		a.idleQueued = true
 		e.idle.push(idleEntry{at: t + e.idleMS, agent: a})
@@ -709,7 +738,7 @@ func (e *Engine) apply(ev *events.Event) {
 func (a *agent) fillState(st *events.AgentState) {
 	*st = events.AgentState{
 		AgentID: a.id, State: a.state, Since: a.since, CallID: a.call, Team: a.team,
-		LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun,
+		LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun, Reason: a.reason,
 	}
 	if a.call != "" {
 		st.Queue = a.queueOf(a.call)
@@ -795,6 +824,36 @@ func (e *Engine) countHandled(a *agent) {
 	e.centerCounters().CallsHandled++
 }
 
+// countHandle counts a completed handle of call (see the README's rule
+// on handles) of ms milliseconds.
+func (e *Engine) countHandle(a *agent, call string, ms int64) {
+	add := func(c *events.Counters) {
+		c.HandleCount++
+		c.HandleTotalMS += ms
+		c.HandleMaxMS = max(c.HandleMaxMS, ms)
+	}
+	add(e.agentCounters(a))
+	if c := e.teamCounters(a); c != nil {
+		add(c)
+	}
+	if q := a.queueOf(call); q != "" {
+		add(e.counters(events.ScopeQueue, q))
+	}
+	add(e.centerCounters())
+}
+
+// countMissed counts an offer of call that ended unanswered.
+func (e *Engine) countMissed(a *agent, call string) {
+	e.agentCounters(a).MissedCount++
+	if c := e.teamCounters(a); c != nil {
+		c.MissedCount++
+	}
+	if q := a.queueOf(call); q != "" {
+		e.counters(events.ScopeQueue, q).MissedCount++
+	}
+	e.centerCounters().MissedCount++
+}
+
 func (e *Engine) openSegment(a *agent, ev *events.Event) {
 	t := ev.TS
 	if a.lastSegStart == t {
@@ -817,6 +876,7 @@ func (e *Engine) openSegment(a *agent, ev *events.Event) {
 		start:       t,
 		warnMS:      warn,
 		overrunMS:   overrun,
+		handleMS:    -1,
 	}
 	e.alerts.push(alertEntry{at: t + overrun, agent: a, serial: a.seg.serial})
 	if e.maxACWMS > 0 {
@@ -841,6 +901,7 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		Warn:        d > s.warnMS,
 		Overrun:     d > s.overrunMS,
 		Disposition: s.disposition,
+		Coded:       s.disposition != "" && !e.uncoded[s.disposition],
 		EndState:    endState,
 		ClosedBy:    e.closedBy,
 	}
@@ -857,6 +918,9 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		if e.seg.Overrun {
 			c.OverrunCount++
 		}
+		if e.seg.Coded {
+			c.ACWCodedCount++
+		}
 	}
 	add(e.agentCounters(a))
 	if c := e.teamCounters(a); c != nil {
@@ -866,6 +930,9 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		add(e.counters(events.ScopeQueue, queue))
 	}
 	add(e.centerCounters())
+	if s.handleMS >= 0 {
+		e.countHandle(a, s.call, s.handleMS+d)
+	}
 	if s.alerted {
 		e.emitAlert(a, events.AlertResolved, end)
 	}

@@ -12,8 +12,9 @@ import (
 // snapshotVersion is the first byte of every snapshot. Bump it on any
 // change of layout; Restore refuses versions it does not know. Version 1
 // (always inline dedup memory, no journal index), 2 (without the
-// future and idle counters) and 3 (without the max_acw counter) are
-// still read.
+// future and idle counters) and 3 (without the max_acw counter, the
+// interval fields after work_ms and the handle and reason state of
+// agents) are still read.
 const snapshotVersion = 4
 
 // ErrSnapshot is returned (wrapped) by Restore for bytes that are not a
@@ -144,13 +145,16 @@ func (r *snapReader) event(ev *events.Event) {
 }
 
 func (w *snapWriter) counters(c *events.Counters) {
-	for _, v := range [...]int64{c.ACWCount, c.ACWTotalMS, c.ACWMaxMS, c.WarnCount, c.OverrunCount, c.CallsHandled, c.TalkMS, c.HoldMS, c.ACWStateMS, c.WorkMS} {
-		w.i(v)
+	for _, p := range c.Fields() {
+		w.i(*p)
 	}
 }
 
-func (r *snapReader) counters(c *events.Counters) {
-	for _, p := range [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount, &c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS} {
+// counters reads the first n fields of c (a snapshot of version < 4
+// holds the first 10).
+func (r *snapReader) counters(c *events.Counters, n int) {
+	fs := c.Fields()
+	for _, p := range fs[:n] {
 		*p = r.i()
 	}
 }
@@ -269,6 +273,9 @@ func (e *Engine) appendSnapshot(b []byte, journaled bool) []byte {
 		w.u(uint64(a.segN))
 		w.i(a.lastACWMS)
 		w.bool(a.lastOverrun)
+		w.i(a.talkStart)
+		w.s(a.reason)
+		w.i(s.handleMS)
 	}
 
 	w.bool(e.started)
@@ -308,6 +315,10 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		return nil, fmt.Errorf("%w: unknown version", ErrSnapshot)
 	}
 	version := snap[0]
+	nCounters := events.NumCounters
+	if version < 4 {
+		nCounters = 10
+	}
 	r := snapReader{b: snap[1:]}
 	if win := r.i(); r.err == nil && win != e.windowMS {
 		return nil, fmt.Errorf("%w: taken with window %dms, configured %dms", ErrSnapshot, win, e.windowMS)
@@ -370,6 +381,17 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		a.segN = uint32(r.u())
 		a.lastACWMS = r.i()
 		a.lastOverrun = r.bool()
+		if version >= 4 {
+			a.talkStart = r.i()
+			a.reason = r.s()
+			s.handleMS = r.i()
+		} else {
+			// Taken before handles were timed: a call in progress is
+			// timed from its last state change, and a wrap-up in progress
+			// completes no handle.
+			a.talkStart = a.since
+			s.handleMS = -1
+		}
 		if a.state > events.StateACW {
 			r.fail("agent state")
 		}
@@ -400,7 +422,7 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	for n := r.count(12); n > 0 && r.err == nil; n-- {
 		k := scopeKey{scope: events.Scope(r.u()), key: r.s()}
 		x := &accEntry{key: k}
-		r.counters(&x.Counters)
+		r.counters(&x.Counters, nCounters)
 		if k.scope >= events.NumScopes {
 			r.fail("scope")
 		}

@@ -54,6 +54,8 @@ func (f *engineFlags) register(ss *settings) {
 		"reject as future an event dated more than this ahead of the largest ts before it (replay) or of its Kafka record's timestamp (run); 0 disables (duration)", 0)
 	ss.dur(&c.MaxACW, "max-acw", "engine.max_acw", "0s",
 		"close a wrap-up still open this long after it began, as if the agent had become ready then (segment closed_by max_acw): for feeds that lose the record ending a wrap-up; longer than every overrun threshold; an adapter section's max_acw wins; 0 disables (duration)", 0)
+	ss.strList(&c.UncodedDispositions, "uncoded-dispositions", "engine.uncoded_dispositions", "",
+		"dispositions that do not count as coded (ACW compliance), comma-separated, e.g. ININ-WRAP-UP-TIMEOUT: a wrap-up is coded when its disposition is non-empty and not one of these", false)
 	if ss.extra == nil {
 		ss.extra = map[string]func(*yaml.Node) error{}
 	}

@@ -370,15 +370,16 @@ func bindPrefix(ctx context.Context, store *redisstore.Store, owner string, log 
 func checkpointSettings(f *runFlags, rc *runConfig) map[string]string {
 	e := rc.engine
 	m := map[string]string{
-		"engine.window":             e.Window.String(),
-		"engine.max_out_of_order":   e.MaxOutOfOrder.String(),
-		"engine.dedup_horizon":      e.DedupHorizon.String(),
-		"engine.agent_idle_timeout": e.AgentIdleTimeout.String(),
-		"engine.max_future":         e.MaxFuture.String(),
-		"engine.max_acw":            e.MaxACW.String(),
-		"engine.thresholds":         fmt.Sprintf("warn %s overrun %s teams %v queues %v", e.Default.Warn, e.Default.Overrun, e.ByTeam, e.ByQueue),
-		"kafka.input_format":        f.input.format,
-		"redis.time_zone":           f.tz,
+		"engine.window":               e.Window.String(),
+		"engine.max_out_of_order":     e.MaxOutOfOrder.String(),
+		"engine.dedup_horizon":        e.DedupHorizon.String(),
+		"engine.agent_idle_timeout":   e.AgentIdleTimeout.String(),
+		"engine.max_future":           e.MaxFuture.String(),
+		"engine.max_acw":              e.MaxACW.String(),
+		"engine.uncoded_dispositions": strings.Join(e.UncodedDispositions, ","),
+		"engine.thresholds":           fmt.Sprintf("warn %s overrun %s teams %v queues %v", e.Default.Warn, e.Default.Overrun, e.ByTeam, e.ByQueue),
+		"kafka.input_format":          f.input.format,
+		"redis.time_zone":             f.tz,
 	}
 	if a := f.input.settings(); a != "" {
 		m["adapters."+f.input.format] = a

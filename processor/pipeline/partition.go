@@ -642,10 +642,11 @@ func (pt *partition) flush(final bool) error {
 			pt.snapBufs[pt.snapIdx] = pt.eng.AppendSnapshotJournaled(pt.snapBufs[pt.snapIdx][:0])
 			b.Snapshot = pt.snapBufs[pt.snapIdx]
 			b.DedupStart = pt.eng.DedupStart()
-			b.Aux = pt.tr.appendAux(nil)
+			var adState []byte
 			if st, ok := pt.ad.(events.Stateful); ok {
-				b.Aux = appendAdapterState(b.Aux, st)
+				adState = st.AppendState(nil)
 			}
+			b.Aux = pt.tr.appendAux(nil, adState)
 			b.SnapOffset = pt.next
 			pt.ticks = pt.ticks[:0]
 			pt.lastSnap = now

@@ -82,7 +82,10 @@ type SharedEntry struct {
 // applied some of the entries first; nothing was applied.
 var ErrSharedConflict = errors.New("shared writer: lease lost or entries already applied")
 
-const sharedLogVersion = 1
+// sharedLogVersion is the first byte of a shared log entry. Version 1
+// holds ten counters per entry; 2 a count of counters first (see
+// appendCounters). Entries of both may be in the logs after an upgrade.
+const sharedLogVersion = 2
 
 // AppendSharedLog appends to b the encoding of one partition's shared
 // flush (Batch.SharedLog): its interval deltas ivs (Scope, Key, Start,
@@ -127,10 +130,10 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 		}
 	}
 	for n, d := range data {
-		if len(d) == 0 || d[0] != sharedLogVersion {
+		if len(d) == 0 || d[0] < 1 || d[0] > sharedLogVersion {
 			return nil, fmt.Errorf("shared log entry %d: unknown version", n)
 		}
-		r := &auxReader{StateReader: events.StateReader{B: d[1:]}}
+		r := &auxReader{StateReader: events.StateReader{B: d[1:]}, uncounted: d[0] == 1}
 		f, e := r.Varint(), r.Varint()
 		if e > end {
 			first, end = f, e

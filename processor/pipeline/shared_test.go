@@ -66,28 +66,53 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	}
 	tr := newTracker(Topics{}, 15*time.Minute, time.UTC)
 	tr.closed = []closedWindow{{start: 900000, counters: map[scopeKey]events.Counters{
-		{events.ScopeTeam, "t1"}: {ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}}}}
+		{events.ScopeTeam, "t1"}: {ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000, HandleMaxMS: 41000}}}}
 	tr.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}] = events.Counters{CallsHandled: 3}
-	aux := tr.appendAux(nil)
-	withState := append(append([]byte{}, aux...), 3, 'x', 'y', 'z')
-	withState[0] = 3
+	aux := tr.appendAux(nil, nil)
+	withState := tr.appendAux(nil, []byte("xyz"))
 
 	back := newTracker(Topics{}, 15*time.Minute, time.UTC)
 	st, err := back.restoreAux(withState, eng)
 	if err != nil || string(st) != "xyz" {
 		t.Fatalf("restore: state %q, %v", st, err)
 	}
-	if got := back.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; got.ACWTotalMS != 30000 || back.closed[0].start != 900000 {
+	if got := back.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; got.ACWTotalMS != 30000 || got.HandleMaxMS != 41000 || back.closed[0].start != 900000 {
 		t.Errorf("closed window restored as %+v", back.closed)
 	}
 	if got := back.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}]; got.CallsHandled != 3 {
 		t.Errorf("agent day restored as %+v", back.agentDays)
 	}
+	// An aux of version 3 (ten counters, no count before them; the
+	// adapter's state last) still restores.
+	v3 := []byte{3, 1}
+	v3 = binary.AppendVarint(v3, 900000)
+	v3 = appendScopeKey(append(v3, 1), scopeKey{events.ScopeTeam, "t1"})
+	for _, v := range []int64{2, 30000, 20000, 0, 0, 0, 0, 0, 0, 0} {
+		v3 = binary.AppendVarint(v3, v)
+	}
+	v3 = append(v3, 0, 3, 'x', 'y', 'z')
+	old := newTracker(Topics{}, 15*time.Minute, time.UTC)
+	if st, err := old.restoreAux(v3, eng); err != nil || string(st) != "xyz" ||
+		old.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}] != (events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}) {
+		t.Fatalf("version 3: state %q, %v, %+v", st, err, old.closed)
+	}
+	// A newer writer's extra counters are skipped.
+	more := []byte{auxVersion, 1}
+	more = binary.AppendVarint(more, 900000)
+	more = appendScopeKey(append(more, 1), scopeKey{events.ScopeTeam, "t1"})
+	more = binary.AppendUvarint(more, events.NumCounters+2)
+	for i := range events.NumCounters + 2 {
+		more = binary.AppendVarint(more, int64(i+1))
+	}
+	more = append(more, 0, 0)
+	if _, err := newTracker(Topics{}, 15*time.Minute, time.UTC).restoreAux(more, eng); err != nil {
+		t.Fatalf("extra counters: %v", err)
+	}
 	badScope := append([]byte{}, aux...)
 	badScope[3+len(binary.AppendVarint(nil, 900000))] = byte(events.NumScopes) // after version, window count, start, key count
 	for name, bad := range map[string][]byte{
 		"empty": nil, "version": {9}, "truncated": aux[:len(aux)-1], "padded": append(append([]byte{}, aux...), 0),
-		"state too long": append(append([]byte{3}, aux[1:]...), 9, 'x'), "scope": badScope,
+		"state too long": append(aux[:len(aux)-1:len(aux)-1], 9, 'x'), "scope": badScope,
 	} {
 		if _, err := newTracker(Topics{}, 15*time.Minute, time.UTC).restoreAux(bad, eng); err == nil {
 			t.Errorf("%s aux: no error", name)

@@ -469,25 +469,32 @@ func (t *tracker) AgentForgotten(id string) {
 	}
 }
 
-// delta is c - b for the additive fields; ACWMaxMS is c's when it grew.
+// delta is c - b for the additive fields; a maximum (events.CounterIsMax)
+// is c's when it grew, else 0.
 func delta(c, b *events.Counters) events.Counters {
-	d := events.Counters{
-		ACWCount: c.ACWCount - b.ACWCount, ACWTotalMS: c.ACWTotalMS - b.ACWTotalMS,
-		WarnCount: c.WarnCount - b.WarnCount, OverrunCount: c.OverrunCount - b.OverrunCount,
-		CallsHandled: c.CallsHandled - b.CallsHandled, TalkMS: c.TalkMS - b.TalkMS,
-		HoldMS: c.HoldMS - b.HoldMS, ACWStateMS: c.ACWStateMS - b.ACWStateMS, WorkMS: c.WorkMS - b.WorkMS,
-	}
-	if c.ACWMaxMS > b.ACWMaxMS {
-		d.ACWMaxMS = c.ACWMaxMS
+	var d events.Counters
+	df, cf, bf := d.Fields(), c.Fields(), b.Fields()
+	for i, p := range df {
+		switch {
+		case !events.CounterIsMax[i]:
+			*p = *cf[i] - *bf[i]
+		case *cf[i] > *bf[i]:
+			*p = *cf[i]
+		}
 	}
 	return d
 }
 
+// negate is -c for the additive fields; maxima are 0 (unchanged).
 func negate(c *events.Counters) events.Counters {
-	return events.Counters{
-		ACWCount: -c.ACWCount, ACWTotalMS: -c.ACWTotalMS, WarnCount: -c.WarnCount, OverrunCount: -c.OverrunCount,
-		CallsHandled: -c.CallsHandled, TalkMS: -c.TalkMS, HoldMS: -c.HoldMS, ACWStateMS: -c.ACWStateMS, WorkMS: -c.WorkMS,
+	var d events.Counters
+	df, cf := d.Fields(), c.Fields()
+	for i, p := range df {
+		if !events.CounterIsMax[i] {
+			*p = -*cf[i]
+		}
 	}
+	return d
 }
 
 // day returns the calendar day (in t.loc) holding the window starting at
@@ -738,12 +745,19 @@ func (t *tracker) resume(eng *processor.Engine) {
 	clear(t.agents)
 }
 
+// auxVersion is the first byte of appendAux's output. Version 2 (without
+// an adapter's state) and 3 (with it) hold ten counters per entry; 4
+// holds a count of counters first (events.CounterNames: readers take the
+// fields they know) and always a stateful adapter's state, maybe empty.
+const auxVersion = 4
+
 // appendAux encodes the state a snapshot must carry besides the engine's:
-// the recent closed windows and the agents' per-day totals. (The base is
-// not needed: a snapshot is taken right after a flush, when the base equals
-// the engine's open counters.)
-func (t *tracker) appendAux(b []byte) []byte {
-	b = append(b, 2) // version
+// the recent closed windows, the agents' per-day totals, and the input
+// adapter's state (adapterState; nil when it keeps none). (The base is
+// not needed: a snapshot is taken right after a flush, when the base
+// equals the engine's open counters.)
+func (t *tracker) appendAux(b, adapterState []byte) []byte {
+	b = append(b, auxVersion)
 	b = binary.AppendUvarint(b, uint64(len(t.closed)))
 	for _, cw := range t.closed {
 		b = binary.AppendVarint(b, cw.start)
@@ -771,7 +785,8 @@ func (t *tracker) appendAux(b []byte) []byte {
 		b = append(b, dk.day...)
 		b = appendCounters(b, &c)
 	}
-	return b
+	b = binary.AppendUvarint(b, uint64(len(adapterState)))
+	return append(b, adapterState...)
 }
 
 func appendScopeKey(b []byte, k scopeKey) []byte {
@@ -780,17 +795,18 @@ func appendScopeKey(b []byte, k scopeKey) []byte {
 	return append(b, k.key...)
 }
 
-func counterFields(c *events.Counters) [10]*int64 {
-	return [...]*int64{&c.ACWCount, &c.ACWTotalMS, &c.ACWMaxMS, &c.WarnCount, &c.OverrunCount,
-		&c.CallsHandled, &c.TalkMS, &c.HoldMS, &c.ACWStateMS, &c.WorkMS}
-}
-
+// appendCounters encodes c as its number of fields, then each field.
 func appendCounters(b []byte, c *events.Counters) []byte {
-	for _, p := range counterFields(c) {
+	b = binary.AppendUvarint(b, events.NumCounters)
+	for _, p := range c.Fields() {
 		b = binary.AppendVarint(b, *p)
 	}
 	return b
 }
+
+// oldCounters is the number of counters an entry of aux version < 4 and
+// shared log version 1 holds, without a count before them.
+const oldCounters = 10
 
 var errAux = errors.New("pipeline: corrupt aux checkpoint")
 
@@ -799,6 +815,9 @@ var errAux = errors.New("pipeline: corrupt aux checkpoint")
 type auxReader struct {
 	events.StateReader
 	bad bool // a scope out of range
+	// uncounted: the entries hold oldCounters counters and no count
+	// (aux version < 4, shared log version 1).
+	uncounted bool
 }
 
 func (r *auxReader) scopeKey() scopeKey {
@@ -809,10 +828,20 @@ func (r *auxReader) scopeKey() scopeKey {
 	return scopeKey{scope, r.String()}
 }
 
+// counters reads one appendCounters entry: the fields this version
+// knows; a newer writer's further fields are skipped.
 func (r *auxReader) counters() events.Counters {
 	var c events.Counters
-	for _, p := range counterFields(&c) {
-		*p = r.Varint()
+	n := oldCounters
+	if !r.uncounted {
+		n = r.Count()
+	}
+	fs := c.Fields()
+	for i := range n {
+		v := r.Varint()
+		if i < len(fs) {
+			*fs[i] = v
+		}
 	}
 	return c
 }
@@ -827,10 +856,10 @@ func (r *auxReader) err() error {
 
 // restoreAux decodes appendAux's output and sets the base from the engine.
 func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []byte, err error) {
-	if len(b) == 0 || (b[0] != 2 && b[0] != 3) {
+	if len(b) == 0 || b[0] < 2 || b[0] > auxVersion {
 		return nil, errAux
 	}
-	r := &auxReader{StateReader: events.StateReader{B: b[1:]}}
+	r := &auxReader{StateReader: events.StateReader{B: b[1:]}, uncounted: b[0] < 4}
 	t.closed = t.closed[:0]
 	for range r.Count() {
 		cw := closedWindow{start: r.Varint(), counters: map[scopeKey]events.Counters{}}
@@ -846,7 +875,7 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 		day := r.String()
 		t.agentDays[dayKey{k, day}] = r.counters()
 	}
-	if b[0] == 3 { // an adapter's state follows (Count is 0 if it does not fit)
+	if b[0] >= 3 { // an adapter's state follows (Count is 0 if it does not fit)
 		n := r.Count()
 		adapterState, r.B = r.B[:n:n], r.B[n:]
 	}
@@ -867,11 +896,3 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 	return adapterState, nil
 }
 
-// appendAdapterState adds a stateful adapter's state to aux (what
-// appendAux wrote), which restoreAux returns.
-func appendAdapterState(aux []byte, st events.Stateful) []byte {
-	state := st.AppendState(nil)
-	aux[0] = 3
-	aux = binary.AppendUvarint(aux, uint64(len(state)))
-	return append(aux, state...)
-}

@@ -134,16 +134,13 @@ func (s *Store) WindowCounters(ctx context.Context, start int64) ([]pipeline.Cou
 	out := make([]pipeline.CounterDelta, 0, len(keys))
 	for i, k := range keys {
 		h := cmds[i].Val()
-		var f [12]int64
-		for j, name := range viewBase {
-			if v, ok := h[name]; ok {
-				if f[j], err = strconv.ParseInt(v, 10, 64); err != nil {
-					return nil, fmt.Errorf("redis: %s %s = %q: %v", s.IntervalKey(k.scope, k.key, start), name, v, err)
-				}
-			}
+		_, _, c, err := parseViewBase(s.IntervalKey(k.scope, k.key, start), func(j int) (string, bool) {
+			v, ok := h[viewBase[j]]
+			return v, ok
+		})
+		if err != nil {
+			return nil, fmt.Errorf("redis: %v", err)
 		}
-		c := events.Counters{ACWCount: f[2], ACWTotalMS: f[3], ACWMaxMS: f[4], WarnCount: f[5], OverrunCount: f[6],
-			CallsHandled: f[7], TalkMS: f[8], HoldMS: f[9], ACWStateMS: f[10], WorkMS: f[11]}
 		out = append(out, pipeline.CounterDelta{Scope: k.scope, Key: k.key, View: pipeline.ViewInterval, Start: start, Delta: c})
 	}
 	return out, nil

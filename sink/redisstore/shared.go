@@ -121,9 +121,6 @@ type sharedView struct {
 // again, refreshing its TTL.
 const rewriteAfter = int64(10 * 60 * 1000)
 
-var viewBase = []string{"start", "end", "acw_count", "acw_total_ms", "acw_max_ms", "warn_count", "overrun_count",
-	"calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms"}
-
 // checkPositions drops the cache unless every log is where this writer
 // left it (called with the positions just read; sh.mu held).
 func (sh *sharedCache) checkPositions(logs []string, pos []any) {
@@ -184,11 +181,23 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		nv := old
 		nv.c.Add(&c.Delta)
 		if c.View == pipeline.ViewLast60m {
-			// the largest wrap-up of the intervals the view spans (as of
-			// this round: intervals come first)
-			nv.c.ACWMaxMS = 0
+			// the maxima (largest wrap-up, largest handle) of the
+			// intervals the view spans (as of this round: intervals
+			// come first)
+			fs := nv.c.Fields()
+			for f, isMax := range events.CounterIsMax {
+				if isMax {
+					*fs[f] = 0
+				}
+			}
 			for t := c.Start; t < c.End; t += w {
-				nv.c.ACWMaxMS = max(nv.c.ACWMaxMS, look(s.IntervalKey(c.Scope, c.Key, t)).c.ACWMaxMS)
+				iv := look(s.IntervalKey(c.Scope, c.Key, t)).c
+				ifs := iv.Fields()
+				for f, isMax := range events.CounterIsMax {
+					if isMax {
+						*fs[f] = max(*fs[f], *ifs[f])
+					}
+				}
 			}
 		}
 		nv.start, nv.end, nv.used = c.Start, c.End, wallMS
@@ -498,17 +507,15 @@ func (s *Store) loadViews(ctx context.Context, counters []pipeline.CounterDelta,
 		return fmt.Errorf("redis shared read: %w", err)
 	}
 	for i, k := range keys {
-		var f [12]int64
-		for j, v := range cmds[i].Val() {
-			if str, ok := v.(string); ok {
-				if f[j], err = strconv.ParseInt(str, 10, 64); err != nil {
-					return fmt.Errorf("redis shared read: %s %s = %q: %v", k, viewBase[j], str, err)
-				}
-			}
+		vals := cmds[i].Val()
+		start, end, c, err := parseViewBase(k, func(j int) (string, bool) {
+			str, ok := vals[j].(string)
+			return str, ok
+		})
+		if err != nil {
+			return fmt.Errorf("redis shared read: %v", err)
 		}
-		sh.views[k] = &sharedView{start: f[0], end: f[1], used: wallMS, c: events.Counters{
-			ACWCount: f[2], ACWTotalMS: f[3], ACWMaxMS: f[4], WarnCount: f[5], OverrunCount: f[6],
-			CallsHandled: f[7], TalkMS: f[8], HoldMS: f[9], ACWStateMS: f[10], WorkMS: f[11]}}
+		sh.views[k] = &sharedView{start: start, end: end, used: wallMS, c: c}
 	}
 	return nil
 }

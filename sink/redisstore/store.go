@@ -545,18 +545,56 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 }
 
 // viewFields names the fields of an interval, day or last-60m hash, in
-// the order of viewValues.
-var viewFields = [...]string{"start", "end", "acw_count", "acw_total_ms", "acw_max_ms",
-	"warn_count", "overrun_count", "calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms",
-	"acw_avg_ms", "acw_per_call_ms", "acw_pct_of_work", "acw_pct_of_handle", "overrun_rate"}
+// the order of viewValues: start, end, the base fields
+// (events.CounterNames), then the derived ones (events.DerivedFields).
+var viewFields = func() (f [2 + events.NumCounters + len(events.DerivedFields)]string) {
+	f[0], f[1] = "start", "end"
+	copy(f[2:], events.CounterNames[:])
+	for i, d := range events.DerivedFields {
+		f[2+events.NumCounters+i] = d.Name
+	}
+	return
+}()
 
 // viewPlaces are the decimal places of each field (scaled integers).
-var viewPlaces = [len(viewFields)]int{14: 2, 15: 2, 16: 4}
+var viewPlaces = func() (p [len(viewFields)]int) {
+	for i, d := range events.DerivedFields {
+		p[2+events.NumCounters+i] = d.Places
+	}
+	return
+}()
 
-func viewValues(start, end int64, d *events.Counters) [len(viewFields)]int64 {
-	return [...]int64{start, end, d.ACWCount, d.ACWTotalMS, d.ACWMaxMS,
-		d.WarnCount, d.OverrunCount, d.CallsHandled, d.TalkMS, d.HoldMS, d.ACWStateMS, d.WorkMS,
-		d.ACWAvgMS(), d.ACWPerCallMS(), d.ACWPctOfWork(), d.ACWPctOfHandle(), d.OverrunRate()}
+func viewValues(start, end int64, d *events.Counters) (v [len(viewFields)]int64) {
+	v[0], v[1] = start, end
+	for i, p := range d.Fields() {
+		v[2+i] = *p
+	}
+	for i, f := range events.DerivedFields {
+		v[2+events.NumCounters+i] = f.Value(d)
+	}
+	return v
+}
+
+// viewBase are the fields of a view hash that readers sum: start, end
+// and the base fields.
+var viewBase = viewFields[:2+events.NumCounters]
+
+// parseViewBase reads a view hash's base fields (HMGET of viewBase, or
+// HGETALL), absent ones as 0: a hash written before a field existed has
+// none of it.
+func parseViewBase(key string, get func(i int) (string, bool)) (start, end int64, c events.Counters, err error) {
+	var f [2 + events.NumCounters]int64
+	for j := range viewBase {
+		if v, ok := get(j); ok {
+			if f[j], err = strconv.ParseInt(v, 10, 64); err != nil {
+				return 0, 0, c, fmt.Errorf("%s %s = %q: %v", key, viewBase[j], v, err)
+			}
+		}
+	}
+	for i, p := range c.Fields() {
+		*p = f[2+i]
+	}
+	return f[0], f[1], c, nil
 }
 
 // viewKey returns the hash of c's view and its lifetime.
@@ -654,6 +692,9 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 		}
 		if p == nil || a.Queue != p.Queue {
 			args = append(args, "queue", a.Queue)
+		}
+		if p == nil || a.Reason != p.Reason {
+			args = append(args, "reason", a.Reason)
 		}
 		if p == nil || a.LastACWMS != p.LastACWMS {
 			args = append(args, "last_acw_ms", i64(a.LastACWMS))
