@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -272,7 +272,7 @@ func TestOlderSnapshotVersionsStillRestore(t *testing.T) {
 	e3, _ := Restore(Config{}, &collector{}, v3)
 	st2, st3 := e2.Stats(), e3.Stats()
 	st3.Future, st3.IdleLogouts, st3.Forgotten, st3.Ignored = 0, 0, 0, 0 // version 2 lacks them
-	tail := func(e *Engine) []byte { // the snapshot after its counters
+	tail := func(e *Engine) []byte {                                     // the snapshot after its counters
 		b := e.Snapshot()
 		r := snapReader{b: b[1:]}
 		r.i()

@@ -128,9 +128,9 @@ type agent struct {
 	talkCall  string //
 	talkStart int64  // when that talk/hold run began
 	reason    string // the reason of the current state (not_ready)
-	seg      openSeg
-	calls    [recentCalls]callMemo
-	callNext uint8
+	seg       openSeg
+	calls     [recentCalls]callMemo
+	callNext  uint8
 
 	idleQueued bool // the agent has its entry in Engine.idle
 

@@ -895,4 +895,3 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 	})
 	return adapterState, nil
 }
-
