@@ -329,3 +329,32 @@ func TestAJournaledSnapshotRestoresExactly(t *testing.T) {
 		}
 	}
 }
+
+// Over a simulated day, every agent, team and centre interval's work_ms is
+// exactly the sum of its time in each state; queue intervals carry no
+// time in state; handles never outnumber the talk runs that make them.
+func TestWorkIsTheSumOfTheTimeInEachState(t *testing.T) {
+	evs := jitter(simEvents(t, sim.Config{Seed: 11, Agents: 60, Duration: 24 * time.Hour, DuplicateRate: 0.01}), time.Second, 3)
+	_, out, _ := uninterrupted(Config{}, evs)
+	var handles, calls int64
+	for _, iv := range out.ivs {
+		c := iv.Counters
+		states := c.ReadyMS + c.NotReadyMS + c.RingingMS + c.TalkMS + c.HoldMS + c.ACWStateMS
+		if iv.Scope == events.ScopeQueue {
+			if states != 0 || c.WorkMS != 0 {
+				t.Fatalf("queue interval with time in state: %+v", iv)
+			}
+			continue
+		}
+		if c.WorkMS != states {
+			t.Fatalf("%s %s %s: work_ms %d, states sum to %d: %+v", iv.Scope, iv.Key, events.FormatTime(iv.Start), c.WorkMS, states, c)
+		}
+		if iv.Scope == events.ScopeCenter {
+			handles += c.HandleCount
+			calls += c.CallsHandled
+		}
+	}
+	if handles == 0 || handles > calls {
+		t.Fatalf("handles %d, calls %d: the simulated day should have handles, no more than calls", handles, calls)
+	}
+}

@@ -186,6 +186,14 @@ func TestWallboardInBrowser(t *testing.T) {
 		}
 	}
 
+	// The centre's figures include the supervisor metrics: average handle
+	// time once a handle has completed, occupancy, coded wrap-ups.
+	poll("the centre's AHT, occupancy and coded share", `(() => {
+		const k = {};
+		for (const d of document.querySelectorAll("#center-day .kpi")) k[d.querySelector("span").textContent] = d.querySelector("b").textContent;
+		return /^\d+(\.\d)? s$|^\d+m/.test(k["AHT"] || "") && / %$/.test(k["Occupancy"] || "") && (k["Coded"] || "") !== "" ? "yes" : "";
+	})()`, time.Minute)
+
 	// The page keeps updating without a reload.
 	poll("more updates pushed", fmt.Sprintf(`Number(document.body.dataset.updates) > %d + 3 ? "yes" : ""`, first.Updates), 30*time.Second)
 	var marker string

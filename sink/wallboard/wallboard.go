@@ -137,6 +137,7 @@ type Agent struct {
 	OverrunMS      int64  `json:"overrun_ms,omitempty"`
 	LastACWMS      int64  `json:"last_acw_ms"`
 	LastACWOverrun bool   `json:"last_acw_overrun"`
+	Reason         string `json:"reason,omitempty"` // the not-ready reason
 	Updated        int64  `json:"updated"`
 }
 
@@ -156,6 +157,12 @@ type Stats struct {
 	ACWPctOfWork float64 `json:"acw_pct_of_work"`
 	WarnCount    int64   `json:"warn_count"`
 	OverrunCount int64   `json:"overrun_count"`
+	HandleCount  int64   `json:"handle_count"`
+	AHTMS        int64   `json:"aht_ms"`
+	OccupancyPct float64 `json:"occupancy_pct"`
+	ACWCodedPct  float64 `json:"acw_coded_pct"`
+	NotReadyPct  float64 `json:"not_ready_pct"`
+	MissedCount  int64   `json:"missed_count"`
 }
 
 // Tile is one team, queue or the center: its current interval and today.
@@ -588,16 +595,21 @@ func num(s string) int64 {
 func agentOf(id string, h map[string]string) Agent {
 	return Agent{ID: id, State: h["state"], Since: num(h["since"]), CallID: h["call_id"], Team: h["team"], Queue: h["queue"],
 		ACWStart: num(h["acw_start"]), SegmentID: h["segment_id"], WarnMS: num(h["warn_ms"]), OverrunMS: num(h["overrun_ms"]),
-		LastACWMS: num(h["last_acw_ms"]), LastACWOverrun: h["last_acw_overrun"] == "1", Updated: num(h["updated"])}
+		LastACWMS: num(h["last_acw_ms"]), LastACWOverrun: h["last_acw_overrun"] == "1", Reason: h["reason"], Updated: num(h["updated"])}
 }
 
 func statsOf(h map[string]string) *Stats {
 	if len(h) == 0 {
 		return nil
 	}
-	pct, _ := strconv.ParseFloat(h["acw_pct_of_work"], 64)
+	pct := func(name string) float64 {
+		v, _ := strconv.ParseFloat(h[name], 64)
+		return v
+	}
 	return &Stats{CallsHandled: num(h["calls_handled"]), ACWCount: num(h["acw_count"]), ACWAvgMS: num(h["acw_avg_ms"]),
-		ACWMaxMS: num(h["acw_max_ms"]), ACWPctOfWork: pct, WarnCount: num(h["warn_count"]), OverrunCount: num(h["overrun_count"])}
+		ACWMaxMS: num(h["acw_max_ms"]), ACWPctOfWork: pct("acw_pct_of_work"), WarnCount: num(h["warn_count"]), OverrunCount: num(h["overrun_count"]),
+		HandleCount: num(h["handle_count"]), AHTMS: num(h["aht_ms"]), OccupancyPct: pct("occupancy_pct"), ACWCodedPct: pct("acw_coded_pct"),
+		NotReadyPct: pct("not_ready_pct"), MissedCount: num(h["missed_count"])}
 }
 
 func alertOf(v map[string]any) Alert {

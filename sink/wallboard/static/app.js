@@ -66,7 +66,9 @@
     li.className = "agent s-" + (a.state || "unknown");
     li.dataset.state = a.state;
     if (a.state === "acw") li.dataset.start = a.acw_start; else delete li.dataset.start;
-    setText(li.children[2], STATE_LABEL[a.state] || a.state || "Unknown");
+    let label = STATE_LABEL[a.state] || a.state || "Unknown";
+    if (a.state === "not_ready" && a.reason) label += " · " + a.reason;
+    setText(li.children[2], label);
     let meta = [a.team, a.queue].filter(Boolean).join(" · ");
     if (a.state !== "acw" && a.last_acw_ms) {
       meta += (meta ? " · " : "") + "last wrap-up " + fmtSecs(a.last_acw_ms) + (a.last_acw_overrun ? " (overrun)" : "");
@@ -176,10 +178,14 @@
     ["Calls", (s) => String(s.calls_handled)],
     ["Avg ACW", (s) => (s.acw_count ? fmtSecs(s.acw_avg_ms) : "–")],
     ["ACW % work", (s) => pct(s.acw_pct_of_work)],
+    ["AHT", (s) => (s.handle_count ? fmtSecs(s.aht_ms) : "–")],
+    ["Occupancy", (s) => pct(s.occupancy_pct)],
+    ["Coded", (s) => (s.acw_count ? pct(s.acw_coded_pct) : "–")],
     ["Overruns", (s) => String(s.overrun_count), (s) => s.overrun_count > 0],
   ];
-  // queues carry wrap-up and call counts only: work time is per agent
-  const colsOf = (scope) => (scope === "queue" ? COLS.filter((c) => c[0] !== "ACW % work") : COLS);
+  // queues carry wrap-up, handle and call counts only: time in state is per agent
+  const PER_AGENT = ["ACW % work", "Occupancy"];
+  const colsOf = (scope) => (scope === "queue" ? COLS.filter((c) => !PER_AGENT.includes(c[0])) : COLS);
   function statsRow(label, cls, s, cols) {
     const tr = el("tr", cls);
     tr.append(el("td", "", label));
