@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -420,5 +421,52 @@ func TestAdapterRecordsMustBeKeyedByTheirAgent(t *testing.T) {
 				t.Fatal("no record was tried")
 			}
 		})
+	}
+}
+
+// testdata/call-sequence.txt (see events/freeswitch/testdata/README.md):
+// three offers to one agent, in mod_callcenter's own order and header
+// sets. By mod_callcenter's rules one call is handled (bridged, talking
+// from the bridge to its end, then the configured wrap-up-time), one
+// bridge failed as the caller hung up (CC-Agent-Bridged false: no call,
+// no wrap-up) and one was not answered (bridge-agent-fail): two missed
+// offers.
+func TestFreeSWITCHCallSequenceFixture(t *testing.T) {
+	cfg := writeFile(t, "fs.yaml", "adapters:\n  freeswitch:\n    wrap_up_time: 10s\n")
+	var out, errb bytes.Buffer
+	if code := mainExit(context.Background(), []string{"replay", "--input-format", "freeswitch", "--config", cfg, "--window", "1h",
+		"../../events/freeswitch/testdata/call-sequence.txt"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var agent map[string]any
+	var segs int
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case r["type"] == "segment":
+			segs++
+			if r["duration_ms"] != 10000.0 || r["start"] != "2023-10-11T03:42:29.000Z" {
+				t.Errorf("segment %v, want the 10 s wrap-up-time from the bridge's end", r)
+			}
+		case r["type"] == "interval" && r["scope"] == "agent":
+			agent = r
+		case r["type"] == "summary":
+			if rej := r["rejected"].(map[string]any); rej["malformed"] != 0.0 || rej["invalid"] != 0.0 || rej["late"] != 0.0 {
+				t.Errorf("records rejected: %v", r)
+			}
+		}
+	}
+	want := map[string]float64{"calls_handled": 1, "missed_count": 2, "handle_count": 1, "acw_count": 1,
+		"talk_ms": 3533, "handle_total_ms": 13533, "acw_state_ms": 10000}
+	for k, v := range want {
+		if agent[k] != v {
+			t.Errorf("%s = %v, want %v (interval %v)", k, agent[k], v, agent)
+		}
+	}
+	if segs != 1 {
+		t.Errorf("%d segments, want 1", segs)
 	}
 }

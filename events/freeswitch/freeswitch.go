@@ -66,6 +66,11 @@ type agent struct {
 	status string      // the last CC-Agent-Status ("" not seen)
 	inCall bool        // bridged (or offered) and not yet ended
 	wrapup bool        // in an on-demand wrap-up (Idle until Waiting)
+	// answered: bridge-agent-start came for offerCall at answerTS, and
+	// the agent is not yet talking: that waits for the bridge ("In a
+	// queue call").
+	answered bool
+	answerTS int64
 	queue  string      // the current or last call's queue
 	last   events.Last // the last state emitted
 	// offerCall and offerTS are the last call offered and when (Unix
@@ -190,29 +195,47 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 			e.emit(e.idle(ts))
 		}
 	case "agent-state-change":
-		if h["CC-Agent-State"] == "Waiting" && ag.wrapup {
+		switch st := h["CC-Agent-State"]; {
+		case st == "Waiting" && ag.wrapup:
 			ag.wrapup = false
 			e.emit(e.idle(ts))
+		case st == "In a queue call" && ag.answered:
+			// the caller is bridged to the agent: the call begins
+			ag.answered = false
+			e.emit(events.Event{State: events.StateTalking, TS: ts, CallID: ag.offerCall, Queue: ag.queue})
 		}
 	case "agent-offering":
 		e.endWindow(ts)
-		ag.inCall, ag.wrapup, ag.queue = true, false, h["CC-Queue"]
+		ag.inCall, ag.wrapup, ag.answered, ag.queue = true, false, false, h["CC-Queue"]
 		ag.offerCall, ag.offerTS = call, ts
 		e.emit(events.Event{State: events.StateRinging, TS: ts, CallID: call, Queue: ag.queue})
 	case "bridge-agent-fail":
+		ag.answered = false
 		if ag.inCall {
 			ag.inCall = false
 			e.emit(e.idle(ts))
 		}
 	case "bridge-agent-start":
+		// The agent answered; mod_callcenter bridges the caller next, and
+		// says "In a queue call" when it did: the talk begins there.
 		e.endWindow(at)
-		ag.inCall, ag.wrapup, ag.queue = true, false, cmp.Or(h["CC-Queue"], ag.queue)
-		e.emit(events.Event{State: events.StateTalking, TS: at, CallID: call, Queue: ag.queue})
+		ag.inCall, ag.wrapup, ag.answered, ag.queue = true, false, true, cmp.Or(h["CC-Queue"], ag.queue)
+		ag.answerTS = at
+		if call != ag.offerCall {
+			ag.offerCall, ag.offerTS = call, at
+		}
 	case "bridge-agent-end":
 		ag.inCall = false
 		q := cmp.Or(h["CC-Queue"], ag.queue)
+		bridged := h["CC-Agent-Bridged"] != "false"
+		if ag.answered && bridged {
+			// No "In a queue call" came (a feed that leaves state changes
+			// out): the talk began when the agent answered.
+			e.emit(events.Event{State: events.StateTalking, TS: min(ag.answerTS, at), CallID: call, Queue: q})
+		}
+		ag.answered = false
 		switch w := a.wrapUpTime(name); {
-		case h["CC-Agent-Bridged"] == "false":
+		case !bridged:
 			// the caller hung up as the agent answered: no call was
 			// handled, so there is nothing to wrap up (an on-demand agent
 			// goes back to Waiting, mod_callcenter.c)
@@ -330,7 +353,7 @@ func (a *Adapter) Advance(w int64, out []events.Event) []events.Event {
 
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {
-	b = append(b, 2)
+	b = append(b, 3)
 	b = events.AppendStateMap(b, a.agents, func(b []byte, g *agent) []byte {
 		var f byte
 		if g.inCall {
@@ -339,11 +362,15 @@ func (a *Adapter) AppendState(b []byte) []byte {
 		if g.wrapup {
 			f |= 2
 		}
+		if g.answered {
+			f |= 4
+		}
 		b = append(g.last.AppendState(b), f)
 		for _, s := range [...]string{g.status, g.queue, g.offerCall} {
 			b = events.AppendStateString(b, s)
 		}
-		return binary.AppendVarint(b, g.offerTS)
+		b = binary.AppendVarint(b, g.offerTS)
+		return binary.AppendVarint(b, g.answerTS)
 	})
 	return a.holds.AppendState(b)
 }
@@ -352,19 +379,22 @@ func (a *Adapter) AppendState(b []byte) []byte {
 func (a *Adapter) RestoreState(b []byte) error {
 	r := &events.StateReader{B: b}
 	version := r.Byte()
-	if version != 1 && version != 2 {
+	if version < 1 || version > 3 {
 		return events.ErrState
 	}
 	agents := events.ReadStateMap(r, func(r *events.StateReader) *agent {
 		last := r.Last()
 		f := r.Byte()
-		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, last: last}
+		g := &agent{inCall: f&1 != 0, wrapup: f&2 != 0, answered: f&4 != 0, last: last}
 		for _, p := range [...]*string{&g.status, &g.queue} {
 			*p = r.String()
 		}
 		if version >= 2 {
 			g.offerCall = r.String()
 			g.offerTS = r.Varint()
+		}
+		if version >= 3 {
+			g.answerTS = r.Varint()
 		}
 		return g
 	})

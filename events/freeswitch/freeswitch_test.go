@@ -83,8 +83,8 @@ func TestWrapUpTimeAndOnDemand(t *testing.T) {
 		"2026-11-22T10:00:00.000Z alice ready   ",
 		"2026-11-22T10:00:00.250Z 1001@default ready   ",
 		"2026-11-22T10:00:05.000Z alice ringing f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
-		"2026-11-22T10:00:08.000Z alice talking f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
-		"2026-11-22T10:00:20.000Z 1001@default talking b1a1b2c3-5a43-11ee-8c99-0242ac120002 sales@default ",
+		"2026-11-22T10:00:08.200Z alice talking f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
+		"2026-11-22T10:00:20.100Z 1001@default talking b1a1b2c3-5a43-11ee-8c99-0242ac120002 sales@default ",
 		"2026-11-22T10:02:08.000Z alice acw f1a1b2c3-5a43-11ee-8c99-0242ac120002 support@default ",
 		"2026-11-22T10:02:18.000Z alice ready   ", // 128 s + 10 s, released before the record at 140 s moves time past it
 		"2026-11-22T10:02:20.000Z 1001@default acw b1a1b2c3-5a43-11ee-8c99-0242ac120002 sales@default ",
@@ -271,4 +271,43 @@ func FuzzTranslate(f *testing.F) {
 			t.Fatalf("state does not restore: %v", err)
 		}
 	})
+}
+
+// mod_callcenter sends bridge-agent-start when the agent answers, before
+// it bridges the caller (mod_callcenter.c): the agent is talking once
+// "In a queue call" follows. A bridge that fails (the caller hung up as
+// the agent answered: bridge-agent-end with CC-Agent-Bridged false right
+// after the start) is no call: the offer ends unanswered, nothing is
+// handled and nothing wrapped up. Without the state change (a feed that
+// filters it), bridge-agent-end dates the talk from CC-Agent-Answered-Time.
+func TestTalkingBeginsWhenTheBridgeIsMade(t *testing.T) {
+	a := New(Config{WrapUpTime: 30 * time.Second})
+	got := feed(t, a, 2*time.Second, [][]byte{
+		plainUS(0, "agent-status-change", "CC-Agent-Status", "Available"),
+		plainUS(10_400_000, "agent-offering", "CC-Member-Session-UUID", "m1", "CC-Queue", "q1"),
+		plainUS(10_500_000, "bridge-agent-start", "CC-Member-Session-UUID", "m1", "CC-Agent-Answered-Time", "1795341610"),
+		plainUS(10_600_000, "bridge-agent-end", "CC-Member-Session-UUID", "m1", "CC-Agent-Answered-Time", "1795341610", "CC-Bridge-Terminated-Time", "1795341610", "CC-Agent-Bridged", "false"),
+		plainUS(20_000_000, "agent-offering", "CC-Member-Session-UUID", "m2", "CC-Queue", "q1"),
+		plainUS(22_000_000, "bridge-agent-start", "CC-Member-Session-UUID", "m2", "CC-Agent-Answered-Time", "1795341622"),
+		plainUS(22_300_000, "agent-state-change", "CC-Agent-State", "In a queue call"),
+		plainUS(80_000_000, "bridge-agent-end", "CC-Member-Session-UUID", "m2", "CC-Agent-Answered-Time", "1795341622", "CC-Bridge-Terminated-Time", "1795341680", "CC-Agent-Bridged", "true"),
+		plainUS(100_000_000, "agent-offering", "CC-Member-Session-UUID", "m3", "CC-Queue", "q1"),
+		plainUS(103_000_000, "bridge-agent-start", "CC-Member-Session-UUID", "m3", "CC-Agent-Answered-Time", "1795341703"),
+		plainUS(105_000_000, "bridge-agent-end", "CC-Member-Session-UUID", "m3", "CC-Agent-Answered-Time", "1795341703", "CC-Bridge-Terminated-Time", "1795341705", "CC-Agent-Bridged", "true"),
+	})
+	want := []string{
+		"2026-11-22T10:00:00.000Z 1000@default ready   ",
+		"2026-11-22T10:00:10.400Z 1000@default ringing m1 q1 ",
+		"2026-11-22T10:00:10.400Z 1000@default ready   ",
+		"2026-11-22T10:00:20.000Z 1000@default ringing m2 q1 ",
+		"2026-11-22T10:00:22.300Z 1000@default talking m2 q1 ",
+		"2026-11-22T10:01:20.000Z 1000@default acw m2 q1 ",
+		"2026-11-22T10:01:40.000Z 1000@default ringing m3 q1 ",
+		"2026-11-22T10:01:43.000Z 1000@default talking m3 q1 ",
+		"2026-11-22T10:01:45.000Z 1000@default acw m3 q1 ",
+		"2026-11-22T10:02:15.000Z 1000@default ready   ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

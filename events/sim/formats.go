@@ -215,6 +215,7 @@ func (freeswitchR) render(ev, pev *events.Event, out [][]byte) [][]byte {
 	case events.StateTalking:
 		if prev == events.StateRinging {
 			emit("bridge-agent-start", append(member(), "CC-Agent-Answered-Time", sec)...)
+			emit("agent-state-change", "CC-Agent-State", "In a queue call") // bridged (mod_callcenter.c)
 		}
 	case events.StateACW:
 		endCall()
