@@ -63,16 +63,16 @@ type Adapter struct {
 
 // agent is what the adapter knows of one agent.
 type agent struct {
-	status string      // the last CC-Agent-Status ("" not seen)
-	inCall bool        // bridged (or offered) and not yet ended
-	wrapup bool        // in an on-demand wrap-up (Idle until Waiting)
+	status string // the last CC-Agent-Status ("" not seen)
+	inCall bool   // bridged (or offered) and not yet ended
+	wrapup bool   // in an on-demand wrap-up (Idle until Waiting)
 	// answered: bridge-agent-start came for offerCall at answerTS, and
 	// the agent is not yet talking: that waits for the bridge ("In a
 	// queue call").
 	answered bool
 	answerTS int64
-	queue  string      // the current or last call's queue
-	last   events.Last // the last state emitted
+	queue    string      // the current or last call's queue
+	last     events.Last // the last state emitted
 	// offerCall and offerTS are the last call offered and when (Unix
 	// ms): the whole-second bridge times of that call are never earlier.
 	offerCall string
