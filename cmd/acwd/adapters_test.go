@@ -470,3 +470,92 @@ func TestFreeSWITCHCallSequenceFixture(t *testing.T) {
 		t.Errorf("%d segments, want 1", segs)
 	}
 }
+
+// replayAgentIntervals replays a platform file and returns the agent
+// intervals by agent and start, the segments and the summary.
+func replayAgentIntervals(t *testing.T, args ...string) (ivs map[string]map[string]any, segs []map[string]any, sum map[string]any) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	if code := mainExit(context.Background(), append([]string{"replay"}, args...), nil, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	ivs = map[string]map[string]any{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r map[string]any
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		switch r["type"] {
+		case "segment":
+			segs = append(segs, r)
+		case "summary":
+			sum = r
+		case "interval":
+			if r["scope"] == "agent" {
+				ivs[r["key"].(string)+" "+r["start"].(string)] = r
+			}
+		}
+	}
+	if rej := sum["rejected"].(map[string]any); rej["malformed"] != 0.0 || rej["invalid"] != 0.0 || rej["late"] != 0.0 {
+		t.Errorf("records rejected: %v\n%s", sum, errb.String())
+	}
+	return ivs, segs, sum
+}
+
+// VICIdial's published example of the queue_log it writes for
+// QueueMetrics (testdata/vicidial-queuemetrics.log): its system rows
+// (CALLSTATUS DROP with agent NONE, ENTERQUEUE, EXITWITHTIMEOUT, ABANDON)
+// are not the agent's, its NULL data is no pause reason, and the agent's
+// time adds up to what VICIdial logs: AGENTLOGOFF's logintime 516 s, of
+// which the pauses (PAUSEALL to UNPAUSEALL or the logoff) are 408 s and
+// the five calls (CONNECT to COMPLETEAGENT) 79 s.
+func TestVICIdialQueueMetricsFixture(t *testing.T) {
+	ivs, _, _ := replayAgentIntervals(t, "--input-format", "asterisk", "--window", "1h", "../../events/asterisk/testdata/vicidial-queuemetrics.log")
+	iv := ivs["Agent/6666 2009-05-25T19:00:00.000Z"]
+	want := map[string]float64{"work_ms": 516000, "not_ready_ms": 408000, "talk_ms": 79000, "ready_ms": 29000,
+		"calls_handled": 5, "handle_count": 5, "handle_total_ms": 79000, "acw_count": 0}
+	for k, v := range want {
+		if iv[k] != v {
+			t.Errorf("%s = %v, want %v (interval %v)", k, iv[k], v, iv)
+		}
+	}
+}
+
+// Wazo's WRAPUPSTART rows (testdata/wazo-wrapupstart.log, xivo-dao's
+// queue_log tests, PostgreSQL times with a zone): a wrap-up of DATA1
+// seconds from the row, split across hours as Wazo's statistics split
+// them. Where two of an agent's wrap-ups overlap (Agent/1 at 06:00:10,
+// inside the one from 05:59:50), Wazo's SQL sums both (45 s in the 06:00
+// hour); an agent is in one state at a time here, so the overlap counts
+// once (35 s).
+func TestWazoWrapUpStartFixture(t *testing.T) {
+	ivs, _, _ := replayAgentIntervals(t, "--input-format", "asterisk", "--window", "1h", "--max-out-of-order", "1m", "../../events/asterisk/testdata/wazo-wrapupstart.log")
+	for key, want := range map[string]float64{
+		"Agent/1 2012-10-01T05:00:00.000Z": 10000, "Agent/1 2012-10-01T06:00:00.000Z": 35000,
+		"Agent/1 2012-10-01T07:00:00.000Z": 35000, "Agent/1 2012-10-01T08:00:00.000Z": 30000,
+		"Agent/2 2012-10-01T06:00:00.000Z": 30000, "Agent/2 2012-10-01T07:00:00.000Z": 20000, "Agent/2 2012-10-01T08:00:00.000Z": 10000,
+	} {
+		if got := ivs[key]["acw_state_ms"]; got != want {
+			t.Errorf("%s: acw_state_ms %v, want %v", key, got, want)
+		}
+	}
+}
+
+// A call in Wazo's PostgreSQL export (testdata/wazo-postgres.log): three
+// offers rung unanswered (RINGNOANSWER) before the member answers, the
+// call, and Wazo's WRAPUPSTART right after COMPLETEAGENT: three missed
+// offers, one handle of the talk plus the 15 s wrap-up. The call ends in
+// its wrap-up, so the 14 ms between the two rows count as talk.
+func TestWazoPostgresCallFixture(t *testing.T) {
+	ivs, segs, _ := replayAgentIntervals(t, "--input-format", "asterisk", "--window", "1h", "../../events/asterisk/testdata/wazo-postgres.log")
+	iv := ivs["Agent/1 2023-04-12T07:00:00.000Z"]
+	want := map[string]float64{"missed_count": 3, "calls_handled": 1, "talk_ms": 319488, "handle_count": 1, "handle_total_ms": 334488, "acw_count": 1}
+	for k, v := range want {
+		if iv[k] != v {
+			t.Errorf("%s = %v, want %v (interval %v)", k, iv[k], v, iv)
+		}
+	}
+	if len(segs) != 1 || segs[0]["duration_ms"] != 15000.0 {
+		t.Errorf("segments %v, want one 15 s wrap-up", segs)
+	}
+}

@@ -177,15 +177,23 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 	callid, queue, mem, ev := f[1], f[2], strings.TrimSpace(f[3]), f[4]
 	data := func(i int) string {
 		if 4+i < len(f) {
-			return f[4+i]
+			if v := f[4+i]; v != "NULL" && v != `\N` { // an SQL export's NULL
+				return v
+			}
 		}
 		return ""
 	}
 	switch ev {
 	case "CONNECT", "COMPLETEAGENT", "COMPLETECALLER", "TRANSFER", "BLINDTRANSFER", "ATTENDEDTRANSFER",
 		"PAUSE", "PAUSEALL", "UNPAUSE", "UNPAUSEALL", "AGENTLOGIN", "AGENTCALLBACKLOGIN",
-		"AGENTLOGOFF", "AGENTCALLBACKLOGOFF", "ADDMEMBER", "REMOVEMEMBER", "WRAPUPSTART", "PAUSEREASON", "CALLSTATUS":
+		"AGENTLOGOFF", "AGENTCALLBACKLOGOFF", "ADDMEMBER", "REMOVEMEMBER", "WRAPUPSTART", "PAUSEREASON", "CALLSTATUS",
+		"RINGNOANSWER":
 	default:
+		a.Stats.Ignored++
+		return out, nil
+	}
+	if ev == "CALLSTATUS" && (mem == "" || mem == "NONE") {
+		// VICIdial: the outcome of a call no agent took (DROP, HXFER…)
 		a.Stats.Ignored++
 		return out, nil
 	}
@@ -222,7 +230,12 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		a.members[id] = m
 	}
 	e := emitter{a: a, m: m, id: id, team: a.cfg.Teams[id], out: out}
-	if h, ok := a.holds.EndedBy(id, ts); ok {
+	_, held := a.holds.Get(id)
+	if held && ev == "WRAPUPSTART" && m.last.State.CallLevel() && m.last.State != events.StateACW && (call == "" || call == m.lastCall) {
+		// The held end of the call just completed (see COMPLETEAGENT): Wazo
+		// logs the call's wrap-up right after, so the call ends in it.
+		a.holds.Cancel(id)
+	} else if h, ok := a.holds.EndedBy(id, ts); ok {
 		e.emit(h) // the member's implicit window ended before this record
 	}
 	switch ev {
@@ -244,8 +257,22 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 			e.emit(events.Event{State: events.StateACW, TS: ts, CallID: call, Queue: queue})
 			a.holds.Set(e.idle(ts + w.Milliseconds()))
 		} else {
-			e.emit(e.idle(ts)) // no implicit wrap-up: a wrap-up pause may follow
+			// No implicit wrap-up: the call ends here, unless Wazo's
+			// WRAPUPSTART follows right after (then it ends in that
+			// wrap-up). The end is held until event time passes it,
+			// which adds nothing: the engine waits as long to apply it.
+			a.holds.Set(e.idle(ts))
 		}
+	case "RINGNOANSWER":
+		// The member was rung for DATA1 ms and did not answer: a missed
+		// offer, counted when queue_log reports it (its ring time is not
+		// known as state time). Asterisk rings only an idle member.
+		if call == "" || m.paused || m.last.State.CallLevel() {
+			a.Stats.Ignored++
+			return e.out, nil
+		}
+		e.emit(events.Event{State: events.StateRinging, TS: ts, CallID: call, Queue: queue})
+		e.emit(e.idle(ts))
 	case "CALLSTATUS":
 		// VICIdial/QueueMetrics: DATA1 is the call's disposition. It goes
 		// on the wrap-up of that call: the open one, or the next.
