@@ -1,9 +1,11 @@
 package events
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -293,6 +295,76 @@ type Interval struct {
 	Start  int64
 	End    int64
 	Counters
+	// Reasons is the not-ready time by reason (agent, team and center
+	// scopes; nil for queues), by name: every reason the engine kept.
+	// The record (AppendJSON) and Redis name at most MaxReasons of them
+	// (see CapReasons).
+	Reasons []ReasonMS
+}
+
+// ReasonMS is the not-ready time of one reason in an interval.
+type ReasonMS struct {
+	Reason string
+	MS     int64
+}
+
+// Not-ready reason names of a breakdown.
+const (
+	// NoReason is the reason of not-ready time whose event gave none.
+	NoReason = "none"
+	// OtherReason holds the time of the reasons past the MaxReasons
+	// largest.
+	OtherReason = "other"
+	// MaxReasons is how many reasons a breakdown names: a feed with
+	// free-text reasons cannot grow it without bound.
+	MaxReasons = 32
+)
+
+// SortedReasons returns m's reasons by name, zero times left out.
+func SortedReasons(m map[string]int64) []ReasonMS {
+	out := make([]ReasonMS, 0, len(m))
+	for r, ms := range m {
+		if ms != 0 {
+			out = append(out, ReasonMS{r, ms})
+		}
+	}
+	slices.SortFunc(out, func(x, y ReasonMS) int { return strings.Compare(x.Reason, y.Reason) })
+	return out
+}
+
+// CapReasons returns rs (distinct reasons) as records and Redis hold
+// them, by name: the MaxReasons largest (by time, then name), and the
+// time of all others summed as OtherReason (with any time rs already
+// holds as "other"). Zero times are left out.
+func CapReasons(rs []ReasonMS) []ReasonMS {
+	all := make([]ReasonMS, 0, len(rs))
+	var other int64
+	for _, x := range rs {
+		switch {
+		case x.MS == 0:
+		case x.Reason == OtherReason:
+			other += x.MS
+		default:
+			all = append(all, x)
+		}
+	}
+	if len(all) > MaxReasons {
+		slices.SortFunc(all, func(x, y ReasonMS) int {
+			if x.MS != y.MS {
+				return cmp.Compare(y.MS, x.MS)
+			}
+			return strings.Compare(x.Reason, y.Reason)
+		})
+		for _, r := range all[MaxReasons:] {
+			other += r.MS
+		}
+		all = all[:MaxReasons]
+	}
+	if other != 0 {
+		all = append(all, ReasonMS{OtherReason, other})
+	}
+	slices.SortFunc(all, func(x, y ReasonMS) int { return strings.Compare(x.Reason, y.Reason) })
+	return all
 }
 
 // IntervalID is a stable id: scope:key:window_start_ms.
@@ -333,6 +405,19 @@ func (iv *Interval) AppendJSON(b []byte) []byte {
 		} else {
 			o.fixed(d.Name, d.Value(c), d.Places)
 		}
+	}
+	if iv.Scope != ScopeQueue {
+		o.key("reasons")
+		o.b = append(o.b, '{')
+		for i, x := range CapReasons(iv.Reasons) {
+			if i > 0 {
+				o.b = append(o.b, ',')
+			}
+			o.b = AppendString(o.b, x.Reason) // free text: escaped
+			o.b = append(o.b, ':')
+			o.b = strconv.AppendInt(o.b, x.MS, 10)
+		}
+		o.b = append(o.b, '}')
 	}
 	return o.close()
 }

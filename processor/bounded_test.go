@@ -2,6 +2,7 @@ package processor
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -394,5 +395,43 @@ func TestMaxACWRestoresExactly(t *testing.T) {
 	}
 	for _, split := range []int{1, len(evs) / 3, len(evs) / 2, len(evs) - 1} {
 		checkRestore(t, cfg, evs, split)
+	}
+}
+
+// A feed with free-text reasons: the record names the 32 largest and sums
+// the rest as "other"; together they are the not-ready time.
+func TestNotReadyReasonsAreCappedInTheRecord(t *testing.T) {
+	var specs []string
+	for i := range 40 {
+		specs = append(specs, fmt.Sprintf("a not_ready +%ds", 60*i))
+	}
+	c := &collector{}
+	e, _ := New(Config{Window: time.Hour}, c)
+	for i, s := range specs {
+		x := ev(s)
+		x.Reason = fmt.Sprintf("reason-%02d", i)
+		e.Apply(&x)
+	}
+	x := ev("a ready +2400s")
+	e.Apply(&x)
+	e.Close()
+	iv := c.interval(events.ScopeAgent, "a", base)
+	if iv == nil || len(iv.Reasons) != 40 {
+		t.Fatalf("interval %+v: want all 40 reasons kept", iv)
+	}
+	line := string(iv.AppendJSON(nil))
+	var rec struct {
+		NotReadyMS int64            `json:"not_ready_ms"`
+		Reasons    map[string]int64 `json:"reasons"`
+	}
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, ms := range rec.Reasons {
+		sum += ms
+	}
+	if len(rec.Reasons) != events.MaxReasons+1 || rec.Reasons[events.OtherReason] != 8*60000 || sum != rec.NotReadyMS || sum != 2400000 {
+		t.Fatalf("reasons %v (sum %d), not_ready_ms %d: want 32 reasons and other (8 minutes), adding up", rec.Reasons, sum, rec.NotReadyMS)
 	}
 }

@@ -497,6 +497,9 @@ func (e *Engine) emitWindow() {
 			continue
 		}
 		*iv = events.Interval{Scope: k.scope, Key: k.key, Window: e.cfg.Window, Start: e.winStart, End: e.winStart + e.windowMS, Counters: *c}
+		if k.scope != events.ScopeQueue {
+			iv.Reasons = events.SortedReasons(e.acc[k].reasons)
+		}
 		e.out.Interval(iv)
 	}
 	clear(e.acc)
@@ -510,14 +513,16 @@ func (e *Engine) emitWindow() {
 func (e *Engine) OpenWindow() (start int64, ok bool) { return e.winStart, e.started }
 
 // EachOpenCounter calls fn for every scope/key of the open interval with its
-// counters so far, in scope then key order. The live pipeline diffs these
-// between flushes to update Redis "as events are applied". fn must not keep
-// c or call back into the engine.
+// counters so far and its not-ready time by reason (nil for none, all
+// the reasons kept, not capped), in scope then key order. The live
+// pipeline diffs these between flushes to update Redis "as events are
+// applied". fn must not keep c or reasons or call back into the engine.
 // It also clears the changed marks (see EachChangedCounter).
-func (e *Engine) EachOpenCounter(fn func(scope events.Scope, key string, c *events.Counters)) {
+func (e *Engine) EachOpenCounter(fn func(scope events.Scope, key string, c *events.Counters, reasons map[string]int64)) {
 	e.clearDirty()
 	for _, k := range e.sortedKeys() {
-		fn(k.scope, k.key, &e.acc[k].Counters)
+		x := e.acc[k]
+		fn(k.scope, k.key, &x.Counters, x.reasons)
 	}
 }
 
@@ -526,10 +531,10 @@ func (e *Engine) EachOpenCounter(fn func(scope events.Scope, key string, c *even
 // EachOpenCounter call in the same open interval (a changed counter may
 // have been changed back). Its cost is proportional to the keys changed,
 // not to all keys of the interval.
-func (e *Engine) EachChangedCounter(fn func(scope events.Scope, key string, c *events.Counters)) {
+func (e *Engine) EachChangedCounter(fn func(scope events.Scope, key string, c *events.Counters, reasons map[string]int64)) {
 	slices.SortFunc(e.dirty, func(x, y *accEntry) int { return cmpScopeKey(x.key, y.key) })
 	for _, x := range e.dirty {
-		fn(x.key.scope, x.key.key, &x.Counters)
+		fn(x.key.scope, x.key.key, &x.Counters, x.reasons)
 	}
 	e.clearDirty()
 }
@@ -545,8 +550,28 @@ func (e *Engine) clearDirty() {
 // accEntry is the counters of one scope/key in the open interval.
 type accEntry struct {
 	events.Counters
-	key   scopeKey
-	dirty bool
+	// reasons is the not-ready time by reason (agent, team and center
+	// scopes), at most maxReasonsKept of them.
+	reasons map[string]int64
+	key     scopeKey
+	dirty   bool
+}
+
+// maxReasonsKept bounds the reasons one scope/key keeps in an interval:
+// time of further reasons goes to events.OtherReason. Records and Redis
+// name the events.MaxReasons largest; keeping more makes those exact
+// unless one interval has more distinct reasons than this.
+const maxReasonsKept = 256
+
+// addReason adds d ms of not-ready time of reason r to x.
+func addReason(x *accEntry, r string, d int64) {
+	if x.reasons == nil {
+		x.reasons = make(map[string]int64, 4)
+	}
+	if _, ok := x.reasons[r]; !ok && len(x.reasons) >= maxReasonsKept {
+		r = events.OtherReason
+	}
+	x.reasons[r] += d
 }
 
 // touch marks x changed and returns its counters for changing.
@@ -647,10 +672,22 @@ func (e *Engine) accrue(a *agent, to int64) {
 		}
 	}
 	add(e.agentCounters(a))
-	if c := e.teamCounters(a); c != nil {
-		add(c)
+	team := e.teamCounters(a)
+	if team != nil {
+		add(team)
 	}
 	add(e.centerCounters())
+	if a.state == events.StateNotReady {
+		r := a.reason
+		if r == "" {
+			r = events.NoReason
+		}
+		addReason(a.acc, r, d)
+		if team != nil {
+			addReason(a.teamAcc, r, d)
+		}
+		addReason(e.center, r, d)
+	}
 }
 
 func (e *Engine) agentFor(id string) *agent {

@@ -523,7 +523,9 @@ func TestTheOpenIntervalCanBeReadBeforeItCloses(t *testing.T) {
 		t.Fatalf("open window %d %v", start, ok)
 	}
 	got := map[string]events.Counters{}
-	e.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters) { got[scope.String()+":"+key] = *c })
+	e.EachOpenCounter(func(scope events.Scope, key string, c *events.Counters, _ map[string]int64) {
+		got[scope.String()+":"+key] = *c
+	})
 	if c := got["queue:q"]; c.ACWCount != 1 || c.ACWTotalMS != 40000 || c.OverrunCount != 1 {
 		t.Errorf("queue counters so far: %+v", c)
 	}

@@ -217,7 +217,7 @@ func TestChangedCountersTrackTheOpenInterval(t *testing.T) {
 				t.Fatal(err)
 			}
 			clear(shadow)
-			a.EachOpenCounter(func(s events.Scope, k string, c *events.Counters) { shadow[scopeKey{s, k}] = *c })
+			a.EachOpenCounter(func(s events.Scope, k string, c *events.Counters, _ map[string]int64) { shadow[scopeKey{s, k}] = *c })
 			restored = true
 		}
 		w, _ := a.OpenWindow()
@@ -226,12 +226,12 @@ func TestChangedCountersTrackTheOpenInterval(t *testing.T) {
 			copyWin = w
 		}
 		changed := 0
-		a.EachChangedCounter(func(s events.Scope, k string, c *events.Counters) {
+		a.EachChangedCounter(func(s events.Scope, k string, c *events.Counters, _ map[string]int64) {
 			shadow[scopeKey{s, k}] = *c
 			changed++
 		})
 		want := map[scopeKey]events.Counters{}
-		b.EachOpenCounter(func(s events.Scope, k string, c *events.Counters) { want[scopeKey{s, k}] = *c })
+		b.EachOpenCounter(func(s events.Scope, k string, c *events.Counters, _ map[string]int64) { want[scopeKey{s, k}] = *c })
 		for k, c := range want {
 			if shadow[k] != c {
 				t.Fatalf("event %d: %v %s: kept %+v, open interval has %+v", i, k.scope, k.key, shadow[k], c)

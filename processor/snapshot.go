@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/acwstream/acwstream/events"
@@ -150,6 +151,32 @@ func (w *snapWriter) counters(c *events.Counters) {
 	}
 }
 
+// reasons writes a not-ready breakdown: its size, then each reason and
+// its time, by reason.
+func (w *snapWriter) reasons(m map[string]int64) {
+	w.u(uint64(len(m)))
+	for _, r := range slices.Sorted(maps.Keys(m)) {
+		w.s(r)
+		w.i(m[r])
+	}
+}
+
+func (r *snapReader) reasons() map[string]int64 {
+	n := r.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]int64, n)
+	for ; n > 0 && r.err == nil; n-- {
+		k := r.s()
+		m[k] = r.i()
+	}
+	if len(m) > maxReasonsKept {
+		r.fail("reasons")
+	}
+	return m
+}
+
 // counters reads the first n fields of c (a snapshot of version < 4
 // holds the first 10).
 func (r *snapReader) counters(c *events.Counters, n int) {
@@ -286,6 +313,7 @@ func (e *Engine) appendSnapshot(b []byte, journaled bool) []byte {
 		w.u(uint64(k.scope))
 		w.s(k.key)
 		w.counters(&e.acc[k].Counters)
+		w.reasons(e.acc[k].reasons)
 	}
 	return w.b
 }
@@ -423,6 +451,9 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		k := scopeKey{scope: events.Scope(r.u()), key: r.s()}
 		x := &accEntry{key: k}
 		r.counters(&x.Counters, nCounters)
+		if version >= 4 {
+			x.reasons = r.reasons()
+		}
 		if k.scope >= events.NumScopes {
 			r.fail("scope")
 		}

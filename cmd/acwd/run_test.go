@@ -768,10 +768,15 @@ func (h *runHarness) checkRollups() {
 	t := h.t
 	ctx := context.Background()
 	all := map[string]map[string]string{}
+	reasons := map[string]map[string]string{} // the views' not-ready breakdowns, by the view's key
 	iter := h.rdb.Scan(ctx, 0, "acw:*", 1000).Iterator()
 	for iter.Next(ctx) {
 		k := iter.Val()
 		if strings.Contains(k, ":15m:") || strings.Contains(k, ":day:") || strings.HasSuffix(k, ":last60m") {
+			if strings.Contains(k, ":reasons:") {
+				reasons[strings.Replace(k, ":reasons:", ":", 1)] = h.rdb.HGetAll(ctx, k).Val()
+				continue
+			}
 			all[k] = h.rdb.HGetAll(ctx, k).Val()
 		}
 	}
@@ -786,22 +791,33 @@ func (h *runHarness) checkRollups() {
 		return v
 	}
 	counters := func(m map[string]string) events.Counters {
-		return events.Counters{ACWCount: num(m, "acw_count"), ACWTotalMS: num(m, "acw_total_ms"), ACWMaxMS: num(m, "acw_max_ms"),
-			WarnCount: num(m, "warn_count"), OverrunCount: num(m, "overrun_count"), CallsHandled: num(m, "calls_handled"),
-			TalkMS: num(m, "talk_ms"), HoldMS: num(m, "hold_ms"), ACWStateMS: num(m, "acw_state_ms"), WorkMS: num(m, "work_ms")}
+		var c events.Counters
+		for i, p := range c.Fields() {
+			*p = num(m, events.CounterNames[i])
+		}
+		return c
 	}
-	// sumOf adds the interval hashes of prefix with from <= start < to.
-	sumOf := func(prefix string, from, to int64) events.Counters {
+	// sumOf adds the interval hashes of prefix with from <= start < to,
+	// and their not-ready breakdowns.
+	sumOf := func(prefix string, from, to int64) (events.Counters, map[string]string) {
 		var sum events.Counters
+		rs := map[string]int64{}
 		for k, m := range all {
 			if rest, ok := strings.CutPrefix(k, prefix+":15m:"); ok {
 				if s, _ := strconv.ParseInt(rest, 10, 64); s >= from && s < to {
 					c := counters(m)
 					sum.Add(&c)
+					for r := range reasons[k] {
+						rs[r] += num(reasons[k], r)
+					}
 				}
 			}
 		}
-		return sum
+		out := map[string]string{}
+		for _, x := range events.CapReasons(events.SortedReasons(rs)) {
+			out[x.Reason] = strconv.FormatInt(x.MS, 10)
+		}
+		return sum, out
 	}
 	checked := map[string]int{}
 	for k, m := range all {
@@ -814,22 +830,28 @@ func (h *runHarness) checkRollups() {
 		default:
 			continue
 		}
-		want := sumOf(prefix, num(m, "start"), num(m, "end"))
+		want, wantReasons := sumOf(prefix, num(m, "start"), num(m, "end"))
 		if got := counters(m); got != want {
 			t.Errorf("%s = %+v, want the sum of its intervals %+v", k, got, want)
 			continue
 		}
+		if got := reasons[k]; !maps.Equal(got, wantReasons) && !(len(got) == 0 && len(wantReasons) == 0) {
+			t.Errorf("%s reasons = %v, want the sum of its intervals' %v", k, got, wantReasons)
+		}
+		if len(wantReasons) > 0 {
+			checked["reasons"]++
+		}
 		iv := events.Interval{Counters: want}
 		rec, _ := decodeRecord(iv.AppendJSON(nil))
-		for _, f := range []string{"acw_avg_ms", "acw_per_call_ms", "acw_pct_of_work", "acw_pct_of_handle", "overrun_rate"} {
-			if m[f] != jsonNumber(rec[f]) {
-				t.Errorf("%s %s = %q, want %s", k, f, m[f], jsonNumber(rec[f]))
+		for _, d := range events.DerivedFields {
+			if m[d.Name] != jsonNumber(rec[d.Name]) {
+				t.Errorf("%s %s = %q, want %s", k, d.Name, m[d.Name], jsonNumber(rec[d.Name]))
 			}
 		}
 		checked[view]++
 	}
-	if checked["day"] == 0 || checked["last60m"] == 0 {
-		t.Errorf("checked %v: no day or last-60m views found", checked)
+	if checked["day"] == 0 || checked["last60m"] == 0 || checked["reasons"] == 0 {
+		t.Errorf("checked %v: no day or last-60m views, or none with not-ready reasons, found", checked)
 	}
 	h.checkSharedDrained()
 }

@@ -17,7 +17,8 @@
 //   - v2.users.{id}.routingStatus and v2.users.{id}.presence: the agent's
 //     state outside interactions. On Queue and IDLE is ready; Offline is
 //     logged_out; any other presence, OFF_QUEUE or NOT_RESPONDING is
-//     not_ready with that name as reason. IDLE also ends a wrap-up whose
+//     not_ready with that name as reason. Becoming NOT_RESPONDING (an
+//     alert left unanswered) is also a missed offer. IDLE also ends a wrap-up whose
 //     acw event never comes.
 //
 // Only voice interactions (mediaType CALL or VOICE, or as configured)
@@ -30,6 +31,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/acwstream/acwstream/events"
@@ -302,6 +304,7 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, envelope, p string,
 		ts = a.arrival
 	}
 	u := a.user(id)
+	missed := routing == "NOT_RESPONDING" && u.routing != "NOT_RESPONDING"
 	if routing != "" {
 		u.routing = routing
 	}
@@ -315,6 +318,11 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, envelope, p string,
 		u.closed = u.last.CallID // the wrap-up ends without its acw event
 	case u.last.State.CallLevel():
 		return out, nil // the interaction decides until it ends
+	case missed:
+		// Genesys sets NOT_RESPONDING when the agent lets an ACD alert go
+		// unanswered: a missed offer (the alert itself is not read, so it
+		// has no length and no call of its own).
+		e.emit(events.Event{State: events.StateRinging, TS: ts, CallID: "not-responding-" + strconv.FormatInt(ts, 10)})
 	}
 	e.emit(a.idle(u, ts))
 	return e.out, nil

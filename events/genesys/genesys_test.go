@@ -94,6 +94,7 @@ func TestWithoutUserEndAndIdleFirst(t *testing.T) {
 		"2026-11-22T10:03:20.000Z talking c2   ",
 		"2026-11-22T10:04:20.000Z acw c2   ",
 		"2026-11-22T10:04:30.000Z ready    ",
+		"2026-11-22T10:06:00.000Z ringing not-responding-1795341960000   ", // an alert left unanswered: a missed offer
 		"2026-11-22T10:06:00.000Z not_ready   NOT_RESPONDING ",
 	)
 	if a.Stats.Stray != 1 || a.Stats.NonVoice != 1 {

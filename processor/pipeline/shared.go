@@ -83,8 +83,9 @@ type SharedEntry struct {
 var ErrSharedConflict = errors.New("shared writer: lease lost or entries already applied")
 
 // sharedLogVersion is the first byte of a shared log entry. Version 1
-// holds ten counters per entry; 2 a count of counters first (see
-// appendCounters). Entries of both may be in the logs after an upgrade.
+// holds ten counters per entry; 2 a count of counters first and the
+// not-ready reasons after them (see appendTally). Entries of both may be
+// in the logs after an upgrade.
 const sharedLogVersion = 2
 
 // AppendSharedLog appends to b the encoding of one partition's shared
@@ -100,11 +101,11 @@ func AppendSharedLog(b []byte, first, end int64, ivs, retract []CounterDelta) []
 	for i := range ivs {
 		b = appendScopeKey(b, scopeKey{ivs[i].Scope, ivs[i].Key})
 		b = binary.AppendVarint(b, ivs[i].Start)
-		b = appendCounters(b, &ivs[i].Delta)
+		b = appendTally(b, &tally{c: ivs[i].Delta, r: ivs[i].Reasons})
 	}
 	b = binary.AppendUvarint(b, uint64(len(retract)))
 	for i := range retract {
-		b = appendCounters(appendScopeKey(b, scopeKey{retract[i].Scope, retract[i].Key}), &retract[i].Delta)
+		b = appendTally(appendScopeKey(b, scopeKey{retract[i].Scope, retract[i].Key}), &tally{c: retract[i].Delta, r: retract[i].Reasons})
 	}
 	return b
 }
@@ -118,16 +119,21 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 	windowMS := window.Milliseconds()
 	ivs := map[ivKey]*CounterDelta{}
 	days := map[dayKey]*CounterDelta{}
-	last60 := map[scopeKey]*events.Counters{}
+	last60 := map[scopeKey]*tally{}
 	var first, end int64
 	var dc dayCache
-	add := func(k scopeKey, c *events.Counters) {
+	add := func(k scopeKey, c *tally) {
 		if l := last60[k]; l != nil {
-			l.Add(c)
+			l.add(c)
 		} else {
-			v := *c
+			v := tally{c: c.c, r: addReasons(nil, c.r, 1)}
 			last60[k] = &v
 		}
+	}
+	// into adds c to d (a fresh copy of the reasons when d has none yet).
+	into := func(d *CounterDelta, c *tally) {
+		d.Delta.Add(&c.c)
+		d.Reasons = addReasons(d.Reasons, c.r, 1)
 	}
 	for n, d := range data {
 		if len(d) == 0 || d[0] < 1 || d[0] > sharedLogVersion {
@@ -140,23 +146,25 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 		}
 		for range r.Count() {
 			k, start := r.scopeKey(), r.Varint()
-			c := r.counters()
-			if iv := ivs[ivKey{k, start}]; iv != nil {
-				iv.Delta.Add(&c)
-			} else {
-				ivs[ivKey{k, start}] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: start, End: start + windowMS, Delta: c}
+			c := r.tally()
+			iv := ivs[ivKey{k, start}]
+			if iv == nil {
+				iv = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: start, End: start + windowMS}
+				ivs[ivKey{k, start}] = iv
 			}
+			into(iv, &c)
 			day, from, to := dc.day(loc, start)
-			if dd := days[dayKey{k, day}]; dd != nil {
-				dd.Delta.Add(&c)
-			} else {
-				days[dayKey{k, day}] = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day, Delta: c}
+			dd := days[dayKey{k, day}]
+			if dd == nil {
+				dd = &CounterDelta{Scope: k.scope, Key: k.key, View: ViewDay, Start: from, End: to, Day: day}
+				days[dayKey{k, day}] = dd
 			}
+			into(dd, &c)
 			add(k, &c)
 		}
 		for range r.Count() {
 			k := r.scopeKey()
-			c := r.counters()
+			c := r.tally()
 			add(k, &c)
 		}
 		if r.err() != nil {
@@ -173,7 +181,7 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 		out = append(out, *days[k])
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(last60), cmpScopeKey) {
-		out = append(out, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: end, Delta: *last60[k]})
+		out = append(out, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: end, Delta: last60[k].c, Reasons: last60[k].r})
 	}
 	return out, nil
 }
@@ -374,6 +382,9 @@ func (w *sharedWriter) publishFinal(ctx context.Context) error {
 				continue
 			}
 			iv := events.Interval{Scope: c.Scope, Key: c.Key, Window: w.cfg.Engine.Window, Start: start, End: start + windowMS, Counters: c.Delta}
+			if c.Scope != events.ScopeQueue {
+				iv.Reasons = events.SortedReasons(c.Reasons)
+			}
 			msgs = append(msgs, kafka.Message{Topic: w.cfg.Derived.Intervals, Key: []byte(c.Scope.String() + ":" + c.Key), Value: iv.AppendJSON(nil)})
 		}
 		if len(msgs) > 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"maps"
+	"reflect"
 	"testing"
 	"time"
 
@@ -27,25 +28,26 @@ func TestSumSharedDerivesDaysAndLast60m(t *testing.T) {
 	c := func(n, total, max int64) events.Counters {
 		return events.Counters{ACWCount: n, ACWTotalMS: total, ACWMaxMS: max}
 	}
-	p0 := AppendSharedLog(nil, d-3*w, d+w, []CounterDelta{team(d, c(1, 10000, 10000))}, nil)
-	p1 := AppendSharedLog(nil, d-2*w, d+2*w, []CounterDelta{team(d, c(2, 50000, 40000)), team(d+w, c(1, 5000, 5000))},
-		[]CounterDelta{{Scope: events.ScopeTeam, Key: "t1", View: ViewLast60m, Delta: c(-3, -30000, 0)}})
+	withReasons := func(cd CounterDelta, r map[string]int64) CounterDelta { cd.Reasons = r; return cd }
+	p0 := AppendSharedLog(nil, d-3*w, d+w, []CounterDelta{withReasons(team(d, c(1, 10000, 10000)), map[string]int64{"lunch": 60000})}, nil)
+	p1 := AppendSharedLog(nil, d-2*w, d+2*w, []CounterDelta{withReasons(team(d, c(2, 50000, 40000)), map[string]int64{"lunch": 1000, "none": 5}), team(d+w, c(1, 5000, 5000))},
+		[]CounterDelta{{Scope: events.ScopeTeam, Key: "t1", View: ViewLast60m, Delta: c(-3, -30000, 0), Reasons: map[string]int64{"lunch": -61000}}})
 	got, err := SumShared([][]byte{p0, p1}, 15*time.Minute, loc)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []CounterDelta{
-		{Scope: events.ScopeTeam, Key: "t1", View: ViewInterval, Start: d, End: d + w, Delta: c(3, 60000, 40000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewInterval, Start: d, End: d + w, Delta: c(3, 60000, 40000), Reasons: map[string]int64{"lunch": 61000, "none": 5}},
 		{Scope: events.ScopeTeam, Key: "t1", View: ViewInterval, Start: d + w, End: d + 2*w, Delta: c(1, 5000, 5000)},
-		{Scope: events.ScopeTeam, Key: "t1", View: ViewDay, Day: "2026-11-23", Start: d + w - 24*3600*1000, End: d + w, Delta: c(3, 60000, 40000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewDay, Day: "2026-11-23", Start: d + w - 24*3600*1000, End: d + w, Delta: c(3, 60000, 40000), Reasons: map[string]int64{"lunch": 61000, "none": 5}},
 		{Scope: events.ScopeTeam, Key: "t1", View: ViewDay, Day: "2026-11-24", Start: d + w, End: d + w + 24*3600*1000, Delta: c(1, 5000, 5000)},
-		{Scope: events.ScopeTeam, Key: "t1", View: ViewLast60m, Start: d - 2*w, End: d + 2*w, Delta: c(1, 35000, 40000)},
+		{Scope: events.ScopeTeam, Key: "t1", View: ViewLast60m, Start: d - 2*w, End: d + 2*w, Delta: c(1, 35000, 40000), Reasons: map[string]int64{"none": 5}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d deltas %+v, want %d", len(got), got, len(want))
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		if !reflect.DeepEqual(got[i], want[i]) {
 			t.Errorf("delta %d:\n got %+v\nwant %+v", i, got[i], want[i])
 		}
 	}
@@ -65,9 +67,10 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := newTracker(Topics{}, 15*time.Minute, time.UTC)
-	tr.closed = []closedWindow{{start: 900000, counters: map[scopeKey]events.Counters{
-		{events.ScopeTeam, "t1"}: {ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000, HandleMaxMS: 41000}}}}
-	tr.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}] = events.Counters{CallsHandled: 3}
+	tr.closed = []closedWindow{{start: 900000, counters: map[scopeKey]tally{
+		{events.ScopeTeam, "t1"}: {c: events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000, HandleMaxMS: 41000},
+			r: map[string]int64{"lunch": 60000, "none": 1}}}}}
+	tr.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}] = tally{c: events.Counters{CallsHandled: 3}}
 	aux := tr.appendAux(nil, nil)
 	withState := tr.appendAux(nil, []byte("xyz"))
 
@@ -76,10 +79,10 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	if err != nil || string(st) != "xyz" {
 		t.Fatalf("restore: state %q, %v", st, err)
 	}
-	if got := back.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; got.ACWTotalMS != 30000 || got.HandleMaxMS != 41000 || back.closed[0].start != 900000 {
+	if got := back.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; !got.equal(tr.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]) || back.closed[0].start != 900000 {
 		t.Errorf("closed window restored as %+v", back.closed)
 	}
-	if got := back.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}]; got.CallsHandled != 3 {
+	if got := back.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}]; got.c.CallsHandled != 3 {
 		t.Errorf("agent day restored as %+v", back.agentDays)
 	}
 	// An aux of version 3 (ten counters, no count before them; the
@@ -93,7 +96,7 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	v3 = append(v3, 0, 3, 'x', 'y', 'z')
 	old := newTracker(Topics{}, 15*time.Minute, time.UTC)
 	if st, err := old.restoreAux(v3, eng); err != nil || string(st) != "xyz" ||
-		old.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}] != (events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}) {
+		!old.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}].equal(tally{c: events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}}) {
 		t.Fatalf("version 3: state %q, %v, %+v", st, err, old.closed)
 	}
 	// A newer writer's extra counters are skipped.
@@ -104,7 +107,7 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	for i := range events.NumCounters + 2 {
 		more = binary.AppendVarint(more, int64(i+1))
 	}
-	more = append(more, 0, 0)
+	more = append(more, 0, 0, 0) // no reasons, no agent days, no adapter state
 	if _, err := newTracker(Topics{}, 15*time.Minute, time.UTC).restoreAux(more, eng); err != nil {
 		t.Fatalf("extra counters: %v", err)
 	}

@@ -60,7 +60,7 @@ type dayKey struct {
 
 type closedWindow struct {
 	start    int64
-	counters map[scopeKey]events.Counters
+	counters map[scopeKey]tally
 }
 
 // tracker is one partition's processor.Emitter: it turns the engine's
@@ -80,7 +80,7 @@ type tracker struct {
 	suppress, suppressShared bool
 
 	// base is what the store holds from this partition for window baseWin.
-	base map[scopeKey]events.Counters
+	base map[scopeKey]tally
 	// seeded: base has seen every open counter (collect then diffs only
 	// the changed ones).
 	seeded  bool
@@ -93,8 +93,8 @@ type tracker struct {
 	// interval (while catching up, one flush spans many intervals), and
 	// the last-60-minutes retractions of the windows that left the view.
 	// The shared writer derives the day and last-60m deltas from them.
-	ivs     map[ivKey]*events.Counters
-	retract map[scopeKey]*events.Counters
+	ivs     map[ivKey]*tally
+	retract map[scopeKey]*tally
 	// loggedEnd is the open window's end as of the last shared log entry.
 	loggedEnd int64
 	// agentIvs are the agent interval views to write (whole) at this flush.
@@ -104,7 +104,7 @@ type tracker struct {
 	// whole values: agentDays holds each agent's closed intervals summed
 	// per day (days before the open window's are dropped); dirtyDays and
 	// dirty60 are the agent views to rewrite at this flush.
-	agentDays map[dayKey]events.Counters
+	agentDays map[dayKey]tally
 	dirtyDays map[dayKey][2]int64 // the day's bounds, Unix ms
 	dirty60   map[scopeKey]bool
 	views     []CounterDelta // agent day and last-60m views of this flush
@@ -154,13 +154,13 @@ func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracke
 		topics:   topics.withDefaults(),
 		windowMS: window.Milliseconds(),
 		loc:      loc,
-		base:     map[scopeKey]events.Counters{},
+		base:     map[scopeKey]tally{},
 		agents:   map[string]events.AgentState{},
 		open:     map[string]events.AgentState{},
-		ivs:      map[ivKey]*events.Counters{},
-		retract:  map[scopeKey]*events.Counters{},
+		ivs:      map[ivKey]*tally{},
+		retract:  map[scopeKey]*tally{},
 
-		agentDays: map[dayKey]events.Counters{},
+		agentDays: map[dayKey]tally{},
 		dirtyDays: map[dayKey][2]int64{},
 		dirty60:   map[scopeKey]bool{},
 		prov:      map[string]bool{},
@@ -181,7 +181,7 @@ type viewKey struct {
 
 type writtenView struct {
 	start int64 // window, day or (last60m) first window start
-	c     events.Counters
+	c     tally
 	at    int64 // wall ms of the last whole write (which sets the TTL)
 }
 
@@ -207,12 +207,12 @@ func (t *tracker) setPrev(b *Batch) {
 			w = &writtenView{start: c.Start, at: b.WallMS}
 			t.written[k] = w
 		case w.start == c.Start && b.WallMS-w.at < rewriteAfter:
-			prev := w.c
-			c.Prev = &prev
+			prev := w.c.c
+			c.Prev, c.PrevReasons = &prev, w.c.r
 		default:
 			*w = writtenView{start: c.Start, at: b.WallMS}
 		}
-		w.c = c.Delta
+		w.c = tally{c: c.Delta, r: c.Reasons}
 	}
 	// Entries older than rewriteAfter would be written whole anyway: drop
 	// them, so that the cache holds the agents written lately (the views
@@ -393,29 +393,30 @@ func (t *tracker) Interval(iv *events.Interval) {
 	}
 	k := scopeKey{iv.Scope, iv.Key}
 	if n := len(t.closed); n == 0 || t.closed[n-1].start != iv.Start {
-		t.closed = append(t.closed, closedWindow{start: iv.Start, counters: map[scopeKey]events.Counters{}})
+		t.closed = append(t.closed, closedWindow{start: iv.Start, counters: map[scopeKey]tally{}})
 	}
-	t.closed[len(t.closed)-1].counters[k] = iv.Counters
+	cur := tallyOfInterval(iv)
+	t.closed[len(t.closed)-1].counters[k] = cur
 	if k.scope == events.ScopeAgent {
 		day, _, _ := t.day(iv.Start)
 		dk := dayKey{k, day}
 		c := t.agentDays[dk]
-		c.Add(&iv.Counters)
+		c.add(&cur)
 		t.agentDays[dk] = c
 	}
 	if t.suppressed(k.scope) {
 		return
 	}
-	var b events.Counters
+	var b tally
 	if t.baseWin == iv.Start {
 		b = t.base[k]
 		delete(t.base, k)
 	}
 	if k.scope == events.ScopeAgent {
-		t.touchAgent(k, iv.Start, &iv.Counters)
+		t.touchAgent(k, iv.Start, &cur)
 		return
 	}
-	t.addDelta(k, iv.Start, delta(&iv.Counters, &b))
+	t.addDelta(k, iv.Start, tallyDelta(&cur, &b))
 }
 
 // suppressed reports whether the store already has the effects on scope's
@@ -429,9 +430,9 @@ func (t *tracker) suppressed(scope events.Scope) bool {
 
 // touchAgent records an agent's interval ws with its whole value c, and
 // marks its day and last-60m views for rewriting.
-func (t *tracker) touchAgent(k scopeKey, ws int64, c *events.Counters) {
+func (t *tracker) touchAgent(k scopeKey, ws int64, c *tally) {
 	t.agentIvs = append(t.agentIvs,
-		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: *c, Full: true})
+		CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: ws, End: ws + t.windowMS, Delta: c.c, Reasons: c.r, Full: true})
 	day, from, to := t.day(ws)
 	t.dirtyDays[dayKey{k, day}] = [2]int64{from, to}
 	t.dirty60[k] = true
@@ -502,12 +503,12 @@ func negate(c *events.Counters) events.Counters {
 func (t *tracker) day(start int64) (string, int64, int64) { return t.dayCache.day(t.loc, start) }
 
 // addDelta records d for window ws of a shared scope/key.
-func (t *tracker) addDelta(k scopeKey, ws int64, d events.Counters) {
-	if d.IsZero() {
+func (t *tracker) addDelta(k scopeKey, ws int64, d tally) {
+	if d.isZero() {
 		return
 	}
 	if c := t.ivs[ivKey{k, ws}]; c != nil {
-		c.Add(&d)
+		c.add(&d)
 	} else {
 		t.ivs[ivKey{k, ws}] = &d
 	}
@@ -542,19 +543,20 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 	if !t.seeded {
 		each, t.seeded = eng.EachOpenCounter, true
 	}
-	each(func(scope events.Scope, key string, c *events.Counters) {
+	each(func(scope events.Scope, key string, c *events.Counters, reasons map[string]int64) {
 		k := scopeKey{scope, key}
 		bc := t.base[k]
-		if *c == bc {
+		if *c == bc.c && maps.Equal(reasons, bc.r) {
 			return
 		}
-		t.base[k] = *c
+		cur := tallyOf(c, reasons)
+		t.base[k] = cur
 		switch {
 		case t.suppressed(scope):
 		case scope == events.ScopeAgent:
-			t.touchAgent(k, w, c)
+			t.touchAgent(k, w, &cur)
 		default:
-			t.addDelta(k, w, delta(c, &bc))
+			t.addDelta(k, w, tallyDelta(&cur, &bc))
 		}
 	})
 	// Windows older than the view's first leave it: retract them.
@@ -577,9 +579,9 @@ func (t *tracker) collect(eng *processor.Engine, b *Batch, shared bool) {
 				t.dirty60[k] = true
 			default:
 				c := cw.counters[k]
-				n := negate(&c)
+				n := c.negated()
 				if r := t.retract[k]; r != nil {
-					r.Add(&n)
+					r.add(&n)
 				} else {
 					t.retract[k] = &n
 				}
@@ -649,13 +651,13 @@ func (t *tracker) takeShared(b *Batch, first, end int64) {
 	}
 	ivs := make([]CounterDelta, 0, len(t.ivs))
 	for k, c := range t.ivs {
-		ivs = append(ivs, CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: k.start, End: k.start + t.windowMS, Delta: *c})
+		ivs = append(ivs, CounterDelta{Scope: k.scope, Key: k.key, View: ViewInterval, Start: k.start, End: k.start + t.windowMS, Delta: c.c, Reasons: c.r})
 	}
 	slices.SortFunc(ivs, cmpDelta)
 	clear(t.ivs)
 	rs := make([]CounterDelta, 0, len(t.retract))
 	for k, c := range t.retract {
-		rs = append(rs, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: *c})
+		rs = append(rs, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Delta: c.c, Reasons: c.r})
 	}
 	slices.SortFunc(rs, cmpDelta)
 	clear(t.retract)
@@ -678,12 +680,13 @@ func (t *tracker) agentViews(b *Batch, w, first int64) {
 	slices.SortFunc(dks, cmpDayKey)
 	for _, dk := range dks {
 		c := t.agentDays[dk]
+		c.r = maps.Clone(c.r) // add must not change the map agentDays holds
 		if dk.day == openDay {
 			o := t.base[dk.scopeKey]
-			c.Add(&o)
+			c.add(&o)
 		}
 		bounds := t.dirtyDays[dk]
-		t.views = append(t.views, CounterDelta{Scope: dk.scope, Key: dk.key, View: ViewDay, Start: bounds[0], End: bounds[1], Day: dk.day, Delta: c, Full: true})
+		t.views = append(t.views, CounterDelta{Scope: dk.scope, Key: dk.key, View: ViewDay, Start: bounds[0], End: bounds[1], Day: dk.day, Delta: c.c, Reasons: c.r, Full: true})
 	}
 	clear(t.dirtyDays)
 	ks := make([]scopeKey, 0, len(t.dirty60))
@@ -693,12 +696,13 @@ func (t *tracker) agentViews(b *Batch, w, first int64) {
 	slices.SortFunc(ks, cmpScopeKey)
 	for _, k := range ks {
 		c := t.base[k]
+		c.r = maps.Clone(c.r) // add must not change the map base holds
 		for _, cw := range t.closed {
 			if x, ok := cw.counters[k]; ok {
-				c.Add(&x)
+				c.add(&x)
 			}
 		}
-		t.views = append(t.views, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: w + t.windowMS, Delta: c, Full: true})
+		t.views = append(t.views, CounterDelta{Scope: k.scope, Key: k.key, View: ViewLast60m, Start: first, End: w + t.windowMS, Delta: c.c, Reasons: c.r, Full: true})
 	}
 	clear(t.dirty60)
 }
@@ -769,7 +773,7 @@ func (t *tracker) appendAux(b, adapterState []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(keys)))
 		for _, k := range keys {
 			c := cw.counters[k]
-			b = appendCounters(appendScopeKey(b, k), &c)
+			b = appendTally(appendScopeKey(b, k), &c)
 		}
 	}
 	dks := make([]dayKey, 0, len(t.agentDays))
@@ -783,7 +787,7 @@ func (t *tracker) appendAux(b, adapterState []byte) []byte {
 		b = appendScopeKey(b, dk.scopeKey)
 		b = binary.AppendUvarint(b, uint64(len(dk.day)))
 		b = append(b, dk.day...)
-		b = appendCounters(b, &c)
+		b = appendTally(b, &c)
 	}
 	b = binary.AppendUvarint(b, uint64(len(adapterState)))
 	return append(b, adapterState...)
@@ -800,6 +804,23 @@ func appendCounters(b []byte, c *events.Counters) []byte {
 	b = binary.AppendUvarint(b, events.NumCounters)
 	for _, p := range c.Fields() {
 		b = binary.AppendVarint(b, *p)
+	}
+	return b
+}
+
+// appendTally encodes t: its counters (appendCounters), then its
+// reasons' count and each reason and time, by reason.
+func appendTally(b []byte, t *tally) []byte {
+	b = appendCounters(b, &t.c)
+	return appendReasons(b, t.r)
+}
+
+func appendReasons(b []byte, m map[string]int64) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for _, r := range slices.Sorted(maps.Keys(m)) {
+		b = binary.AppendUvarint(b, uint64(len(r)))
+		b = append(b, r...)
+		b = binary.AppendVarint(b, m[r])
 	}
 	return b
 }
@@ -846,6 +867,28 @@ func (r *auxReader) counters() events.Counters {
 	return c
 }
 
+// tally reads one appendTally entry (counters alone in the old formats).
+func (r *auxReader) tally() tally {
+	t := tally{c: r.counters()}
+	if !r.uncounted {
+		t.r = r.reasons()
+	}
+	return t
+}
+
+func (r *auxReader) reasons() map[string]int64 {
+	n := r.Count()
+	if n == 0 {
+		return nil
+	}
+	m := make(map[string]int64, min(n, 64))
+	for range n {
+		k := r.String()
+		m[k] = r.Varint() // a corrupt input empties r.B: the rest reads zeros
+	}
+	return m
+}
+
 // err reports a truncated or corrupt input, or bytes left over.
 func (r *auxReader) err() error {
 	if r.bad {
@@ -862,10 +905,10 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 	r := &auxReader{StateReader: events.StateReader{B: b[1:]}, uncounted: b[0] < 4}
 	t.closed = t.closed[:0]
 	for range r.Count() {
-		cw := closedWindow{start: r.Varint(), counters: map[scopeKey]events.Counters{}}
+		cw := closedWindow{start: r.Varint(), counters: map[scopeKey]tally{}}
 		for range r.Count() {
 			k := r.scopeKey()
-			cw.counters[k] = r.counters()
+			cw.counters[k] = r.tally()
 		}
 		t.closed = append(t.closed, cw)
 	}
@@ -873,7 +916,7 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 	for range r.Count() {
 		k := r.scopeKey()
 		day := r.String()
-		t.agentDays[dayKey{k, day}] = r.counters()
+		t.agentDays[dayKey{k, day}] = r.tally()
 	}
 	if b[0] >= 3 { // an adapter's state follows (Count is 0 if it does not fit)
 		n := r.Count()
@@ -890,8 +933,8 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 	if !t.seeded {
 		each, t.seeded = eng.EachOpenCounter, true
 	}
-	each(func(scope events.Scope, key string, c *events.Counters) {
-		t.base[scopeKey{scope, key}] = *c
+	each(func(scope events.Scope, key string, c *events.Counters, reasons map[string]int64) {
+		t.base[scopeKey{scope, key}] = tallyOf(c, reasons)
 	})
 	return adapterState, nil
 }

@@ -87,6 +87,10 @@ type CounterDelta struct {
 	End   int64  // Unix ms, exclusive
 	Day   string // YYYY-MM-DD (ViewDay)
 	Delta events.Counters
+	// Reasons is the not-ready time by reason, like Delta: an increment
+	// per reason, or with Full the whole breakdown (every reason the
+	// engine kept; the store writes at most events.MaxReasons of them).
+	Reasons map[string]int64
 	// Full: Delta is the view's whole value, to be written as is (keys
 	// with one writer: no read-modify-write in the store).
 	Full bool
@@ -96,6 +100,9 @@ type CounterDelta struct {
 	// value, and the TTL, are written. (The tracker drops Prev at least
 	// every 10 minutes so that TTLs are refreshed.)
 	Prev *events.Counters
+	// PrevReasons (with Prev) is the breakdown last written: the store
+	// rewrites the reasons only when they differ.
+	PrevReasons map[string]int64
 }
 
 // AgentWrite is one agent hash update: the agent's latest state and, as

@@ -132,6 +132,24 @@ func (k Keys) Last60m(scope events.Scope, key string) string {
 	return k.join(scope.String(), EncodeID(key), "last60m")
 }
 
+// IntervalReasons is the not-ready time by reason of one scope/key's
+// window starting at start (a hash: reason → ms, at most
+// events.MaxReasons reasons plus events.OtherReason).
+func (k Keys) IntervalReasons(scope events.Scope, key string, start int64) string {
+	return k.join(scope.String(), EncodeID(key), "reasons", k.win, strconv.FormatInt(start, 10))
+}
+
+// DayReasons is the not-ready time by reason of one scope/key's day.
+func (k Keys) DayReasons(scope events.Scope, key, day string) string {
+	return k.join(scope.String(), EncodeID(key), "reasons", "day", day)
+}
+
+// Last60mReasons is the not-ready time by reason of one scope/key's last
+// 60 minutes.
+func (k Keys) Last60mReasons(scope events.Scope, key string) string {
+	return k.join(scope.String(), EncodeID(key), "reasons", "last60m")
+}
+
 // Group is the string naming the consumer group that writes the prefix.
 func (k Keys) Group() string { return k.join("group") }
 

@@ -33,14 +33,17 @@ func TestTheREADMEContractIsThisPackages(t *testing.T) {
 	k := New("acw", 15*time.Minute)
 	fill := strings.NewReplacer("{agent_id}", "a1", "{scope}", "team", "{key}", "t1", "{window_start}", "1795341600000", "{YYYY-MM-DD}", "2026-11-22")
 	made := map[string]string{
-		"acw:agent:a1":                  k.Agent("a1"),
-		"acw:agents":                    k.Agents(),
-		"acw:open":                      k.Open(),
-		"acw:team:t1:15m:1795341600000": k.Interval(events.ScopeTeam, "t1", 1795341600000),
-		"acw:team:t1:day:2026-11-22":    k.Day(events.ScopeTeam, "t1", "2026-11-22"),
-		"acw:team:t1:last60m":           k.Last60m(events.ScopeTeam, "t1"),
-		"acw:alerts":                    k.Alerts(),
-		"acw:updates":                   k.Updates(),
+		"acw:agent:a1":                          k.Agent("a1"),
+		"acw:agents":                            k.Agents(),
+		"acw:open":                              k.Open(),
+		"acw:team:t1:15m:1795341600000":         k.Interval(events.ScopeTeam, "t1", 1795341600000),
+		"acw:team:t1:day:2026-11-22":            k.Day(events.ScopeTeam, "t1", "2026-11-22"),
+		"acw:team:t1:last60m":                   k.Last60m(events.ScopeTeam, "t1"),
+		"acw:team:t1:reasons:15m:1795341600000": k.IntervalReasons(events.ScopeTeam, "t1", 1795341600000),
+		"acw:team:t1:reasons:day:2026-11-22":    k.DayReasons(events.ScopeTeam, "t1", "2026-11-22"),
+		"acw:team:t1:reasons:last60m":           k.Last60mReasons(events.ScopeTeam, "t1"),
+		"acw:alerts":                            k.Alerts(),
+		"acw:updates":                           k.Updates(),
 	}
 	var filled []string
 	for _, pat := range table {

@@ -122,9 +122,13 @@ func (s *Store) WindowCounters(ctx context.Context, start int64) ([]pipeline.Cou
 	}
 	slices.SortFunc(keys, func(x, y sk) int { return cmp.Or(cmp.Compare(x.scope, y.scope), strings.Compare(x.key, y.key)) })
 	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	rcmds := make([]*redis.MapStringStringCmd, len(keys))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			cmds[i] = p.HGetAll(ctx, s.IntervalKey(k.scope, k.key, start))
+			if k.scope != events.ScopeQueue {
+				rcmds[i] = p.HGetAll(ctx, s.k.IntervalReasons(k.scope, k.key, start))
+			}
 		}
 		return nil
 	})
@@ -141,7 +145,13 @@ func (s *Store) WindowCounters(ctx context.Context, start int64) ([]pipeline.Cou
 		if err != nil {
 			return nil, fmt.Errorf("redis: %v", err)
 		}
-		out = append(out, pipeline.CounterDelta{Scope: k.scope, Key: k.key, View: pipeline.ViewInterval, Start: start, Delta: c})
+		d := pipeline.CounterDelta{Scope: k.scope, Key: k.key, View: pipeline.ViewInterval, Start: start, Delta: c}
+		if rc := rcmds[i]; rc != nil {
+			if d.Reasons, err = parseReasons(s.k.IntervalReasons(k.scope, k.key, start), rc.Val()); err != nil {
+				return nil, fmt.Errorf("redis: %v", err)
+			}
+		}
+		out = append(out, d)
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,8 +114,10 @@ type sharedCache struct {
 type sharedView struct {
 	start, end int64
 	c          events.Counters
-	at         int64 // wall ms of the last whole write (0: not written by this writer)
-	used       int64 // wall ms last read or written
+	r          map[string]int64 // the not-ready breakdown, all reasons (the hash holds the largest)
+	rLoaded    bool             // r was read (a view read only for its maxima was not)
+	at         int64            // wall ms of the last whole write (0: not written by this writer)
+	used       int64            // wall ms last read or written
 }
 
 // rewriteAfter is how often (wall ms) a shared view is written whole
@@ -180,6 +183,17 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		old := look(key)
 		nv := old
 		nv.c.Add(&c.Delta)
+		nv.r = maps.Clone(old.r)
+		for r, ms := range c.Reasons {
+			if v := nv.r[r] + ms; v != 0 {
+				if nv.r == nil {
+					nv.r = map[string]int64{}
+				}
+				nv.r[r] = v
+			} else {
+				delete(nv.r, r)
+			}
+		}
 		if c.View == pipeline.ViewLast60m {
 			// the maxima (largest wrap-up, largest handle) of the
 			// intervals the view spans (as of this round: intervals
@@ -201,7 +215,7 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 			}
 		}
 		nv.start, nv.end, nv.used = c.Start, c.End, wallMS
-		d := pipeline.CounterDelta{Start: c.Start, End: c.End, Delta: nv.c, Full: true}
+		d := pipeline.CounterDelta{Scope: c.Scope, Key: c.Key, View: c.View, Day: c.Day, Start: c.Start, End: c.End, Delta: nv.c, Full: true}
 		if old.at != 0 && old.start == c.Start && old.end == c.End && wallMS-old.at < rewriteAfter {
 			d.Prev = &old.c
 		} else {
@@ -209,6 +223,11 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		}
 		n := len(ops)
 		if ops = appendFull(ops, key, ttl, &d); len(ops) > n {
+			nops++
+		}
+		// (a view without reasons, now or before, has no reasons hash)
+		if hasReasons(c) && (len(nv.r) > 0 || len(old.r) > 0) && (d.Prev == nil || !maps.Equal(nv.r, old.r)) {
+			ops = s.appendReplaceReasons(ops, c, nv.r, ttl)
 			nops++
 		}
 		next[key] = nv
@@ -476,6 +495,7 @@ func sharedErr(err error) error {
 func (s *Store) loadViews(ctx context.Context, counters []pipeline.CounterDelta, wallMS int64) error {
 	sh := &s.sh
 	var keys []string
+	reasons := map[string]string{} // view key → its breakdown's key, for the views written
 	want := func(k string) {
 		if _, ok := sh.views[k]; !ok {
 			sh.views[k] = nil // placeholder: not asked twice
@@ -486,6 +506,9 @@ func (s *Store) loadViews(ctx context.Context, counters []pipeline.CounterDelta,
 	for i := range counters {
 		c := &counters[i]
 		key, _ := s.viewKey(c)
+		if v, ok := sh.views[key]; hasReasons(c) && (!ok || v == nil || !v.rLoaded) {
+			reasons[key] = s.reasonsKey(c)
+		}
 		want(key)
 		if c.View == pipeline.ViewLast60m {
 			for t := c.Start; t < c.End; t += w {
@@ -493,13 +516,17 @@ func (s *Store) loadViews(ctx context.Context, counters []pipeline.CounterDelta,
 			}
 		}
 	}
-	if len(keys) == 0 {
+	if len(keys) == 0 && len(reasons) == 0 {
 		return nil
 	}
 	cmds := make([]*redis.SliceCmd, len(keys))
+	rcmds := map[string]*redis.MapStringStringCmd{}
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, k := range keys {
 			cmds[i] = p.HMGet(ctx, k, viewBase...)
+		}
+		for k, rk := range reasons {
+			rcmds[k] = p.HGetAll(ctx, rk)
 		}
 		return nil
 	})
@@ -517,7 +544,32 @@ func (s *Store) loadViews(ctx context.Context, counters []pipeline.CounterDelta,
 		}
 		sh.views[k] = &sharedView{start: start, end: end, used: wallMS, c: c}
 	}
+	for k, rc := range rcmds {
+		v := sh.views[k]
+		if v.r, err = parseReasons(reasons[k], rc.Val()); err != nil {
+			return fmt.Errorf("redis shared read: %v", err)
+		}
+		v.rLoaded = true
+	}
 	return nil
+}
+
+// parseReasons reads a reasons hash (nil when it is empty). It holds the
+// largest reasons and "other": a writer that starts from it adds later
+// time of a reason summed into "other" as a reason of its own.
+func parseReasons(key string, h map[string]string) (map[string]int64, error) {
+	if len(h) == 0 {
+		return nil, nil
+	}
+	m := make(map[string]int64, len(h))
+	for r, v := range h {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s = %q: %v", key, r, v, err)
+		}
+		m[r] = ms
+	}
+	return m, nil
 }
 
 // sharedNotice is the JSON published on the updates channel after a

@@ -23,7 +23,8 @@
 --   commit: round id; positions hash, number of logs, per log as above;
 --           the updates channel, the notice
 -- An op is: s key ttl nfields [field value]...: fields set as they are;
--- ttl "0" leaves the key's TTL alone.
+-- ttl "0" leaves the key's TTL alone. An r op (same layout) replaces the
+-- hash: it is deleted first (with no fields, it stays deleted).
 local mode, pending = ARGV[1], ARGV[4]
 if redis.call('GET', ARGV[2]) ~= ARGV[3] then
   return redis.error_reply('CONFLICT the shared writer lease is not held')
@@ -63,7 +64,7 @@ local function validate(i)
   local n = #ARGV
   while i <= n do
     local nf = tonumber(ARGV[i + 3])
-    if ARGV[i] ~= 's' or not nf or i + 3 + 2 * nf > n then
+    if (ARGV[i] ~= 's' and ARGV[i] ~= 'r') or not nf or i + 3 + 2 * nf > n then
       return redis.error_reply('BADOP ' .. tostring(ARGV[i]) .. ' at ' .. i)
     end
     i = i + 4 + 2 * nf
@@ -74,8 +75,9 @@ local function apply(i)
   local n = #ARGV
   while i <= n do
     local key, ttl, nf = ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-    redis.call('HSET', key, unpack(ARGV, i + 4, i + 3 + 2 * nf))
-    if ttl ~= '0' then redis.call('EXPIRE', key, ttl) end
+    if ARGV[i] == 'r' then redis.call('DEL', key) end -- 'r' replaces the hash
+    if nf > 0 then redis.call('HSET', key, unpack(ARGV, i + 4, i + 3 + 2 * nf)) end
+    if ttl ~= '0' and nf > 0 then redis.call('EXPIRE', key, ttl) end
     i = i + 4 + 2 * nf
   end
 end

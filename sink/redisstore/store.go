@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -498,6 +499,15 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 		if t.hset(key, func(a []any) []any { return appendViewFields(a, c) }) && c.Prev == nil {
 			t.cmd("EXPIRE", key, ttl)
 		}
+		if hasReasons(c) && (c.Prev == nil || !maps.Equal(c.Reasons, c.PrevReasons)) {
+			// the breakdown is written whole: a reason may have left it
+			// (a last-60m view's, as windows leave it)
+			rk := s.reasonsKey(c)
+			t.cmd("DEL", rk)
+			if t.hset(rk, func(a []any) []any { return appendReasonFields(a, c.Reasons) }) {
+				t.cmd("EXPIRE", rk, ttl)
+			}
+		}
 	}
 	for i := range b.Agents {
 		s.addAgent(t, &b.Agents[i], b.WallMS)
@@ -595,6 +605,40 @@ func parseViewBase(key string, get func(i int) (string, bool)) (start, end int64
 		*p = f[2+i]
 	}
 	return f[0], f[1], c, nil
+}
+
+// reasonsKey returns the not-ready breakdown hash of c's view.
+func (s *Store) reasonsKey(c *pipeline.CounterDelta) string {
+	switch c.View {
+	case pipeline.ViewInterval:
+		return s.k.IntervalReasons(c.Scope, c.Key, c.Start)
+	case pipeline.ViewDay:
+		return s.k.DayReasons(c.Scope, c.Key, c.Day)
+	default:
+		return s.k.Last60mReasons(c.Scope, c.Key)
+	}
+}
+
+// hasReasons reports whether c's scope has a not-ready breakdown (queues
+// have no time in state).
+func hasReasons(c *pipeline.CounterDelta) bool { return c.Scope != events.ScopeQueue }
+
+// appendReasonFields appends the field/value pairs of a breakdown as the
+// reasons hash holds it: at most events.MaxReasons reasons plus "other".
+func appendReasonFields(args []any, m map[string]int64) []any {
+	for _, x := range events.CapReasons(events.SortedReasons(m)) {
+		args = append(args, x.Reason, i64(x.MS))
+	}
+	return args
+}
+
+// appendReplaceReasons adds an "r" op (shared.lua) replacing the reasons
+// hash of c's view with r, and its TTL.
+func (s *Store) appendReplaceReasons(ops []any, c *pipeline.CounterDelta, r map[string]int64, ttl string) []any {
+	at := len(ops)
+	ops = appendReasonFields(append(ops, "r", s.reasonsKey(c), ttl, ""), r)
+	ops[at+3] = strconv.Itoa((len(ops) - at - 4) / 2)
+	return ops
 }
 
 // viewKey returns the hash of c's view and its lifetime.
