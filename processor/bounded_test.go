@@ -435,3 +435,21 @@ func TestNotReadyReasonsAreCappedInTheRecord(t *testing.T) {
 		t.Fatalf("reasons %v (sum %d), not_ready_ms %d: want 32 reasons and other (8 minutes), adding up", rec.Reasons, sum, rec.NotReadyMS)
 	}
 }
+
+func TestWarnMustBeShorterThanOverrun(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Default: Thresholds{Warn: 40 * time.Second}}, "thresholds: warn 40s must be shorter than overrun 30s"},
+		{Config{Default: Thresholds{Warn: 30 * time.Second, Overrun: 30 * time.Second}}, "thresholds: warn 30s must be shorter than overrun 30s"},
+		{Config{ByTeam: map[string]Thresholds{"a": {Warn: 45 * time.Second}}}, "thresholds.teams.a: warn 45s"},
+		{Config{ByQueue: map[string]Thresholds{"q": {Overrun: 10 * time.Second}}}, "thresholds.queues.q: warn 20s must be shorter than overrun 10s"},
+		{Config{ByTeam: map[string]Thresholds{"a": {Warn: 50 * time.Second, Overrun: time.Minute}},
+			ByQueue: map[string]Thresholds{"q": {Overrun: 40 * time.Second}}}, "thresholds.queues.q with thresholds.teams.a: warn 50s must be shorter than overrun 40s"},
+	} {
+		if err := tc.cfg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
+}

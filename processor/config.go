@@ -144,7 +144,44 @@ func (c Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateOrder(); err != nil {
+		return err
+	}
 	return c.validateMaxACW()
+}
+
+// validateOrder refuses thresholds whose warn is not below their overrun,
+// as they resolve for the default, each team, each queue and each queue
+// with each team (a queue's setting wins field by field): such a wrap-up
+// could never be flagged warn without overrunning.
+func (c Config) validateOrder() error {
+	check := func(where, team, queue string) error {
+		w, o := c.thresholdsFor(team, queue)
+		if w >= o {
+			return fmt.Errorf("%s: warn %s must be shorter than overrun %s (set both where one is overridden)", where, time.Duration(w)*time.Millisecond, time.Duration(o)*time.Millisecond)
+		}
+		return nil
+	}
+	if err := check("thresholds", "", ""); err != nil {
+		return err
+	}
+	teams, queues := slices.Sorted(maps.Keys(c.ByTeam)), slices.Sorted(maps.Keys(c.ByQueue))
+	for _, t := range teams {
+		if err := check("thresholds.teams."+t, t, ""); err != nil {
+			return err
+		}
+	}
+	for _, q := range queues {
+		if err := check("thresholds.queues."+q, "", q); err != nil {
+			return err
+		}
+		for _, t := range teams {
+			if err := check("thresholds.queues."+q+" with thresholds.teams."+t, t, q); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (c *Config) uncodedSet() map[string]bool {

@@ -216,7 +216,7 @@ func TestTeamAndQueueOfASegment(t *testing.T) {
 func TestThresholdOverrides(t *testing.T) {
 	cfg := Config{
 		ByTeam:  map[string]Thresholds{"slow": {Warn: 40 * time.Second, Overrun: 60 * time.Second}},
-		ByQueue: map[string]Thresholds{"vip": {Overrun: 10 * time.Second}},
+		ByQueue: map[string]Thresholds{"vip": {Overrun: 50 * time.Second}},
 	}
 	c, _ := run(t, cfg,
 		"a talking +0s c1 team=slow",
@@ -224,7 +224,7 @@ func TestThresholdOverrides(t *testing.T) {
 		"a ready +51s", // 50s: under the team's 60s
 		"b talking +50s c2 team=slow queue=vip",
 		"b acw +51s c2",
-		"b ready +63s", // 12s: over the queue's 10s, warn stays the team's 40s
+		"b ready +103s", // 52s: over the queue's 50s, past the team's warn 40s
 	)
 	got := map[string]events.Segment{}
 	for _, s := range c.segments {
@@ -233,7 +233,7 @@ func TestThresholdOverrides(t *testing.T) {
 	if s := got["a"]; s.Overrun || s.Warn != true || s.ThresholdMS != 60000 {
 		t.Errorf("team override: %+v", s)
 	}
-	if s := got["b"]; !s.Overrun || s.Warn || s.ThresholdMS != 10000 {
+	if s := got["b"]; !s.Overrun || !s.Warn || s.ThresholdMS != 50000 {
 		t.Errorf("queue override: %+v", s)
 	}
 }

@@ -151,7 +151,7 @@ func checkRestore(t *testing.T, cfg Config, evs []events.Event, split int) {
 
 func TestARestoredEngineContinuesExactly(t *testing.T) {
 	evs := jitter(simEvents(t, sim.Config{Seed: 9, Agents: 15, Duration: 2 * time.Hour, DuplicateRate: 0.02}), time.Second, 1)
-	cfg := Config{ByQueue: map[string]Thresholds{"vip": {Overrun: 15 * time.Second}}}
+	cfg := Config{ByQueue: map[string]Thresholds{"vip": {Warn: 10 * time.Second, Overrun: 15 * time.Second}}}
 	for _, split := range []int{0, 1, 7, len(evs) / 3, len(evs) / 2, len(evs) - 1, len(evs)} {
 		checkRestore(t, cfg, evs, split)
 	}

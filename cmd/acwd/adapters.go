@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -225,15 +227,25 @@ func (f *adapterFlags) factory() func() events.Adapter {
 	return f.newAdapter
 }
 
-// decodeStrict decodes n into v, rejecting keys v does not have.
+// decodeStrict decodes n into v (a pointer to a struct with yaml tags),
+// rejecting keys v does not have: the error names the key, its line and
+// the keys that are known.
 func decodeStrict(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	if n.Kind == yaml.MappingNode {
+		t := reflect.TypeOf(v).Elem()
+		var known []string
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			known = append(known, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !slices.Contains(known, k.Value) {
+				slices.Sort(known)
+				return fmt.Errorf("line %d: unknown key %q (known here: %s)", k.Line, k.Value, strings.Join(known, ", "))
+			}
+		}
 	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	return dec.Decode(v)
+	return n.Decode(v)
 }
 
 func durations(m map[string]duration) map[string]time.Duration {

@@ -28,7 +28,7 @@ func runConfigCmd(_ context.Context, args []string, _ io.Reader, stdout, stderr 
 	var f runFlags
 	var ss settings
 	f.register(&ss)
-	fs.Usage = func() { fmt.Fprint(stderr, configUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), configUsage); fs.PrintDefaults() }
 	// A leading FILE is the config file.
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		args = append([]string{"--config", args[0]}, args[1:]...)

@@ -62,7 +62,7 @@ func runDemo(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		"group": "acwd-demo", "log-level": "warn", "log-format": "console"} {
 		ss.setDefault(flag, def)
 	}
-	fs.Usage = func() { fmt.Fprint(stderr, demoUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoUsage); fs.PrintDefaults() }
 	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func runDevbroker(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	partitions := fs.Int("partitions", 12, "partitions of each topic")
 	topics := fs.String("topic", "acw.events", "comma-separated topics to create")
 	derived := fs.Bool("derived", false, "also create the derived topics "+strings.Join(derivedTopics, ", "))
-	fs.Usage = func() { fmt.Fprint(stderr, devbrokerUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), devbrokerUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

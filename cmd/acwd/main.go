@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -117,13 +118,27 @@ func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args, turning flag mistakes into errUsage.
+// parseFlags parses args, turning flag mistakes into errUsage: the
+// mistake once, then the command's one-line synopsis (its -h prints the
+// whole help).
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
+	out, help := fs.Output(), fs.Usage
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	fs.SetOutput(out)
+	fs.Usage = help
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		help()
+		return err
+	case err != nil:
+		var b strings.Builder
+		fs.SetOutput(&b)
+		help()
+		fs.SetOutput(out)
+		synopsis, _, _ := strings.Cut(b.String(), "\n")
+		return fmt.Errorf("%w: %v\n%s (%s -h lists every flag)", errUsage, err, synopsis, fs.Name())
 	}
 	return nil
 }

@@ -29,6 +29,8 @@ func TestReplayExitStatus(t *testing.T) {
 		{"a bad config file names the setting", []string{"replay", "--config", "testdata/bad-window.yaml"}, 2, `configuration: config file testdata/bad-window.yaml line 2: engine.window: want a duration such as 250ms, 30s or 48h, got "7x"`},
 		{"an unknown config key is an error", []string{"replay", "--config", "testdata/bad-key.yaml"}, 2, "line 2: unknown setting engine.thresholdz (known here: engine.agent_idle_timeout, engine.dedup_horizon,"},
 		{"an unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"sim refuses no agents, as demo does", []string{"sim", "--agents", "0"}, 2, "--agents, --teams and --queues must be at least 1"},
+		{"translate names the formats it needs", []string{"translate", "/dev/null"}, 2, "--input-format is required: one of connect, twilio, asterisk, freeswitch, genesys"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -37,6 +39,23 @@ func TestReplayExitStatus(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d containing %q", code, stderr, tc.code, tc.inStderr)
 			}
 		})
+	}
+}
+
+// A mistaken flag is said once, with the command's one-line synopsis,
+// not the whole help (which -h prints).
+func TestABadFlagIsSaidOnceWithAShortUsage(t *testing.T) {
+	for _, cmd := range []string{"replay", "run", "sim", "demo", "translate", "devbroker"} {
+		code, _, stderr := acwd(t, "", cmd, "--nope")
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 2 || strings.Count(stderr, "flag provided but not defined: -nope") != 1 || len(lines) != 2 ||
+			!strings.HasPrefix(lines[1], "usage: acwd "+cmd) || !strings.HasSuffix(lines[1], "(acwd "+cmd+" -h lists every flag)") {
+			t.Errorf("acwd %s --nope: exit %d, stderr:\n%s", cmd, code, stderr)
+		}
+	}
+	code, _, stderr := acwd(t, "", "replay", "-h")
+	if code != 0 || !strings.Contains(stderr, "-max-out-of-order") {
+		t.Errorf("acwd replay -h: exit %d, stderr:\n%s", code, stderr)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/acwstream/acwstream/processor"
 )
 
-const replayUsage = `usage: acwd replay [--config FILE] [--max-out-of-order D] [--warn D] [--overrun D] [--window D] [--max-future D] [--agent-idle-timeout D] [FILE ...]
+const replayUsage = `usage: acwd replay [--config FILE] [--input-format F] [--max-out-of-order D] [--warn D] [--overrun D] [--window D] [--max-future D] [--agent-idle-timeout D] [--max-acw D] [--uncoded-dispositions A,B] [FILE ...]
 
 Reads canonical events as JSON Lines (stdin when no FILE or "-"), runs the
 engine in pure event time and writes JSON Lines records to stdout: segment,
@@ -32,7 +32,7 @@ func runReplay(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	var af adapterFlags
 	af.register(&ss, "format of the input records: canonical JSON, or a platform's records read by its adapter")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file (for go tool pprof)")
-	fs.Usage = func() { fmt.Fprint(stderr, replayUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), replayUsage); fs.PrintDefaults() }
 	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}

@@ -304,7 +304,7 @@ func runRun(ctx context.Context, args []string, _ io.Reader, _, stderr io.Writer
 	var f runFlags
 	var ss settings
 	f.register(&ss)
-	fs.Usage = func() { fmt.Fprint(stderr, runUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), runUsage); fs.PrintDefaults() }
 	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}

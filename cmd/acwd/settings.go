@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -273,6 +274,29 @@ func knownKeys() map[string]bool {
 }
 
 // loadFile reads the YAML config file at path and applies its values.
+// syntaxLine locates a YAML syntax error for people: the YAML parser
+// names the line where the enclosing block began (often line 1), so this
+// names the line after the longest start of the document that parses
+// ("line N (TEXT)"), or "" when it cannot tell.
+func syntaxLine(b []byte) string {
+	lines := strings.SplitAfter(string(b), "\n")
+	if len(lines) > 2000 {
+		return ""
+	}
+	good := 0 // the longest prefix of lines that parses
+	for n := 1; n <= len(lines); n++ {
+		var doc yaml.Node
+		err := yaml.Unmarshal([]byte(strings.Join(lines[:n], "")), &doc)
+		if err == nil {
+			good = n
+		}
+	}
+	if good >= len(lines) {
+		return ""
+	}
+	return fmt.Sprintf("line %d (%q)", good+1, strings.TrimRight(lines[good], "\r\n"))
+}
+
 func (ss *settings) loadFile(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -282,6 +306,11 @@ func (ss *settings) loadFile(path string) error {
 	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file
+		}
+		if at := syntaxLine(b); at != "" {
+			// the parser's own line is where the enclosing block began
+			msg := regexp.MustCompile(`^yaml: line \d+: `).ReplaceAllString(err.Error(), "")
+			return fmt.Errorf("%w: config file %s %s: %s", errConfig, path, at, msg)
 		}
 		return fmt.Errorf("%w: config file %s: %v", errConfig, path, err)
 	}

@@ -127,6 +127,10 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{"max_acw below a team's overrun", nil, "engine:\n  max_acw: 1m\n  thresholds:\n    teams: {a: {overrun: 2m}}\n", nil, "engine: max_acw: 1m0s must be longer than the overrun threshold thresholds.teams.a.overrun (2m0s)"},
 		{"an adapter's max_acw", nil, "kafka:\n  input_format: twilio\nadapters:\n  twilio:\n    max_acw: 20s\n", nil, "adapters.twilio: max_acw: 20s must be longer than the overrun threshold"},
 		{"an adapter's stuck_after", nil, "adapters:\n  twilio:\n    stuck_after: long\n", nil, `stuck_after: line 3: want a duration like 30s, got "long"`},
+		{"a YAML syntax error names its line", nil, "engine:\n  window: 15m\n  thresholds:\n    warn: 10s\n   overrun: 30s\n", nil, `line 5 ("   overrun: 30s"): did not find expected key`},
+		{"an unknown adapter key names the key", nil, "adapters:\n  twilio:\n    activites: {A: ready}\n", nil, `adapters.twilio: line 3: unknown key "activites" (known here: activities, agent_id,`},
+		{"warn not below overrun", nil, "", []string{"--warn", "40s"}, "engine: thresholds: warn 40s must be shorter than overrun 30s"},
+		{"a queue's overrun below the default warn", nil, "engine:\n  thresholds:\n    queues: {vip: {overrun: 10s}}\n", nil, "thresholds.queues.vip: warn 20s must be shorter than overrun 10s"},
 		{"a per-team threshold", nil, "engine:\n  thresholds:\n    teams: {a: {warn: soon}}\n", nil, `engine.thresholds.teams: want a map of name: {warn: 20s, overrun: 30s}`},
 	}
 	for _, tc := range cases {

@@ -52,7 +52,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	brokers := fs.String("brokers", "", "produce to Kafka at these comma-separated addresses instead of writing a file")
 	topic := fs.String("topic", "acw.events", "topic to produce to (with --brokers)")
 	speed := fs.Float64("speed", 0, "pace events in real time, this many simulated seconds per second (0: as fast as possible)")
-	fs.Usage = func() { fmt.Fprint(stderr, simUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), simUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,6 +61,9 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	}
 	if *speed < 0 {
 		return fmt.Errorf("%w: --speed must not be negative, got %g", errUsage, *speed)
+	}
+	if cfg.Agents < 1 || cfg.Teams < 1 || cfg.Queues < 1 {
+		return fmt.Errorf("%w: --agents, --teams and --queues must be at least 1", errUsage) // as demo's
 	}
 	startSet := false
 	fs.Visit(func(f *flag.Flag) { startSet = startSet || f.Name == "start" })

@@ -37,13 +37,13 @@ func runTranslate(ctx context.Context, args []string, stdin io.Reader, stdout, s
 	var ooo time.Duration
 	ss.dur(&ooo, "max-out-of-order", "engine.max_out_of_order", processor.DefaultMaxOutOfOrder.String(),
 		"how far behind the largest ts a record may arrive (duration); held events are released this far behind it", time.Millisecond)
-	fs.Usage = func() { fmt.Fprint(stderr, translateUsage); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), translateUsage); fs.PrintDefaults() }
 	if err := parseSettings(fs, &ss, args); err != nil {
 		return err
 	}
 	ad := af.newAdapter()
 	if ad == nil {
-		return fmt.Errorf("%w: --input-format: want one of %s, got %q", errUsage, strings.Join(inputFormats[1:], ", "), af.format)
+		return fmt.Errorf("%w: --input-format is required: one of %s (canonical events need no translating)", errUsage, strings.Join(inputFormats[1:], ", "))
 	}
 	holder, _ := ad.(events.Holder)
 	inputs := fs.Args()
