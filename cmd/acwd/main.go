@@ -22,6 +22,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -64,18 +65,29 @@ var errUsage = errors.New("usage")
 // status 2, with a message naming the setting.
 var errConfig = errors.New("configuration")
 
+// sameStop is how soon after the first a signal is part of the same stop:
+// GNU timeout sends its signal to the command and then to the command's
+// process group, a few milliseconds apart.
+const sameStop = 100 * time.Millisecond
+
 // main runs a command until it ends or a first SIGTERM/SIGINT asks it to
-// stop cleanly; a second signal exits at once (status 130).
+// stop cleanly; a second signal (sameStop or more later) exits at once
+// (status 130).
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-sigs
+		first := time.Now()
 		cancel()
-		<-sigs
-		fmt.Fprintln(os.Stderr, "acwd: second signal: exiting now without a final flush")
-		os.Exit(130)
+		for range sigs {
+			if time.Since(first) < sameStop {
+				continue
+			}
+			fmt.Fprintln(os.Stderr, "acwd: second signal: exiting now without a final flush")
+			os.Exit(130)
+		}
 	}()
 	os.Exit(mainExit(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

@@ -495,3 +495,28 @@ func TestRunRefusesALostCheckpointUnlessToldToRebuild(t *testing.T) {
 		t.Errorf("%d partitions said they rebuild, want 12", n)
 	}
 }
+
+// GNU timeout (`timeout -s TERM acwd run`) sends its signal to the
+// command and then to the command's process group: acwd gets SIGTERM
+// twice within milliseconds, while it flushes. That is one stop, not a
+// hard exit without the final checkpoints.
+func TestTwoSignalsAtOnceAreOneStop(t *testing.T) {
+	cfg := simForRun(43)
+	cfg.Agents = 5
+	h := newRunHarness(t, cfg)
+	p := startProc(t, append(h.runArgs("g"), "--log-level", "info")...)
+	p.waitAssigned()
+	<-h.streamLines(2, 10*time.Millisecond)
+	h.waitCheckpoints("g", 60*time.Second)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(5 * time.Millisecond) // a few ms apart, as timeout sends them: two deliveries
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("acwd did not exit within 30s of SIGTERM")
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 || logsContain([]*proc{p}, "acwd run stopped") != 1 {
+		t.Fatalf("exit %d after two signals at once; want a clean stop (0, \"acwd run stopped\")", code)
+	}
+}
