@@ -184,3 +184,40 @@ func TestREADMEListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// The README's example config file passes `acwd config check` as printed,
+// with the one secret it names set where it says (ACW_KAFKA_SASL_PASSWORD),
+// and its settings table names every input format.
+func TestTheREADMEConfigExampleChecks(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "## Configuration")
+	j := strings.Index(doc[i:], "```yaml\n")
+	k := strings.Index(doc[i+j+8:], "```")
+	if i < 0 || j < 0 || k < 0 {
+		t.Fatal("no yaml example under ## Configuration")
+	}
+	example := doc[i+j+8 : i+j+8+k]
+	if !strings.Contains(example, "ACW_KAFKA_SASL_PASSWORD") {
+		t.Fatal("the example no longer says where its SASL password goes: update this test")
+	}
+	withEnv(t, map[string]string{"ACW_KAFKA_SASL_PASSWORD": "s3cret"})
+	code, stdout, stderr := acwd(t, "", "config", "check", writeFile(t, "acwd.yaml", example))
+	if code != 0 {
+		t.Fatalf("config check of the README's example: exit %d\n%s%s", code, stdout, stderr)
+	}
+	row := ""
+	for _, l := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(l, "| `--input-format` |") {
+			row = l
+		}
+	}
+	for _, f := range inputFormats {
+		if !strings.Contains(row, f) {
+			t.Errorf("the settings table's --input-format row does not name %s: %s", f, row)
+		}
+	}
+}
