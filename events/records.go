@@ -199,6 +199,26 @@ func (c *Counters) Fields() [NumCounters]*int64 {
 		&c.MissedCount, &c.ACWCodedCount}
 }
 
+// AddStateTime adds d ms in state s (a working state) to the time
+// fields: WorkMS and the state's own field.
+func (c *Counters) AddStateTime(s State, d int64) {
+	c.WorkMS += d
+	switch s {
+	case StateReady:
+		c.ReadyMS += d
+	case StateNotReady:
+		c.NotReadyMS += d
+	case StateRinging:
+		c.RingingMS += d
+	case StateTalking:
+		c.TalkMS += d
+	case StateHold:
+		c.HoldMS += d
+	case StateACW:
+		c.ACWStateMS += d
+	}
+}
+
 // IsZero reports whether every base field is zero.
 func (c *Counters) IsZero() bool { return *c == Counters{} }
 

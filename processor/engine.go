@@ -654,23 +654,7 @@ func (e *Engine) accrue(a *agent, to int64) {
 	if !working(a.state) {
 		return
 	}
-	add := func(c *events.Counters) {
-		c.WorkMS += d
-		switch a.state {
-		case events.StateReady:
-			c.ReadyMS += d
-		case events.StateNotReady:
-			c.NotReadyMS += d
-		case events.StateRinging:
-			c.RingingMS += d
-		case events.StateTalking:
-			c.TalkMS += d
-		case events.StateHold:
-			c.HoldMS += d
-		case events.StateACW:
-			c.ACWStateMS += d
-		}
-	}
+	add := func(c *events.Counters) { c.AddStateTime(a.state, d) }
 	add(e.agentCounters(a))
 	team := e.teamCounters(a)
 	if team != nil {

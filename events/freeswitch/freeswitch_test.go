@@ -92,9 +92,7 @@ func TestWrapUpTimeAndOnDemand(t *testing.T) {
 		"2026-11-22T10:03:20.000Z alice not_ready   On Break",
 		"2026-11-22T10:05:00.000Z 1001@default logged_out   ",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, got, want)
 	if a.Stats.Ignored != 1 {
 		t.Errorf("ignored %d, want 1 (member-queue-end)", a.Stats.Ignored)
 	}
@@ -130,9 +128,7 @@ func TestARecordAfterTheWindowsEndClosesItFirst(t *testing.T) {
 		"2026-11-22T10:00:50.000Z 1000@default ready   ",
 		"2026-11-22T10:01:10.000Z 1000@default not_ready   On Break",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, got, want)
 }
 
 // The plain ESL form reads the same; a new bridge cuts a window short;
@@ -155,9 +151,7 @@ func TestPlainFormCutShortAndBreak(t *testing.T) {
 		"2026-11-22T10:00:40.000Z 1000@default acw m2  ",
 		"2026-11-22T10:01:10.000Z 1000@default not_ready   On Break",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, got, want)
 }
 
 // plainUS is plain, at us microseconds after 2026-11-22T10:00:00Z.
@@ -195,9 +189,7 @@ func TestAnswerNeverBeforeTheOfferAndUnbridgedCalls(t *testing.T) {
 		"2026-11-22T10:01:10.000Z 1000@default ringing m3 q1 ",
 		"2026-11-22T10:01:11.000Z 1000@default ready   ",
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, got, want)
 }
 
 func TestBadRecords(t *testing.T) {
@@ -307,6 +299,12 @@ func TestTalkingBeginsWhenTheBridgeIsMade(t *testing.T) {
 		"2026-11-22T10:01:45.000Z 1000@default acw m3 q1 ",
 		"2026-11-22T10:02:15.000Z 1000@default ready   ",
 	}
+	checkLines(t, got, want)
+}
+
+// checkLines compares rendered events with the expected ones.
+func checkLines(t *testing.T, got, want []string) {
+	t.Helper()
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
