@@ -72,7 +72,8 @@ func chromium(t *testing.T) string {
 
 // TestWallboardInBrowser drives headless Chromium against a running demo:
 // agents appear, a wrap-up turns red once past its overrun threshold, the alert feed shows
-// its overrun, and the page keeps updating without a reload. With
+// its overrun, the page keeps updating without a reload, and once the
+// server stops the board says it is stale and its timers stop. With
 // ACW_SCREENSHOT=FILE it also writes a 1920×1080 screenshot (the README's).
 func TestWallboardInBrowser(t *testing.T) {
 	bin := chromium(t)
@@ -220,6 +221,22 @@ func TestWallboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A team's screen: the tiles link to ?team=NAME, which shows that
+	// team's agents only.
+	var href string
+	eval(`(document.querySelector("#teams .tile h3 a") || {}).href || ""`, &href)
+	if !strings.Contains(href, "?team=team-") {
+		t.Fatalf("a team tile links to %q, want its ?team= screen", href)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"?team=team-2")); err != nil {
+		t.Fatal(err)
+	}
+	poll("team-2's agents alone", `(() => {
+		const cards = [...document.querySelectorAll("#agents .agent")];
+		return cards.length > 0 && cards.every((li) => li.querySelector(".meta").textContent.startsWith("team-2")) &&
+			document.getElementById("agents-h").textContent.includes("team team-2") ? "yes" : "";
+	})()`, 30*time.Second)
+
 	if path := os.Getenv("ACW_SCREENSHOT"); path != "" {
 		// a moment with an amber and a red timer both on the board, if
 		// one comes within a minute
@@ -250,6 +267,20 @@ func TestWallboardInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "acwd demo stopped.") {
 		t.Errorf("demo did not report a clean stop; output:\n%s", out.String())
+	}
+
+	// With its server gone the board must not look live: a full-width
+	// banner says since when, and the timers stop.
+	poll("the stale banner once the server stopped", `(() => {
+		const b = document.getElementById("stale");
+		return !b.hidden && /^Data stale since \d\d:\d\d:\d\d/.test(b.textContent) && b.getBoundingClientRect().width >= window.innerWidth * 0.95 ? "yes" : "";
+	})()`, 15*time.Second)
+	var before, after string
+	eval(`document.querySelector("#agents .agent .timer").textContent`, &before)
+	time.Sleep(2500 * time.Millisecond) // 10 s of the demo's clock at --speed 4
+	eval(`document.querySelector("#agents .agent .timer").textContent`, &after)
+	if before != after {
+		t.Errorf("the timers still run on a stale board: %s, then %s", before, after)
 	}
 }
 

@@ -20,9 +20,11 @@
   let seenAlerts = new Set();
   let updates = 0;
   let lastMsg = 0; // Date.now() of the last message
+  let frozen = null; // the board clock when the connection dropped (timers stop there)
   const byId = (a, b) => a.localeCompare(b, undefined, { numeric: true });
 
   function now() {
+    if (frozen !== null) return frozen;
     if (!rest) return Date.now();
     return rest.now + (performance.now() - clockAt) * rest.rate;
   }
@@ -87,8 +89,14 @@
     setText(li.children[3], FLAG[lvl]);
     li.title = a.id + ": " + (STATE_LABEL[a.state] || a.state) + " for " + fmtDur(elapsed) + (lvl ? " — " + FLAG[lvl] : "");
   }
+  // ?team=NAME or ?queue=NAME shows only that team's agents (or the
+  // agents on that queue's calls): each team's screen shows its own
+  // people. The tiles link to these.
+  const only = new URLSearchParams(location.search);
+  const onlyTeam = only.get("team"), onlyQueue = only.get("queue");
+  const shown = (a) => (!onlyTeam || a.team === onlyTeam) && (!onlyQueue || a.queue === onlyQueue);
   function renderAgents() {
-    const list = [...agents.values()].sort((a, b) => (ORDER[a.state] ?? 5) - (ORDER[b.state] ?? 5) || byId(a.id, b.id));
+    const list = [...agents.values()].filter(shown).sort((a, b) => (ORDER[a.state] ?? 5) - (ORDER[b.state] ?? 5) || byId(a.id, b.id));
     const grid = $("agents");
     let prev = null;
     for (const a of list) {
@@ -98,11 +106,11 @@
       prev = li;
     }
     for (const [id, li] of cards) {
-      if (!agents.has(id)) { li.remove(); cards.delete(id); }
+      if (!agents.has(id) || !shown(agents.get(id))) { li.remove(); cards.delete(id); }
     }
-    $("no-agents").hidden = agents.size > 0;
+    $("no-agents").hidden = list.length > 0;
     const n = { acw: 0, call: 0, ready: 0, not_ready: 0, logged_out: 0 };
-    for (const a of agents.values()) {
+    for (const a of list) {
       if (a.state === "talking" || a.state === "hold" || a.state === "ringing") n.call++;
       else if (a.state in n) n[a.state]++;
     }
@@ -211,7 +219,10 @@
     ul.replaceChildren(...tiles.map((tl) => {
       const li = el("li", "tile");
       li.dataset.key = tl.key;
-      const h = el("h3", "", tl.key);
+      const h = el("h3");
+      const link = el("a", "", tl.key);
+      link.href = "?" + new URLSearchParams({ [scope]: tl.key }).toString(); // this team's (queue's) screen
+      h.append(link);
       h.append(el("span", "live", liveCounts(scope, tl.key)));
       const table = el("table");
       const head = el("tr");
@@ -274,13 +285,31 @@
     setText($("clock-note"), st.rate !== 1 ? `simulated ×${st.rate}` : "");
     lastMsg = Date.now();
     status("live", "Live");
+    setStale(false);
     tick();
+  }
+  // setStale: a board whose connection dropped must not look live. The
+  // timers stop where the last data left them and a full-width banner says
+  // since when, until fresh data arrives.
+  function setStale(on) {
+    if (on && frozen === null && rest) {
+      frozen = now();
+      setText($("stale-since"), fmtTime(rest.now)); // the board clock of the last data
+    } else if (!on) {
+      frozen = null;
+    }
+    $("stale").hidden = frozen === null;
+    document.body.classList.toggle("is-stale", frozen !== null);
+    if (on) tick(); // show the frozen clock now, not at the next tick
   }
   function connect() {
     const es = new EventSource("api/events");
     es.addEventListener("state", (e) => onState(JSON.parse(e.data)));
     es.onopen = () => status("live", "Live");
-    es.onerror = () => status("down", "Reconnecting… (showing the last state)");
+    es.onerror = () => {
+      status("down", "Reconnecting… (showing the last state)");
+      setStale(true);
+    };
   }
 
   // ---- controls -------------------------------------------------------------
@@ -298,6 +327,14 @@
   const params = new URLSearchParams(location.search);
   if (params.has("large")) setLarge(params.get("large") !== "0");
   if (params.get("out") === "1") { $("show-out").checked = true; document.body.classList.add("show-out"); }
+
+  if (onlyTeam || onlyQueue) {
+    const what = onlyTeam ? "team " + onlyTeam : "queue " + onlyQueue;
+    $("agents-h").textContent = "Agents · " + what;
+    const all = el("a", "all", "all agents");
+    all.href = "?";
+    $("agents-h").append(" ", all);
+  }
 
   setInterval(tick, 250);
   connect();
