@@ -217,25 +217,25 @@ func TestWallboardInBrowser(t *testing.T) {
 	if large != "true/true" {
 		t.Errorf("large-screen mode after a click: class/aria-pressed = %s, want true/true", large)
 	}
+	// Really large: the root font scales with the viewport (22 px at 1920
+	// wide), the timer is the largest text on a card, and no name is cut
+	// off, amber and red cards included.
+	var sizes struct {
+		Root, Timer, Name float64
+		Cut               []string
+	}
+	eval(`(() => {
+		const px = (e) => parseFloat(getComputedStyle(e).fontSize);
+		const li = document.querySelector("#agents .agent");
+		const cut = [...document.querySelectorAll("#agents .agent .name")].filter((n) => n.scrollWidth > n.clientWidth + 1).map((n) => n.textContent);
+		return {Root: px(document.documentElement), Timer: px(li.querySelector(".timer")), Name: px(li.querySelector(".name")), Cut: cut};
+	})()`, &sizes)
+	if sizes.Root < 21 || sizes.Timer <= sizes.Name || len(sizes.Cut) > 0 {
+		t.Errorf("large-screen sizes at 1920x1080: root %.1fpx, timer %.1fpx, name %.1fpx, cut names %v; want the root at 1.15vw (22px), the timer larger than the name, no name cut", sizes.Root, sizes.Timer, sizes.Name, sizes.Cut)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click("#large")); err != nil {
 		t.Fatal(err)
 	}
-
-	// A team's screen: the tiles link to ?team=NAME, which shows that
-	// team's agents only.
-	var href string
-	eval(`(document.querySelector("#teams .tile h3 a") || {}).href || ""`, &href)
-	if !strings.Contains(href, "?team=team-") {
-		t.Fatalf("a team tile links to %q, want its ?team= screen", href)
-	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"?team=team-2")); err != nil {
-		t.Fatal(err)
-	}
-	poll("team-2's agents alone", `(() => {
-		const cards = [...document.querySelectorAll("#agents .agent")];
-		return cards.length > 0 && cards.every((li) => li.querySelector(".meta").textContent.startsWith("team-2")) &&
-			document.getElementById("agents-h").textContent.includes("team team-2") ? "yes" : "";
-	})()`, 30*time.Second)
 
 	if path := os.Getenv("ACW_SCREENSHOT"); path != "" {
 		// a moment with an amber and a red timer both on the board, if
@@ -255,6 +255,22 @@ func TestWallboardInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	// A team's screen: the tiles link to ?team=NAME, which shows that
+	// team's agents only.
+	var href string
+	eval(`(document.querySelector("#teams .tile h3 a") || {}).href || ""`, &href)
+	if !strings.Contains(href, "?team=team-") {
+		t.Fatalf("a team tile links to %q, want its ?team= screen", href)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"?team=team-2")); err != nil {
+		t.Fatal(err)
+	}
+	poll("team-2's agents alone", `(() => {
+		const cards = [...document.querySelectorAll("#agents .agent")];
+		return cards.length > 0 && cards.every((li) => li.querySelector(".meta").textContent.startsWith("team-2")) &&
+			document.getElementById("agents-h").textContent.includes("team team-2") ? "yes" : "";
+	})()`, 30*time.Second)
 
 	stopDemo()
 	select {

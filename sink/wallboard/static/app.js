@@ -315,6 +315,7 @@
   // ---- controls -------------------------------------------------------------
   function setLarge(on) {
     document.body.classList.toggle("large", on);
+    document.documentElement.classList.toggle("large", on); // the root font scales with the viewport
     $("large").setAttribute("aria-pressed", String(on));
   }
   $("large").addEventListener("click", () => setLarge(!document.body.classList.contains("large")));
