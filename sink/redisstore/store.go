@@ -55,9 +55,11 @@ if g then return g end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]`)
 
+// claimScript takes a partition's checkpoint hash for a new owner (ARGV[1])
+// and reads the fields named by the other arguments (claimFields).
 var claimScript = redis.NewScript(`
 redis.call('HSET', KEYS[1], 'owner', ARGV[1])
-return redis.call('HMGET', KEYS[1], 'eff_offset', 'snap_offset', 'snap', 'aux', 'ticks', 'prov', 'seq', 'shared_offset', 'shared_ticks', 'outbox', 'rebuild')`)
+return redis.call('HMGET', KEYS[1], unpack(ARGV, 2))`)
 
 // Config names the keys and sets their lifetimes.
 type Config struct {
@@ -241,16 +243,11 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 // Claim implements pipeline.Store.
 func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (pipeline.Checkpoint, error) {
 	var ck pipeline.Checkpoint
-	res, err := claimScript.Run(ctx, s.rdb, []string{s.CheckpointKey(src)}, token).Slice()
+	res, err := claimScript.Run(ctx, s.rdb, []string{s.CheckpointKey(src)}, append([]any{token}, claimFields...)...).Slice()
 	if err != nil {
 		return ck, fmt.Errorf("redis claim %s: %w", src, err)
 	}
-	str := func(i int) (string, bool) {
-		v, ok := res[i].(string)
-		return v, ok
-	}
-	eff, ok := str(0)
-	if !ok {
+	if _, ok := res[0].(string); !ok { // eff_offset
 		// No checkpoint yet (or it was deleted): a journal left without
 		// one is stale.
 		if err := s.rdb.Del(ctx, s.JournalKey(src)).Err(); err != nil {
@@ -262,47 +259,8 @@ func (s *Store) Claim(ctx context.Context, src pipeline.Source, token string) (p
 		return ck, err
 	}
 	ck.Found = true
-	snapOff, _ := str(1)
-	snap, _ := str(2)
-	aux, _ := str(3)
-	ticks, _ := str(4)
-	if prov, _ := str(5); prov != "" {
-		ck.Provisional = strings.Split(prov, ",")
-	}
-	if ck.EffOffset, err = strconv.ParseInt(eff, 10, 64); err != nil {
-		return ck, fmt.Errorf("redis checkpoint %s: eff_offset %q: %v", src, eff, err)
-	}
-	if ck.SnapOffset, err = strconv.ParseInt(snapOff, 10, 64); err != nil {
-		return ck, fmt.Errorf("redis checkpoint %s: snap_offset %q: %v", src, snapOff, err)
-	}
-	ck.SharedOffset = ck.EffOffset
-	if so, _ := str(7); so != "" {
-		if ck.SharedOffset, err = strconv.ParseInt(so, 10, 64); err != nil {
-			return ck, fmt.Errorf("redis checkpoint %s: shared_offset %q: %v", src, so, err)
-		}
-	}
-	ck.SharedTicks = -1
-	if st, _ := str(8); st != "" {
-		if ck.SharedTicks, err = strconv.Atoi(st); err != nil {
-			return ck, fmt.Errorf("redis checkpoint %s: shared_ticks %q: %v", src, st, err)
-		}
-	}
-	if rb, _ := str(10); rb != "" {
-		if ck.Rebuild, err = strconv.ParseInt(rb, 10, 64); err != nil {
-			return ck, fmt.Errorf("redis checkpoint %s: rebuild %q: %v", src, rb, err)
-		}
-	}
-	if seq, _ := str(6); seq != "" {
-		if ck.Seq, err = strconv.ParseInt(seq, 10, 64); err != nil {
-			return ck, fmt.Errorf("redis checkpoint %s: seq %q: %v", src, seq, err)
-		}
-	}
-	ck.Snapshot, ck.Aux = []byte(snap), []byte(aux)
-	if out, _ := str(9); out != "" {
-		ck.Outbox = []byte(out)
-	}
-	if ck.Ticks, err = decodeTicks(ticks); err != nil {
-		return ck, fmt.Errorf("redis checkpoint %s: ticks: %v", src, err)
+	if field, v, err := decodeCheckpoint(&ck, res); err != nil {
+		return ck, fmt.Errorf("redis checkpoint %s: %s %q: %v", src, field, v, err)
 	}
 	return ck, nil
 }
@@ -522,20 +480,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 			t.al = s.appendAlert(t.al, &b.Alerts[i])
 		}
 	}
-	t.hset(s.CheckpointKey(b.Source), func(a []any) []any {
-		a = append(a, "eff_offset", i64(b.Offset), "ticks", encodeTicks(b.Ticks), "updated", i64(b.WallMS),
-			"prov", strings.Join(b.Provisional, ","), "seq", i64(b.Seq), "outbox", string(b.Outbox))
-		if b.Shared {
-			a = append(a, "shared_offset", i64(b.Offset), "shared_ticks", strconv.Itoa(len(b.Ticks)))
-		}
-		if len(b.Snapshot) > 0 {
-			a = append(a, "snap", string(b.Snapshot), "snap_offset", i64(b.SnapOffset), "aux", string(b.Aux))
-		}
-		if b.Rebuild != 0 {
-			a = append(a, "rebuild", i64(b.Rebuild))
-		}
-		return a
-	})
+	t.hset(s.CheckpointKey(b.Source), func(a []any) []any { return appendCheckpoint(a, b) })
 	if len(b.Dedup) > 0 {
 		t.cmd("XADD", s.JournalKey(b.Source), strconv.FormatUint(b.DedupEnd, 10)+"-0", "d", string(b.Dedup))
 	}
