@@ -325,9 +325,14 @@ func (h *runHarness) closedIntervals() map[string]map[string]any {
 	return out
 }
 
-var intervalFields = []string{"acw_count", "acw_total_ms", "acw_max_ms", "warn_count", "overrun_count",
-	"calls_handled", "talk_ms", "hold_ms", "acw_state_ms", "work_ms",
-	"acw_avg_ms", "acw_per_call_ms", "acw_pct_of_work", "acw_pct_of_handle", "overrun_rate"}
+// intervalFields are every base and derived field of an interval record.
+var intervalFields = func() []string {
+	f := append([]string(nil), events.CounterNames[:]...)
+	for _, d := range events.DerivedFields {
+		f = append(f, d.Name)
+	}
+	return f
+}()
 
 // intervalDiffs compares Redis interval hashes with replay's values and
 // describes the differences (at most 10).
@@ -337,8 +342,10 @@ func (h *runHarness) intervalDiffs(want map[string]map[string]any) []string {
 	keys := slices.Sorted(maps.Keys(want))
 	pipe := h.rdb.Pipeline()
 	cmds := make([]*redis.MapStringStringCmd, len(keys))
+	rcmds := make([]*redis.MapStringStringCmd, len(keys))
 	for i, k := range keys {
 		cmds[i] = pipe.HGetAll(ctx, k)
+		rcmds[i] = pipe.HGetAll(ctx, strings.Replace(k, ":15m:", ":reasons:15m:", 1))
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return []string{err.Error()}
@@ -351,6 +358,16 @@ func (h *runHarness) intervalDiffs(want map[string]map[string]any) []string {
 				diffs = append(diffs, fmt.Sprintf("%s %s = %q, replay %q", k, f, got[f], w))
 				break
 			}
+		}
+		// the not-ready breakdown: replay's reasons object (queues have none)
+		wantR := map[string]string{}
+		if rs, ok := want[k]["reasons"].(map[string]any); ok {
+			for r, v := range rs {
+				wantR[r] = jsonNumber(v)
+			}
+		}
+		if gotR := rcmds[i].Val(); !maps.Equal(gotR, wantR) {
+			diffs = append(diffs, fmt.Sprintf("%s reasons = %v, replay %v", k, gotR, wantR))
 		}
 		if len(diffs) >= 10 {
 			break
