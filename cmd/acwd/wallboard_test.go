@@ -161,7 +161,8 @@ func TestWallboardInBrowser(t *testing.T) {
 		for (const li of document.querySelectorAll("#agents .agent.s-acw")) {
 			const k = li.dataset.agent + "@" + li.dataset.start;
 			if (!li.classList.contains("over")) { seen[k] = true; continue; }
-			const alert = document.querySelector('#alerts li[data-kind="overrun"][data-agent="' + li.dataset.agent + '"][data-start="' + li.dataset.start + '"]');
+			const sel = ' li[data-kind="overrun"][data-agent="' + li.dataset.agent + '"][data-start="' + li.dataset.start + '"]';
+			const alert = document.querySelector("#active-alerts" + sel + ", #alerts" + sel);
 			if (seen[k] && alert) return k + "@" + alert.textContent;
 		}
 		return "";
@@ -190,6 +191,38 @@ func TestWallboardInBrowser(t *testing.T) {
 		if m := regexp.MustCompile(`^(\d+):(\d\d)$`).FindStringSubmatch(card.Timer); m == nil || m[1] == "0" && m[2] < "12" {
 			t.Errorf("overrun card of %s shows timer %q, want at least 0:12", agent, card.Timer)
 		}
+	}
+
+	// The alert feed: the open overruns with a live timer; the history
+	// newest first, one line per wrap-up (its overrun and resolution).
+	poll("a resolved overrun in the history", `document.querySelector('#alerts li[data-kind="resolved"]') ? "yes" : ""`, time.Minute)
+	var feed struct {
+		Active []string
+		At     []int64
+		Pairs  int
+	}
+	eval(`(() => {
+		const hist = [...document.querySelectorAll("#alerts li")];
+		const keys = hist.map((li) => li.dataset.agent + "@" + li.dataset.start);
+		return {
+			Active: [...document.querySelectorAll("#active-alerts li .elapsed")].map((e) => e.textContent),
+			At: hist.map((li) => Number(li.dataset.at)),
+			Pairs: keys.length - new Set(keys).size,
+		};
+	})()`, &feed)
+	for i := 1; i < len(feed.At); i++ {
+		if feed.At[i] > feed.At[i-1] {
+			t.Errorf("the alert history is not newest first: %v", feed.At)
+			break
+		}
+	}
+	for _, e := range feed.Active {
+		if !regexp.MustCompile(`^\d+:\d\d$`).MatchString(e) {
+			t.Errorf("an open overrun's timer reads %q", e)
+		}
+	}
+	if feed.Pairs != 0 {
+		t.Errorf("%d wrap-ups have two lines in the history: an overrun and its resolution are one", feed.Pairs)
 	}
 
 	// The centre's figures include the supervisor metrics: average handle

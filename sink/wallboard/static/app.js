@@ -151,33 +151,62 @@
   }
 
   // ---- alerts ---------------------------------------------------------
+  // An overrun and its resolution are one wrap-up (agent and start): while
+  // it is open it is an active overrun, with a live timer; once resolved,
+  // one line of history. History is newest first.
+  function alertLine(al, text, kind, label) {
+    const li = el("li", "k-" + kind);
+    li.dataset.agent = al.agent_id;
+    li.dataset.kind = kind;
+    li.dataset.id = al.id;
+    li.dataset.start = al.start;
+    li.dataset.at = al.at;
+    const t = el("time", "", fmtTime(al.at));
+    t.dateTime = new Date(al.at).toISOString();
+    li.append(t, el("span", "kind", label), document.createTextNode(text));
+    if (seenAlerts.size > 0 && !seenAlerts.has(al.id)) li.classList.add("new");
+    return li;
+  }
   function renderAlerts() {
-    const ol = $("alerts");
-    const first = seenAlerts.size === 0;
-    const next = new Set();
-    const items = rest.alerts.map((al) => {
-      const li = el("li", "k-" + al.kind);
-      li.dataset.agent = al.agent_id;
-      li.dataset.kind = al.kind;
-      li.dataset.id = al.id;
-      li.dataset.start = al.start;
-      const t = el("time", "", fmtTime(al.at));
-      t.dateTime = new Date(al.at).toISOString();
+    const wraps = new Map();
+    for (const al of rest.alerts) {
+      const k = al.agent_id + "@" + al.start;
+      const w = wraps.get(k) || {};
+      w[al.kind] = al;
+      wraps.set(k, w);
+    }
+    const active = [], history = [];
+    for (const w of wraps.values()) (w.overrun && !w.resolved ? active : history).push(w);
+    active.sort((a, b) => a.overrun.start - b.overrun.start); // the longest first
+    const at = (w) => (w.resolved || w.overrun).at;
+    history.sort((a, b) => at(b) - at(a) || byId(a.resolved?.agent_id || "", b.resolved?.agent_id || ""));
+    const who = (al) => {
       const where = [al.team, al.queue].filter(Boolean).join(" · ");
-      const who = `${al.agent_id}${where ? " (" + where + ")" : ""}`;
-      const took = al.at - al.start;
-      let text;
-      if (al.kind === "overrun") text = `${who} still wrapping up ${al.call_id || "a call"} past ${fmtSecs(al.threshold_ms)}`;
-      else if (took > al.threshold_ms) text = `${who} finished the overrun wrap-up of ${al.call_id || "a call"} after ${fmtSecs(took)}`;
-      else text = `${who} had finished ${al.call_id || "the call"}'s wrap-up in ${fmtSecs(took)}, within ${fmtSecs(al.threshold_ms)}: its close arrived late`;
-      li.append(t, el("span", "kind", al.kind === "overrun" ? "Overrun" : "Resolved"), document.createTextNode(text));
-      if (!first && !seenAlerts.has(al.id)) li.classList.add("new");
-      next.add(al.id);
+      return `${al.agent_id}${where ? " (" + where + ")" : ""}`;
+    };
+    const activeItems = active.map(({ overrun: al }) => {
+      const li = alertLine(al, `${who(al)} still wrapping up ${al.call_id || "a call"} past ${fmtSecs(al.threshold_ms)}`, "overrun", "Overrun");
+      li.append(el("span", "elapsed"));
       return li;
     });
-    seenAlerts = next;
-    ol.replaceChildren(...items);
-    $("no-alerts").hidden = items.length > 0;
+    const historyItems = history.map(({ overrun: o, resolved: r }) => {
+      if (!r) return alertLine(o, `${who(o)} was past ${fmtSecs(o.threshold_ms)} in ${o.call_id || "a call"}`, "overrun", "Overrun");
+      const took = r.at - r.start;
+      if (took <= r.threshold_ms) {
+        return alertLine(r, `${who(r)} had finished ${r.call_id || "the call"}'s wrap-up in ${fmtSecs(took)}, within ${fmtSecs(r.threshold_ms)}: its close arrived late`, "resolved", "Resolved");
+      }
+      const since = o ? ` (overrun since ${fmtTime(o.at)})` : "";
+      return alertLine(r, `${who(r)} finished the overrun wrap-up of ${r.call_id || "a call"} after ${fmtSecs(took)}${since}`, "resolved", "Resolved");
+    });
+    seenAlerts = new Set(rest.alerts.map((al) => al.id));
+    $("active-alerts").replaceChildren(...activeItems);
+    $("alerts").replaceChildren(...historyItems);
+    $("no-active").hidden = activeItems.length > 0;
+    $("no-alerts").hidden = historyItems.length > 0;
+    tickAlerts(now());
+  }
+  function tickAlerts(t) {
+    for (const li of $("active-alerts").children) setText(li.lastChild, fmtDur(t - Number(li.dataset.start)));
   }
 
   // ---- tiles ------------------------------------------------------------
@@ -254,7 +283,10 @@
   function tick() {
     const t = now();
     for (const [id, li] of cards) tickCard(li, agents.get(id), t);
-    if (rest) tickLongest(t);
+    if (rest) {
+      tickLongest(t);
+      tickAlerts(t);
+    }
     setText($("clock"), fmtTime(t));
     if (lastMsg && $("status").classList.contains("live")) {
       const ago = Math.round((Date.now() - lastMsg) / 1000);
