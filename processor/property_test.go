@@ -334,9 +334,9 @@ func TestAJournaledSnapshotRestoresExactly(t *testing.T) {
 // exactly the sum of its time in each state; queue intervals carry no
 // time in state; handles never outnumber the talk runs that make them.
 func TestWorkIsTheSumOfTheTimeInEachState(t *testing.T) {
-	evs := jitter(simEvents(t, sim.Config{Seed: 11, Agents: 60, Duration: 24 * time.Hour, DuplicateRate: 0.01}), time.Second, 3)
+	evs := jitter(simEvents(t, sim.Config{Seed: 11, Agents: 60, Duration: 24 * time.Hour, DuplicateRate: 0.01, MissRate: 0.05}), time.Second, 3)
 	_, out, _ := uninterrupted(Config{}, evs)
-	var handles, calls int64
+	var handles, calls, missed int64
 	for _, iv := range out.ivs {
 		c := iv.Counters
 		states := c.ReadyMS + c.NotReadyMS + c.RingingMS + c.TalkMS + c.HoldMS + c.ACWStateMS
@@ -352,9 +352,10 @@ func TestWorkIsTheSumOfTheTimeInEachState(t *testing.T) {
 		if iv.Scope == events.ScopeCenter {
 			handles += c.HandleCount
 			calls += c.CallsHandled
+			missed += c.MissedCount
 		}
 	}
-	if handles == 0 || handles > calls {
-		t.Fatalf("handles %d, calls %d: the simulated day should have handles, no more than calls", handles, calls)
+	if handles == 0 || handles > calls || missed == 0 {
+		t.Fatalf("handles %d, calls %d, missed %d: the simulated day should have handles (no more than calls) and missed offers", handles, calls, missed)
 	}
 }

@@ -757,7 +757,7 @@ func simForRun(seed uint64) sim.Config {
 	// events against the Kafka record's timestamp).
 	start := time.Now().Add(-2 * time.Hour).Truncate(time.Minute).UnixMilli()
 	return sim.Config{Seed: seed, Agents: 60, Teams: 4, Queues: 3, Start: start, Duration: time.Hour,
-		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002}
+		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002, MissRate: 0.05}
 }
 
 // TestRunMatchesReplay preloads a log into a 12-partition topic and checks
@@ -858,6 +858,9 @@ func (h *runHarness) checkRollups() {
 		if len(wantReasons) > 0 {
 			checked["reasons"]++
 		}
+		if got := counters(m); got.MissedCount > 0 {
+			checked["missed"]++
+		}
 		iv := events.Interval{Counters: want}
 		rec, _ := decodeRecord(iv.AppendJSON(nil))
 		for _, d := range events.DerivedFields {
@@ -867,8 +870,8 @@ func (h *runHarness) checkRollups() {
 		}
 		checked[view]++
 	}
-	if checked["day"] == 0 || checked["last60m"] == 0 || checked["reasons"] == 0 {
-		t.Errorf("checked %v: no day or last-60m views, or none with not-ready reasons, found", checked)
+	if checked["day"] == 0 || checked["last60m"] == 0 || checked["reasons"] == 0 || checked["missed"] == 0 {
+		t.Errorf("checked %v: no day or last-60m views, or none with not-ready reasons or missed offers, found", checked)
 	}
 	h.checkSharedDrained()
 }

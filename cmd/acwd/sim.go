@@ -46,6 +46,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.Float64Var(&cfg.DuplicateRate, "duplicates", 0, "fraction of events delivered twice")
 	fs.Float64Var(&cfg.LateRate, "late", 0, "fraction of extra stray events 60s in the past (rejected as late)")
 	fs.Float64Var(&cfg.BadRate, "bad", 0, "fraction of extra malformed or invalid lines")
+	fs.Float64Var(&cfg.MissRate, "missed", 0, "fraction of offers let ring out without an answer (missed offers; canonical format only)")
 	fs.BoolVar(&cfg.Millis, "millis", false, "write ts as integer Unix milliseconds")
 	fs.StringVar(&cfg.Format, "format", "canonical", "output format: "+strings.Join(sim.Formats, ", ")+" (a platform's records, for --input-format)")
 	fs.StringVar(&out, "out", "-", "output file (- for stdout)")

@@ -46,6 +46,10 @@ type Config struct {
 	LateRate float64
 	// BadRate is the fraction of extra lines that are malformed or invalid.
 	BadRate float64
+	// MissRate is the fraction of offers the agent lets ring out: ringing,
+	// then ready again without answering (a missed offer); the call is
+	// not offered again. Canonical format only. Default 0.
+	MissRate float64
 	// Millis writes ts as integer Unix milliseconds instead of RFC 3339.
 	Millis bool
 	// Format is the output format, one of Formats: "canonical" (default,
@@ -64,8 +68,11 @@ func (c Config) Validate() error {
 		return errors.New("duration must not be negative")
 	case c.Disorder < 0:
 		return errors.New("disorder must not be negative")
-	case c.DuplicateRate < 0 || c.DuplicateRate > 1 || c.LateRate < 0 || c.LateRate > 1 || c.BadRate < 0 || c.BadRate > 1:
+	case c.DuplicateRate < 0 || c.DuplicateRate > 1 || c.LateRate < 0 || c.LateRate > 1 || c.BadRate < 0 || c.BadRate > 1 ||
+		c.MissRate < 0 || c.MissRate > 1:
 		return errors.New("rates must be between 0 and 1")
+	case c.MissRate > 0 && c.Format != "" && c.Format != "canonical":
+		return errors.New("missed offers are written in the canonical format only")
 	case c.MaxEvents < 0:
 		return errors.New("max events must not be negative")
 	case c.Format != "" && !slices.Contains(Formats, c.Format):
@@ -289,6 +296,10 @@ func (g *Generator) step() {
 		wait = 2000 + g.rng.Int64N(8000)
 		a.step = 2
 		a.holds = 0
+	case a.step == 2 && a.holds == 0 && g.cfg.MissRate > 0 && g.rng.Float64() < g.cfg.MissRate: // not answered
+		ev.State = events.StateReady
+		wait = g.idle(t)
+		a.step = 1
 	case a.step == 2: // answered, or back from hold
 		ev.State, ev.CallID = events.StateTalking, a.call
 		wait = g.lognormal(150000, 0.7)
