@@ -754,10 +754,11 @@ func simForRun(seed uint64) sim.Config {
 	// A simulated hour runs on for about 40 minutes (calls in progress,
 	// wrap-ups, late logouts): starting 2 h ago, every event is dated
 	// before it is produced, as a live feed's are (--max-future holds
-	// events against the Kafka record's timestamp).
+	// events against the Kafka record's timestamp). The call volume is
+	// flat, so that the test's input is as large at 3:00 as at 10:00.
 	start := time.Now().Add(-2 * time.Hour).Truncate(time.Minute).UnixMilli()
 	return sim.Config{Seed: seed, Agents: 60, Teams: 4, Queues: 3, Start: start, Duration: time.Hour,
-		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002, MissRate: 0.05}
+		Disorder: time.Second, DuplicateRate: 0.01, BadRate: 0.002, MissRate: 0.05, FlatLoad: true}
 }
 
 // TestRunMatchesReplay preloads a log into a 12-partition topic and checks

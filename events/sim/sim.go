@@ -46,6 +46,10 @@ type Config struct {
 	LateRate float64
 	// BadRate is the fraction of extra lines that are malformed or invalid.
 	BadRate float64
+	// FlatLoad makes calls arrive at one rate whatever the time of day,
+	// instead of following the daily curve: a test that starts its shift
+	// at the wall clock gets the same volume at any hour.
+	FlatLoad bool
 	// MissRate is the fraction of offers the agent lets ring out: ringing,
 	// then ready again without answering (a missed offer); the call is
 	// not offered again. Canonical format only. Default 0.
@@ -381,7 +385,11 @@ func (g *Generator) step() {
 
 // idle is the time an available agent waits for the next call.
 func (g *Generator) idle(t int64) int64 {
-	return max(500, int64(g.rng.ExpFloat64()*40000/load(t)))
+	l := 1.0
+	if !g.cfg.FlatLoad {
+		l = load(t)
+	}
+	return max(500, int64(g.rng.ExpFloat64()*40000/l))
 }
 
 func (g *Generator) arrival(ts int64) int64 {
