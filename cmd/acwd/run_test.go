@@ -871,7 +871,9 @@ func (h *runHarness) checkRollups() {
 		}
 		checked[view]++
 	}
-	if checked["day"] == 0 || checked["last60m"] == 0 || checked["reasons"] == 0 || checked["missed"] == 0 {
+	// (a platform's feed has no missed offers: the simulator makes them in
+	// the canonical format only)
+	if checked["day"] == 0 || checked["last60m"] == 0 || checked["reasons"] == 0 || (h.format == "" && checked["missed"] == 0) {
 		t.Errorf("checked %v: no day or last-60m views, or none with not-ready reasons or missed offers, found", checked)
 	}
 	h.checkSharedDrained()
