@@ -43,6 +43,7 @@ const (
 	fChannel
 	fDisposition
 	fReason
+	fAgentName
 )
 
 func fieldOf(k []byte) int {
@@ -67,11 +68,13 @@ func fieldOf(k []byte) int {
 		return fDisposition
 	case "reason":
 		return fReason
+	case "agent_name":
+		return fAgentName
 	}
 	return fUnknown
 }
 
-var fieldNames = [...]string{"", "agent_id", "state", "ts", "call_id", "event_id", "team", "queue", "channel", "disposition", "reason"}
+var fieldNames = [...]string{"", "agent_id", "state", "ts", "call_id", "event_id", "team", "queue", "channel", "disposition", "reason", "agent_name"}
 
 type parser struct {
 	b       []byte
@@ -577,6 +580,8 @@ func (d *Decoder) clear(ev *Event, f int) {
 		ev.Disposition = ""
 	case fReason:
 		ev.Reason = ""
+	case fAgentName:
+		ev.AgentName = ""
 	}
 }
 
@@ -621,6 +626,8 @@ func (d *Decoder) set(ev *Event, f int, s []byte, escaped bool, fieldErr func(er
 		ev.Disposition = d.intern(s)
 	case fReason:
 		ev.Reason = d.intern(s)
+	case fAgentName:
+		ev.AgentName = d.intern(s)
 	}
 }
 

@@ -86,6 +86,9 @@ type Event struct {
 	Channel     string
 	Disposition string
 	Reason      string
+	// AgentName is a display name for the agent (optional): the wallboard
+	// shows it instead of the id. The agent's last non-empty one holds.
+	AgentName string
 }
 
 // Validate checks the rules of the canonical contract that do not depend on
@@ -105,7 +108,7 @@ func (e *Event) Validate() error {
 	}
 	for _, f := range [...]struct {
 		name, v string
-	}{{"call_id", e.CallID}, {"event_id", e.EventID}, {"team", e.Team}, {"queue", e.Queue}, {"channel", e.Channel}, {"disposition", e.Disposition}, {"reason", e.Reason}} {
+	}{{"call_id", e.CallID}, {"event_id", e.EventID}, {"team", e.Team}, {"queue", e.Queue}, {"channel", e.Channel}, {"disposition", e.Disposition}, {"reason", e.Reason}, {"agent_name", e.AgentName}} {
 		if len(f.v) > MaxFieldLen {
 			return invalidf(f.name, "is %d bytes long, the limit is %d", len(f.v), MaxFieldLen)
 		}

@@ -566,4 +566,5 @@ type AgentState struct {
 	LastACWMS      int64  // duration of the agent's last closed wrap-up; 0 before any
 	LastACWOverrun bool   // whether that wrap-up overran
 	Reason         string // the not-ready reason (state not_ready; "" otherwise)
+	Name           string // the agent's display name ("": none given)
 }

@@ -453,3 +453,31 @@ func TestWarnMustBeShorterThanOverrun(t *testing.T) {
 		}
 	}
 }
+
+// agent_name is a display name for the wallboard: the agent's last
+// non-empty one holds, and a snapshot keeps it.
+func TestTheAgentsDisplayNameHolds(t *testing.T) {
+	var dec events.Decoder
+	e, _ := New(Config{}, &collector{})
+	for _, line := range []string{
+		`{"agent_id":"a1","state":"ready","ts":"2026-11-22T10:00:00Z","agent_name":"Alex Moreau"}`,
+		`{"agent_id":"a1","state":"not_ready","ts":"2026-11-22T10:01:00Z","reason":"lunch"}`,
+		`{"agent_id":"a1","state":"ready","ts":"2026-11-22T10:02:00Z"}`,
+	} {
+		if o, err := e.Ingest(&dec, []byte(line)); o != Accepted || err != nil {
+			t.Fatalf("%s: %v %v", line, o, err)
+		}
+	}
+	restored, err := Restore(Config{}, &collector{}, e.Snapshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, eng := range []*Engine{e, restored} {
+		eng.AdvanceWatermark(base + 3*60000)
+		var names []string
+		eng.EachAgentState(func(st *events.AgentState) { names = append(names, st.Name) })
+		if len(names) != 1 || names[0] != "Alex Moreau" {
+			t.Fatalf("names %q, want the agent's display name to hold", names)
+		}
+	}
+}

@@ -128,6 +128,7 @@ type agent struct {
 	talkCall  string //
 	talkStart int64  // when that talk/hold run began
 	reason    string // the reason of the current state (not_ready)
+	name      string // last non-empty agent_name
 	seg       openSeg
 	calls     [recentCalls]callMemo
 	callNext  uint8
@@ -696,6 +697,9 @@ func (e *Engine) apply(ev *events.Event) {
 	if ev.Team != "" {
 		a.team = ev.Team
 	}
+	if ev.AgentName != "" {
+		a.name = ev.AgentName
+	}
 	if ev.CallID != "" && ev.Queue != "" {
 		a.setQueue(ev.CallID, ev.Queue)
 	}
@@ -759,7 +763,7 @@ func (e *Engine) apply(ev *events.Event) {
 func (a *agent) fillState(st *events.AgentState) {
 	*st = events.AgentState{
 		AgentID: a.id, State: a.state, Since: a.since, CallID: a.call, Team: a.team,
-		LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun, Reason: a.reason,
+		LastACWMS: a.lastACWMS, LastACWOverrun: a.lastOverrun, Reason: a.reason, Name: a.name,
 	}
 	if a.call != "" {
 		st.Queue = a.queueOf(a.call)

@@ -127,9 +127,12 @@ func (w *snapWriter) event(ev *events.Event) {
 	w.s(ev.Channel)
 	w.s(ev.Disposition)
 	w.s(ev.Reason)
+	w.s(ev.AgentName)
 }
 
-func (r *snapReader) event(ev *events.Event) {
+// event reads a buffered event (one of a snapshot of version < 4 has no
+// agent_name).
+func (r *snapReader) event(ev *events.Event, version byte) {
 	ev.AgentID = r.s()
 	ev.State = events.State(r.u())
 	ev.TS = r.i()
@@ -140,6 +143,9 @@ func (r *snapReader) event(ev *events.Event) {
 	ev.Channel = r.s()
 	ev.Disposition = r.s()
 	ev.Reason = r.s()
+	if version >= 4 {
+		ev.AgentName = r.s()
+	}
 	if r.err == nil && ev.Validate() != nil {
 		r.fail("buffered event")
 	}
@@ -303,6 +309,7 @@ func (e *Engine) appendSnapshot(b []byte, journaled bool) []byte {
 		w.i(a.talkStart)
 		w.s(a.reason)
 		w.i(s.handleMS)
+		w.s(a.name)
 	}
 
 	w.bool(e.started)
@@ -368,7 +375,7 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	for n := r.count(12); n > 0 && r.err == nil; n-- {
 		seq := r.u()
 		var ev events.Event
-		r.event(&ev)
+		r.event(&ev, version)
 		e.buf.push(&ev, seq)
 	}
 
@@ -413,6 +420,7 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 			a.talkStart = r.i()
 			a.reason = r.s()
 			s.handleMS = r.i()
+			a.name = r.s()
 		} else {
 			// Taken before handles were timed: a call in progress is
 			// timed from its last state change, and a wrap-up in progress

@@ -560,3 +560,22 @@ func TestWazoPostgresCallFixture(t *testing.T) {
 		t.Errorf("segments %v, want one 15 s wrap-up", segs)
 	}
 }
+
+// The platforms' display names become agent_name: Connect's username
+// (the AWS guide's example has "(Removed)"), Twilio's worker name, when
+// the agent_id is the ARN's id or the sid.
+func TestAdaptersGiveDisplayNames(t *testing.T) {
+	for format, file := range map[string]string{
+		"connect": "../../events/connect/testdata/aws-acw-example.jsonl",
+		"twilio":  "../../events/twilio/testdata/eventstreams.jsonl",
+	} {
+		var out, errb bytes.Buffer
+		if code := mainExit(context.Background(), []string{"translate", "--input-format", format, file}, nil, &out, &errb); code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, code, errb.String())
+		}
+		want := map[string]string{"connect": `"agent_name":"(Removed)"`, "twilio": `"agent_name":"alice"`}[format]
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("%s: no %s in\n%s", format, want, out.String())
+		}
+	}
+}

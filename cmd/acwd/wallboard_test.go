@@ -151,6 +151,14 @@ func TestWallboardInBrowser(t *testing.T) {
 	if first.Label == "" || !regexp.MustCompile(`^\d+:\d\d$`).MatchString(first.Timer) {
 		t.Fatalf("agent card without a state label or timer: %+v", first)
 	}
+	// The simulated feed gives display names (agent_name): cards show
+	// them, and keep the id in their data and tooltip.
+	var named string
+	eval(`(() => { const a = document.querySelector("#agents .agent");
+		return a.querySelector(".name").textContent + "|" + a.dataset.agent; })()`, &named)
+	if name, id, _ := strings.Cut(named, "|"); name == id || !strings.HasPrefix(id, "agent-") || !strings.Contains(name, " ") {
+		t.Errorf("agent card name %q for %q, want the display name the feed gave", name, id)
+	}
 
 	// A wrap-up seen below its overrun threshold turns red once past it,
 	// and the alert feed shows that wrap-up's overrun. (A card can also

@@ -166,7 +166,7 @@ func (a *Adapter) Translate(rec []byte, out []events.Event) ([]events.Event, err
 		}
 	}
 	e := events.Event{AgentID: agent, State: cur.state, TS: ts, EventID: ev.EventID, Team: a.team(ev.Current),
-		CallID: cur.call, Queue: cur.queue, Reason: cur.reason}
+		CallID: cur.call, Queue: cur.queue, Reason: cur.reason, AgentName: a.agentName(&ev, agent)}
 	if cur.call != "" {
 		e.Channel = "voice"
 		// A contact state starts at its StateStartTimestamp (for ENDED:
@@ -202,6 +202,18 @@ func wasOnHold(s *snapshot, call string) bool {
 		}
 	}
 	return false
+}
+
+// agentName is the display name of ev's agent: its username, when that is
+// not already the agent_id (and fits the contract).
+func (a *Adapter) agentName(ev *agentEvent, agent string) string {
+	if ev.Current == nil || ev.Current.Configuration == nil {
+		return ""
+	}
+	if u := ev.Current.Configuration.Username; u != agent && len(u) <= events.MaxFieldLen {
+		return u
+	}
+	return ""
 }
 
 // agentID is the canonical agent_id of ev.

@@ -111,10 +111,14 @@ var (
 	queueNames   = []string{"sales", "support", "billing", "retention", "vip", "tech", "claims", "general"}
 	dispositions = []string{"resolved", "callback", "sale", "escalated", "info", "no_action"}
 	breakReasons = []string{"break", "lunch", "training", "meeting"}
+	// given and family names of the agents' display names (agent_name)
+	givenNames  = []string{"Alex", "Sam", "Priya", "Jonas", "Maria", "Tomás", "Aiko", "Fatima", "Liam", "Chloé", "Omar", "Ingrid", "Kwame"}
+	familyNames = []string{"Moreau", "Okafor", "Lindqvist", "Tanaka", "Silva", "Novak", "Haddad", "O'Brien", "Kowalski", "Rossi", "Nguyen"}
 )
 
 type simAgent struct {
 	id      string
+	n       int // its index, for its display name
 	team    string
 	next    int64 // ts of its next event
 	step    int   // position in the call cycle
@@ -163,6 +167,12 @@ func New(cfg Config) (*Generator, error) {
 	return g, nil
 }
 
+// displayName is agent i's display name: a given and a family name (the
+// lists' lengths are coprime, so the first 143 agents differ).
+func displayName(i int) string {
+	return givenNames[i%len(givenNames)] + " " + familyNames[i%len(familyNames)]
+}
+
 func (g *Generator) startShift(at int64) {
 	g.agents = g.agents[:0]
 	g.agentQ = g.agentQ[:0]
@@ -170,6 +180,7 @@ func (g *Generator) startShift(at int64) {
 	for i := 0; i < g.cfg.Agents; i++ {
 		a := &simAgent{
 			id:   "agent-" + strconv.Itoa(i+1),
+			n:    i,
 			team: "team-" + strconv.Itoa(i%g.cfg.Teams+1),
 			// log in over the first 10 minutes (or 5% of a short day)
 			next:    at + g.rng.Int64N(max(1, min(600000, g.cfg.Duration.Milliseconds()/20))),
@@ -285,8 +296,9 @@ func (g *Generator) step() {
 	ev := events.Event{AgentID: a.id, TS: t, Team: a.team}
 	var wait int64
 	switch {
-	case a.step == 0: // log in
+	case a.step == 0: // log in, with the agent's display name
 		ev.State = events.StateReady
+		ev.AgentName = displayName(a.n)
 		wait = g.idle(t)
 		a.step = 1
 	case a.step == 1 && t >= a.shiftAt:
@@ -473,7 +485,7 @@ func AppendEvent(b []byte, ev *events.Event, millis bool) []byte {
 	}
 	for _, f := range [...]struct{ k, v string }{
 		{"call_id", ev.CallID}, {"event_id", ev.EventID}, {"team", ev.Team}, {"queue", ev.Queue},
-		{"channel", ev.Channel}, {"disposition", ev.Disposition}, {"reason", ev.Reason},
+		{"channel", ev.Channel}, {"disposition", ev.Disposition}, {"reason", ev.Reason}, {"agent_name", ev.AgentName},
 	} {
 		if f.v != "" {
 			b = append(b, ',', '"')

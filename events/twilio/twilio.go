@@ -330,6 +330,15 @@ func (a *Adapter) agentID(r *record) string {
 	return r.worker
 }
 
+// workerName is the display name of r's worker: its WorkerName (the
+// friendly name), when that is not already the agent_id.
+func (a *Adapter) workerName(r *record, id string) string {
+	if r.workerName != id && len(r.workerName) <= events.MaxFieldLen {
+		return r.workerName
+	}
+	return ""
+}
+
 // activityState is the state of an activity name.
 func (a *Adapter) activityState(name string) (events.State, string) {
 	if st, ok := a.activities[name]; ok {
@@ -391,7 +400,7 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 		}
 		w := a.workers[id]
 		a.hold(w, id, "", "")
-		return w.last.Emit(out, w.idle(events.Event{AgentID: id, TS: r.ts, EventID: r.id}), id, w.team)
+		return w.last.Emit(out, w.idle(events.Event{AgentID: id, TS: r.ts, EventID: r.id, AgentName: a.workerName(r, id)}), id, w.team)
 	case r.typ != "worker.activity.update" && kind != "reservation":
 		a.Stats.Ignored++
 		return out
@@ -408,7 +417,7 @@ func (a *Adapter) apply(r *record, out []events.Event) []events.Event {
 			w.team = t
 		}
 	}
-	ev := events.Event{AgentID: id, TS: r.ts, EventID: r.id}
+	ev := events.Event{AgentID: id, TS: r.ts, EventID: r.id, AgentName: a.workerName(r, id)}
 	switch {
 	case r.typ == "worker.activity.update":
 		w.activity, w.reason = a.activityState(r.activity)

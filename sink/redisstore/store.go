@@ -685,6 +685,9 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 		if p == nil || a.Reason != p.Reason {
 			args = append(args, "reason", a.Reason)
 		}
+		if p == nil || a.Name != p.Name {
+			args = append(args, "name", a.Name)
+		}
 		if p == nil || a.LastACWMS != p.LastACWMS {
 			args = append(args, "last_acw_ms", i64(a.LastACWMS))
 		}

@@ -138,6 +138,7 @@ type Agent struct {
 	LastACWMS      int64  `json:"last_acw_ms"`
 	LastACWOverrun bool   `json:"last_acw_overrun"`
 	Reason         string `json:"reason,omitempty"` // the not-ready reason
+	Name           string `json:"name,omitempty"`   // the display name, when the feed gives one
 	Updated        int64  `json:"updated"`
 }
 
@@ -595,7 +596,7 @@ func num(s string) int64 {
 func agentOf(id string, h map[string]string) Agent {
 	return Agent{ID: id, State: h["state"], Since: num(h["since"]), CallID: h["call_id"], Team: h["team"], Queue: h["queue"],
 		ACWStart: num(h["acw_start"]), SegmentID: h["segment_id"], WarnMS: num(h["warn_ms"]), OverrunMS: num(h["overrun_ms"]),
-		LastACWMS: num(h["last_acw_ms"]), LastACWOverrun: h["last_acw_overrun"] == "1", Reason: h["reason"], Updated: num(h["updated"])}
+		LastACWMS: num(h["last_acw_ms"]), LastACWOverrun: h["last_acw_overrun"] == "1", Reason: h["reason"], Name: h["name"], Updated: num(h["updated"])}
 }
 
 func statsOf(h map[string]string) *Stats {

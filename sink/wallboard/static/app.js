@@ -66,6 +66,8 @@
       cards.set(a.id, li);
     }
     li.className = "agent s-" + (a.state || "unknown");
+    setText(li.children[0], a.name || a.id); // the display name, when the feed gives one
+    li.dataset.name = a.name || "";
     li.dataset.state = a.state;
     if (a.state === "acw") li.dataset.start = a.acw_start; else delete li.dataset.start;
     let label = STATE_LABEL[a.state] || a.state || "Unknown";
