@@ -177,8 +177,10 @@ func TestWallboardInBrowser(t *testing.T) {
 	})()`, 2*time.Minute)
 	parts := strings.SplitN(red, "@", 3)
 	agent, alert := parts[0], parts[2]
-	if !strings.Contains(alert, "Overrun") || !strings.Contains(alert, agent) || !strings.Contains(alert, "past 12 s") {
-		t.Errorf("alert entry %q does not name the kind, the agent and the threshold", alert)
+	var shown string // the agent's display name on its card
+	eval(fmt.Sprintf(`document.querySelector('#agents .agent[data-agent=%q] .name').textContent`, agent), &shown)
+	if !strings.Contains(alert, "Overrun") || !strings.Contains(alert, shown) || !strings.Contains(alert, "past 12 s") {
+		t.Errorf("alert entry %q does not name the kind, the agent (%s) and the threshold", alert, shown)
 	}
 	var card struct {
 		Background string `json:"bg"`

@@ -134,7 +134,7 @@
       li.dataset.start = o.start;
       li.dataset.warn = a.warn_ms || 0;
       li.dataset.over = a.overrun_ms || 0;
-      li.append(el("span", "name", o.agent_id), el("span", "timer"), el("span", "flag"),
+      li.append(el("span", "name", a.name || o.agent_id), el("span", "timer"), el("span", "flag"),
         el("span", "meta", [a.team, a.queue, a.call_id].filter(Boolean).join(" · ")));
       return li;
     });
@@ -184,7 +184,8 @@
     history.sort((a, b) => at(b) - at(a) || byId(a.resolved?.agent_id || "", b.resolved?.agent_id || ""));
     const who = (al) => {
       const where = [al.team, al.queue].filter(Boolean).join(" · ");
-      return `${al.agent_id}${where ? " (" + where + ")" : ""}`;
+      const name = agents.get(al.agent_id)?.name || al.agent_id; // the display name, when known
+      return `${name}${where ? " (" + where + ")" : ""}`;
     };
     const activeItems = active.map(({ overrun: al }) => {
       const li = alertLine(al, `${who(al)} still wrapping up ${al.call_id || "a call"} past ${fmtSecs(al.threshold_ms)}`, "overrun", "Overrun");
