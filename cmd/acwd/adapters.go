@@ -163,11 +163,12 @@ func (f *adapterFlags) register(ss *settings, help string) {
 			MediaTypes []string          `yaml:"media_types"`
 			Teams      map[string]string `yaml:"teams"`
 			Queues     map[string]string `yaml:"queues"`
+			Names      map[string]string `yaml:"names"`
 		}
 		if err := decodeStrict(n, &c); err != nil {
 			return err
 		}
-		f.genesys = genesys.Config{MediaTypes: c.MediaTypes, Teams: c.Teams, Queues: c.Queues}
+		f.genesys = genesys.Config{MediaTypes: c.MediaTypes, Teams: c.Teams, Queues: c.Queues, Names: c.Names}
 		return nil
 	})
 	ss.extra["adapters.asterisk"] = f.withLimits("asterisk", func(n *yaml.Node) error {

@@ -185,7 +185,8 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 }
 
-// The README's example config file passes `acwd config check` as printed,
+// The README's example config file, and its adapter settings' example,
+// pass `acwd config check` as printed,
 // with the one secret it names set where it says (ACW_KAFKA_SASL_PASSWORD),
 // and its settings table names every input format.
 func TestTheREADMEConfigExampleChecks(t *testing.T) {
@@ -203,6 +204,22 @@ func TestTheREADMEConfigExampleChecks(t *testing.T) {
 	example := doc[i+j+8 : i+j+8+k]
 	if !strings.Contains(example, "ACW_KAFKA_SASL_PASSWORD") {
 		t.Fatal("the example no longer says where its SASL password goes: update this test")
+	}
+	// and the adapter settings' example, every section of it
+	ai := strings.Index(doc, "**Adapter settings**")
+	aj := strings.Index(doc[ai:], "```yaml\n")
+	ak := strings.Index(doc[ai+aj+8:], "```")
+	if ai < 0 || aj < 0 || ak < 0 {
+		t.Fatal("no yaml example after **Adapter settings**")
+	}
+	adapters := doc[ai+aj+8 : ai+aj+8+ak]
+	for _, f := range inputFormats {
+		if f != "canonical" && !strings.Contains(adapters, "\n  "+f+":\n") {
+			t.Errorf("the adapter settings' example has no %s section", f)
+		}
+	}
+	if code, stdout, stderr := acwd(t, "", "config", "check", writeFile(t, "adapters.yaml", adapters)); code != 0 {
+		t.Fatalf("config check of the README's adapter settings: exit %d\n%s%s", code, stdout, stderr)
 	}
 	withEnv(t, map[string]string{"ACW_KAFKA_SASL_PASSWORD": "s3cret"})
 	code, stdout, stderr := acwd(t, "", "config", "check", writeFile(t, "acwd.yaml", example))

@@ -46,6 +46,10 @@ type Config struct {
 	Teams map[string]string
 	// Queues maps a queueId to the queue name to report (default: the id).
 	Queues map[string]string
+	// Names maps a userId to the agent's display name (agent_name): the
+	// user's name in the Users API (GET /api/v2/users, field name), which
+	// notifications do not carry.
+	Names map[string]string
 }
 
 // Stats counts what the adapter read but did not turn into events.
@@ -200,7 +204,7 @@ func (a *Adapter) detail(kind string, d *detailEvent, p string, out []events.Eve
 		return out, nil
 	}
 	u := a.user(d.UserID)
-	e := emitter{u: u, id: d.UserID, team: a.cfg.Teams[d.UserID], out: out}
+	e := emitter{u: u, id: d.UserID, team: a.cfg.Teams[d.UserID], name: a.cfg.Names[d.UserID], out: out}
 	q := d.QueueID
 	if n, ok := a.cfg.Queues[q]; ok {
 		q = n
@@ -311,7 +315,7 @@ func (a *Adapter) userChange(id, kind string, ev *userEvent, envelope, p string,
 	if system != "" {
 		u.presence = presenceName(system)
 	}
-	e := emitter{u: u, id: id, team: a.cfg.Teams[id], out: out}
+	e := emitter{u: u, id: id, team: a.cfg.Teams[id], name: a.cfg.Names[id], out: out}
 	switch {
 	case u.presence == "Offline":
 	case u.last.State == events.StateACW && u.routing == "IDLE":
@@ -377,12 +381,15 @@ func (a *Adapter) idle(u *user, ts int64) events.Event {
 }
 
 type emitter struct {
-	u        *user
-	id, team string
-	out      []events.Event
+	u              *user
+	id, team, name string
+	out            []events.Event
 }
 
-func (e *emitter) emit(ev events.Event) { e.out = e.u.last.Emit(e.out, ev, e.id, e.team) }
+func (e *emitter) emit(ev events.Event) {
+	ev.AgentName = e.name
+	e.out = e.u.last.Emit(e.out, ev, e.id, e.team)
+}
 
 // AppendState implements events.Stateful.
 func (a *Adapter) AppendState(b []byte) []byte {

@@ -218,3 +218,37 @@ func FuzzTranslate(f *testing.F) {
 		}
 	})
 }
+
+// Notifications carry no user name: the configured names (the Users
+// API's name of each userId) give every event of that user its display
+// name, and a user without one gets none.
+func TestConfiguredNamesAreTheDisplayNames(t *testing.T) {
+	recs := fixture(t)
+	var user string
+	{
+		evs, err := New(Config{}).Translate(recs[0], nil)
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("first fixture record: %v %v", evs, err)
+		}
+		user = evs[0].AgentID
+	}
+	for _, names := range []map[string]string{nil, {user: "Ana Lima"}} {
+		a := New(Config{Names: names})
+		n := 0
+		for i, r := range recs {
+			evs, err := a.Translate(r, nil)
+			if err != nil {
+				t.Fatalf("record %d: %v", i, err)
+			}
+			for _, e := range evs {
+				n++
+				if e.AgentName != names[e.AgentID] {
+					t.Errorf("names %v: event %s %s has agent_name %q", names, e.AgentID, e.State, e.AgentName)
+				}
+			}
+		}
+		if n < 6 {
+			t.Fatalf("only %d events from the fixture", n)
+		}
+	}
+}
