@@ -67,6 +67,7 @@
     }
     li.className = "agent s-" + (a.state || "unknown");
     setText(li.children[0], a.name || a.id); // the display name, when the feed gives one
+    li.children[0].classList.toggle("long", (a.name || a.id).length > 24); // set smaller, never cut
     li.dataset.name = a.name || "";
     li.dataset.state = a.state;
     if (a.state === "acw") li.dataset.start = a.acw_start; else delete li.dataset.start;
@@ -122,6 +123,55 @@
       li.append(el("b", "", String(n[k])), document.createTextNode(" " + label));
       return li;
     }));
+  }
+
+  // fitAgents: in large mode the board is one screen, never scrolled.
+  // The cards are in display order (wrap-up, on call, then the rest);
+  // they shrink (the grid's --s, down to 0.5) until every card in
+  // wrap-up or on a call fits above the bottom of the screen, or all of
+  // them do; the cards that still do not fit are left out, and a line
+  // says how many of each state.
+  const ACTIVE = new Set(["acw", "talking", "hold", "ringing"]);
+  const SCALES = [1, 0.92, 0.85, 0.78, 0.72, 0.66, 0.6, 0.55, 0.5];
+  function fitAgents() {
+    const grid = $("agents"), more = $("agents-more");
+    const list = [...grid.children];
+    for (const li of list) li.classList.remove("paged");
+    if (!document.body.classList.contains("large")) {
+      grid.style.removeProperty("--s");
+      setText(more, "");
+      return;
+    }
+    const visible = list.filter((li) => getComputedStyle(li).display !== "none"); // logged-out cards may be hidden
+    if (visible.length === 0) return;
+    let lastActive = null;
+    for (const li of visible) if (ACTIVE.has(li.dataset.state)) lastActive = li;
+    const main = document.querySelector("main");
+    const limit = () => main.getBoundingClientRect().bottom - parseFloat(getComputedStyle(main).paddingBottom) - more.offsetHeight;
+    const fits = (li) => !li || li.getBoundingClientRect().bottom <= limit() + 0.5;
+    const last = visible[visible.length - 1];
+    let chosen = SCALES[SCALES.length - 1];
+    for (const sc of SCALES) { // the largest scale that fits every card, else the active ones
+      grid.style.setProperty("--s", String(sc));
+      if (fits(last)) { chosen = sc; break; }
+    }
+    if (!fits(last)) {
+      for (const sc of SCALES) {
+        grid.style.setProperty("--s", String(sc));
+        if (fits(lastActive)) { chosen = sc; break; }
+      }
+    }
+    grid.style.setProperty("--s", String(chosen));
+    const left = {};
+    let n = 0;
+    const from = visible.findIndex((li) => !fits(li)); // this card and every one after it are left out
+    for (const li of from < 0 ? [] : visible.slice(from)) {
+      li.classList.add("paged");
+      const k = STATE_LABEL[li.dataset.state] || li.dataset.state;
+      left[k] = (left[k] || 0) + 1;
+      n++;
+    }
+    setText(more, n ? `+${n} more not shown: ` + Object.entries(left).map(([k, v]) => `${v} ${k.toLowerCase()}`).join(", ") : "");
   }
 
   // ---- longest wrap-ups ----------------------------------------------
@@ -214,14 +264,15 @@
 
   // ---- tiles ------------------------------------------------------------
   function pct(v) { return v.toFixed(1) + " %"; }
+  // name, value, hot (shown in red), the name's short form (large mode)
   const COLS = [
-    ["Calls", (s) => String(s.calls_handled)],
-    ["Avg ACW", (s) => (s.acw_count ? fmtSecs(s.acw_avg_ms) : "–")],
-    ["ACW % work", (s) => pct(s.acw_pct_of_work)],
-    ["AHT", (s) => (s.handle_count ? fmtSecs(s.aht_ms) : "–")],
-    ["Occupancy", (s) => pct(s.occupancy_pct)],
-    ["Coded", (s) => (s.acw_count ? pct(s.acw_coded_pct) : "–")],
-    ["Overruns", (s) => String(s.overrun_count), (s) => s.overrun_count > 0],
+    ["Calls", (s) => String(s.calls_handled), null, "Calls"],
+    ["Avg ACW", (s) => (s.acw_count ? fmtSecs(s.acw_avg_ms) : "–"), null, "ACW"],
+    ["ACW % work", (s) => pct(s.acw_pct_of_work), null, "ACW %"],
+    ["AHT", (s) => (s.handle_count ? fmtSecs(s.aht_ms) : "–"), null, "AHT"],
+    ["Occupancy", (s) => pct(s.occupancy_pct), null, "Occ."],
+    ["Coded", (s) => (s.acw_count ? pct(s.acw_coded_pct) : "–"), null, "Coded"],
+    ["Overruns", (s) => String(s.overrun_count), (s) => s.overrun_count > 0, "Over"],
   ];
   // queues carry wrap-up, handle and call counts only: time in state is per agent
   const PER_AGENT = ["ACW % work", "Occupancy"];
@@ -247,6 +298,7 @@
   }
   function renderTiles(scope) {
     const ul = $(scope + "s");
+    ul.style.setProperty("--cols", String(colsOf(scope).length)); // large mode's one line per tile
     const tiles = (rest.tiles[scope] || []).slice().sort((a, b) => byId(a.key, b.key));
     ul.replaceChildren(...tiles.map((tl) => {
       const li = el("li", "tile");
@@ -259,7 +311,12 @@
       const table = el("table");
       const head = el("tr");
       const cols = colsOf(scope);
-      head.append(el("th", "", ""), ...cols.map(([name]) => el("th", "", name)));
+      head.append(el("th", "", ""), ...cols.map(([name, , , short]) => {
+        const th = el("th");
+        th.title = name;
+        th.append(el("span", "long", name), el("span", "short", short));
+        return th;
+      }));
       table.append(head, statsRow("Interval", "interval", tl.interval, cols), statsRow("Today", "today", tl.day, cols));
       li.append(h, table);
       return li;
@@ -317,6 +374,7 @@
     renderTiles("team");
     renderTiles("queue");
     renderCenter();
+    fitAgents();
     setText($("clock-note"), st.rate !== 1 ? `simulated ×${st.rate}` : "");
     lastMsg = Date.now();
     status("live", "Live");
@@ -352,14 +410,20 @@
     document.body.classList.toggle("large", on);
     document.documentElement.classList.toggle("large", on); // the root font scales with the viewport
     $("large").setAttribute("aria-pressed", String(on));
+    fitAgents();
   }
+  // the board's screen can change without a new state (a resize, fonts
+  // loading, the tiles' column taking its width): fit again
+  if (window.ResizeObserver) new ResizeObserver(() => fitAgents()).observe(document.querySelector("main"));
+  window.addEventListener("resize", () => fitAgents());
+  if (document.fonts) document.fonts.ready.then(() => fitAgents());
   $("large").addEventListener("click", () => setLarge(!document.body.classList.contains("large")));
   document.addEventListener("keydown", (e) => {
     if ((e.key === "l" || e.key === "L") && !e.ctrlKey && !e.metaKey && !e.altKey && e.target.tagName !== "INPUT") {
       setLarge(!document.body.classList.contains("large"));
     }
   });
-  $("show-out").addEventListener("change", (e) => document.body.classList.toggle("show-out", e.target.checked));
+  $("show-out").addEventListener("change", (e) => { document.body.classList.toggle("show-out", e.target.checked); fitAgents(); });
   const params = new URLSearchParams(location.search);
   if (params.has("large")) setLarge(params.get("large") !== "0");
   if (params.get("out") === "1") { $("show-out").checked = true; document.body.classList.add("show-out"); }
