@@ -20,12 +20,12 @@ func TestTheREADMEContractIsThisPackages(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	i := strings.Index(doc, "### Redis data contract")
-	j := strings.Index(doc[i:], "\n### ")
+	i := strings.Index(doc, "\n## Redis data contract")
+	j := strings.Index(doc[i+1:], "\n## ")
 	if i < 0 || j < 0 {
 		t.Fatal("no Redis data contract section")
 	}
-	section := doc[i : i+j]
+	section := doc[i : i+1+j]
 	var table []string
 	for _, m := range regexp.MustCompile("(?m)^\\| `(acw:[^`]+)` \\|").FindAllStringSubmatch(section, -1) {
 		table = append(table, m[1])
