@@ -205,7 +205,7 @@ type Engine struct {
 	idle minHeap[idleEntry]
 
 	buf    *eventBuffer
-	dedup  map[key128]struct{}
+	dedup  keySet
 	dedupQ []dedupEntry // in acceptance order; head at dedupH
 	dedupH int
 	// dedupOut counts the entries ever evicted from dedupQ: the journal
@@ -269,7 +269,6 @@ func New(cfg Config, out Emitter) (*Engine, error) {
 		uncoded:   cfg.uncodedSet(),
 		futureMS:  cfg.MaxFuture.Milliseconds(),
 		idle:      minHeap[idleEntry]{less: idleLess},
-		dedup:     make(map[key128]struct{}),
 		agents:    make(map[string]*agent),
 		acc:       make(map[scopeKey]*accEntry),
 		buf:       newEventBuffer(),
@@ -324,15 +323,13 @@ func (e *Engine) Apply(ev *events.Event) Outcome {
 		return Future
 	}
 	k := dedupKey(ev)
-	// One map operation on the hot path: insert, and see whether it grew.
-	n := len(e.dedup)
-	e.dedup[k] = struct{}{}
-	if len(e.dedup) == n {
+	// One set operation on the hot path: insert, and see whether it was new.
+	if !e.dedup.insert(k) {
 		e.stats.Duplicates++
 		return Duplicate
 	}
 	if e.hasMax && ev.TS < e.maxTS-e.oooMS {
-		delete(e.dedup, k) // late events are never remembered
+		e.dedup.remove(k) // late events are never remembered
 		e.stats.Late++
 		return Late
 	}
@@ -397,7 +394,7 @@ func (e *Engine) AdvanceWatermark(w int64) {
 
 func (e *Engine) evictDedup(cutoff int64) {
 	for e.dedupH < len(e.dedupQ) && e.dedupQ[e.dedupH].ts < cutoff {
-		delete(e.dedup, e.dedupQ[e.dedupH].k)
+		e.dedup.remove(e.dedupQ[e.dedupH].k)
 		e.dedupQ[e.dedupH] = dedupEntry{}
 		e.dedupH++
 		e.dedupOut++

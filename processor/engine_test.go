@@ -458,7 +458,7 @@ func TestDedupMemoryIsBoundedByTheHorizon(t *testing.T) {
 		}
 	}
 	// W = 3598s; keys older than W − 1m are forgotten.
-	if n := len(e.dedup); n > 65 {
+	if n := e.dedup.len(); n > 65 {
 		t.Fatalf("dedup memory holds %d keys, want about 62", n)
 	}
 	recent := ev("a ready +3590s id=e3590")

@@ -489,7 +489,7 @@ func (r *snapReader) dedup() dedupEntry {
 // pushDedup adds a restored dedup entry.
 func (e *Engine) pushDedup(d dedupEntry) {
 	e.dedupQ = append(e.dedupQ, d)
-	e.dedup[d.k] = struct{}{}
+	e.dedup.insert(d.k)
 }
 
 // readDedupJournal rebuilds the dedup memory [e.dedupOut, end) from
