@@ -72,6 +72,7 @@ type runFlags struct {
 	onLostCheckpoint          string
 	maxMessageBytes           int
 	dlqMaxBytes               int
+	batchMaxBytes             int
 
 	segments, alerts, intervals, dlq string
 	replication                      int
@@ -122,6 +123,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", "5s", "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
 	ss.dur(&f.idleAfter, "idle-after", "pipeline.idle_after", "50ms", "how long a caught-up partition sees no message before its watermark follows the wall clock (duration)", time.Millisecond)
 	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
+	ss.num(&f.batchMaxBytes, "batch-max-bytes", "pipeline.batch_max_bytes", strconv.Itoa(pipeline.DefaultBatchMaxBytes), "derived records (keys and values) a partition gathers before it flushes; past it the partition applies nothing more until it can flush, which bounds its memory while draining a backlog (bytes)", 1024)
 	ss.str(&f.onLostCheckpoint, "on-lost-checkpoint", "pipeline.on_lost_checkpoint", "fail", "what a partition does when Kafka has committed offsets for the group but Redis has no checkpoint (Redis was emptied): fail leaves it unprocessed and /readyz false; rebuild recomputes it from the earliest offset Kafka holds, marking its derived records", "fail", "rebuild")
 	ss.dur(&f.stuckAfter, "stuck-after", "pipeline.stuck_after", "4h0m0s", "report (metric acw_stuck_states, a log line) an agent held in one call state longer than this, in event time: a record that ends it was probably lost (duration)", time.Minute)
 	ss.boolean(&f.acceptSettingChanges, "accept-setting-changes", "pipeline.accept_setting_changes", "false", "start even though settings the checkpoints depend on (thresholds, max_out_of_order, …; never window or input format) differ from those they were written with, and record the new values")
@@ -450,7 +452,7 @@ func serve(ctx context.Context, f *runFlags, rc *runConfig, log zerolog.Logger, 
 	p, err := pipeline.New(pipeline.Config{
 		Brokers: f.brokers, Topics: f.topics, Group: f.group, StartOffset: rc.start, Dialer: rc.dialer,
 		Engine: rc.engine, Derived: derived, Location: rc.loc,
-		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes, DLQMaxBytes: f.dlqMaxBytes,
+		FlushInterval: f.flush, SharedFlushInterval: f.sharedFlush, SnapshotInterval: f.snapshot, MaxMessageBytes: f.maxMessageBytes, DLQMaxBytes: f.dlqMaxBytes, BatchMaxBytes: f.batchMaxBytes,
 		FinalFlushTimeout: f.shutdownTimeout, IdleAfter: f.idleAfter, OnLostCheckpoint: f.onLostCheckpoint, StuckAfter: f.input.stuckAfter(f.stuckAfter),
 		SessionTimeout: f.sessionTimeout, RebalanceTimeout: f.sessionTimeout,
 		HeartbeatInterval: min(time.Second, f.sessionTimeout/5),

@@ -974,3 +974,31 @@ func TestRunRepublishesTheOutbox(t *testing.T) {
 	h.checkDerived()
 	h.checkDLQ(0)
 }
+
+// TestRunInSmallBatchesMatchesReplay drains a preloaded log with a small
+// --batch-max-bytes: a partition that has gathered that much of derived
+// records flushes before it applies more, so that what it holds in flight
+// is bounded whatever the backlog, and the results are still replay's.
+// acw_flush_records_bytes shows that no flush carried more than the bound
+// plus its last record.
+func TestRunInSmallBatchesMatchesReplay(t *testing.T) {
+	h := newRunHarness(t, simForRun(23))
+	h.produce(h.lines)
+	addr := freeAddr(t)
+	stop := h.startInProcess("small", "--batch-max-bytes", "4096", "--http", addr)
+	h.finish("small")
+	m := scrape(t, addr)
+	stop()
+	h.checkDerived()
+	h.checkRollups()
+	total := m["acw_flush_records_bytes_count"]
+	under8k := m[`acw_flush_records_bytes_bucket{le="8192"}`]
+	full := total - m[`acw_flush_records_bytes_bucket{le="2048"}`]
+	if total == 0 || under8k != total {
+		t.Errorf("%.0f of %.0f flushes carried more than 8 KiB of derived records with --batch-max-bytes 4096", total-under8k, total)
+	}
+	if full == 0 {
+		t.Errorf("no flush carried over 2 KiB of records: the log did not fill a batch, so this test checked nothing")
+	}
+	t.Logf("%.0f flushes, %.0f of them over 2 KiB", total, full)
+}

@@ -123,6 +123,9 @@ const (
 	maxUnpublishedBytes = 256 << 10
 )
 
+// DefaultBatchMaxBytes is the default Config.BatchMaxBytes.
+const DefaultBatchMaxBytes = 256 << 10
+
 const noOffset = -1
 
 // run processes the partition until ctx ends (it then releases it:
@@ -221,11 +224,34 @@ func (pt *partition) run(ctx context.Context) error {
 	flushT := time.NewTicker(cfg.FlushInterval)
 	defer flushT.Stop()
 	for {
+		in := msgs
+		if pt.batchFull() {
+			// The open batch has reached BatchMaxBytes: flush it now, or,
+			// while the previous flush is out, apply nothing more until
+			// that one is back (then flushDue sends this one).
+			if pt.inflight == nil {
+				pt.queued = len(msgs)
+				err := pt.awaitPublishing(ctx)
+				if err == nil {
+					err = pt.flush(false)
+				}
+				if err != nil {
+					if ctx.Err() != nil {
+						pt.release(r)
+						return nil
+					}
+					return err
+				}
+				continue
+			}
+			in = nil
+			pt.flushDue = true
+		}
 		select {
 		case <-ctx.Done():
 			pt.release(r)
 			return nil
-		case m, ok := <-msgs:
+		case m, ok := <-in:
 			if !ok {
 				pt.release(r)
 				return nil
@@ -233,7 +259,7 @@ func (pt *partition) run(ctx context.Context) error {
 			pt.handle(&m)
 			// Take what is already fetched before looking at the timer.
 		drain:
-			for i := 0; i < 4096; i++ {
+			for i := 0; i < 4096 && !pt.batchFull(); i++ {
 				select {
 				case m, ok := <-msgs:
 					if !ok {
@@ -288,6 +314,10 @@ func (pt *partition) run(ctx context.Context) error {
 		}
 	}
 }
+
+// batchFull reports whether the derived records of the open batch have
+// reached Config.BatchMaxBytes.
+func (pt *partition) batchFull() bool { return pt.tr.pendingBytes() >= pt.p.cfg.BatchMaxBytes }
 
 // phaseOf spreads partitions over [0, 1) by a low-discrepancy sequence of
 // their numbers.
@@ -456,7 +486,7 @@ func (pt *partition) handle(m *kafka.Message) {
 	}
 	if reason != "" {
 		outcome = reason
-		pt.tr.msgs = append(pt.tr.msgs, deadLetter(cfg.Derived.DLQ, m, reason, errMsg, cfg.DLQMaxBytes))
+		pt.tr.addMessage(deadLetter(cfg.Derived.DLQ, m, reason, errMsg, cfg.DLQMaxBytes))
 		if pt.log.GetLevel() <= zerolog.DebugLevel {
 			pt.rejLog.Debug().Str("reason", reason).Int64("offset", m.Offset).Msg(errMsg)
 		}
@@ -674,6 +704,9 @@ func (pt *partition) flush(final bool) error {
 	j.published = make(chan struct{})
 	for i := range j.msgs {
 		j.size += len(j.msgs[i].Key) + len(j.msgs[i].Value)
+	}
+	if j.b != nil {
+		j.b.RecordBytes = j.size
 	}
 	if n := len(pt.unpublished); n > 0 {
 		j.prev = pt.unpublished[n-1]

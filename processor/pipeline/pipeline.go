@@ -69,6 +69,15 @@ type Config struct {
 	// MaxMessageBytes: larger input messages go to the DLQ unread;
 	// default 1 MiB.
 	MaxMessageBytes int
+	// BatchMaxBytes bounds the derived records (keys and values) a
+	// partition gathers between flushes: a batch that reaches it is
+	// flushed at once, or, while the previous flush is still out, the
+	// partition applies nothing more until it can be. With the bound on
+	// records awaiting Kafka's acknowledgement (maxUnpublishedBytes),
+	// this bounds what a partition holds in flight, whatever the backlog
+	// (see the README's Scaling model); default DefaultBatchMaxBytes. A
+	// live feed's flushes stay far below it.
+	BatchMaxBytes int
 	// DLQMaxBytes bounds a dead-letter record (key, value and headers):
 	// the value of a larger one is cut to fit, with headers saying so
 	// (see deadLetter). Set it to the DLQ topic's max.message.bytes less
@@ -267,6 +276,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxMessageBytes <= 0 {
 		c.MaxMessageBytes = 1 << 20
+	}
+	if c.BatchMaxBytes <= 0 {
+		c.BatchMaxBytes = DefaultBatchMaxBytes
 	}
 	if c.DLQMaxBytes <= 0 {
 		c.DLQMaxBytes = DefaultDLQMaxBytes

@@ -111,6 +111,7 @@ type tracker struct {
 	agents    map[string]events.AgentState
 	alerts    []events.Alert
 	msgs      []kafka.Message
+	msgBytes  int // of msgs' keys and values
 
 	// open holds each agent's open wrap-up (from the engine's live
 	// states); prov the segment ids alerted by wall clock ahead of the
@@ -269,7 +270,7 @@ func (t *tracker) Segment(s *events.Segment) {
 	if t.obs != nil && !t.suppress {
 		t.obs.Segment(t.src, s)
 	}
-	t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)}))
+	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)}))
 	if t.prov[s.SegmentID] {
 		delete(t.prov, s.SegmentID)
 		if !s.Overrun {
@@ -289,7 +290,7 @@ func (t *tracker) Alert(a *events.Alert) {
 }
 
 func (t *tracker) emitAlert(a *events.Alert) {
-	t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)}))
+	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)}))
 	if !t.suppress {
 		t.alerts = append(t.alerts, *a)
 		if t.obs != nil {
@@ -389,7 +390,7 @@ func (t *tracker) Interval(iv *events.Interval) {
 		// A team, queue or centre interval gets its record from the shared
 		// writer, once every partition has closed it: this partition's is
 		// only its own part.
-		t.msgs = append(t.msgs, t.mark(kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)}))
+		t.addMessage(t.mark(kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)}))
 	}
 	k := scopeKey{iv.Scope, iv.Key}
 	if n := len(t.closed); n == 0 || t.closed[n-1].start != iv.Start {
@@ -721,10 +722,20 @@ func cmpScopeKey(x, y scopeKey) int {
 	return strings.Compare(x.key, y.key)
 }
 
+// addMessage adds a derived message to the open batch.
+func (t *tracker) addMessage(m kafka.Message) {
+	t.msgs = append(t.msgs, m)
+	t.msgBytes += len(m.Key) + len(m.Value)
+}
+
+// pendingBytes is the size of the keys and values of the derived messages
+// produced since the last takeMessages.
+func (t *tracker) pendingBytes() int { return t.msgBytes }
+
 // takeMessages returns the derived messages produced since the last call.
 func (t *tracker) takeMessages() []kafka.Message {
 	m := t.msgs
-	t.msgs = nil
+	t.msgs, t.msgBytes = nil, 0
 	return m
 }
 

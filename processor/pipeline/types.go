@@ -170,6 +170,10 @@ type Batch struct {
 	// the checkpoint in place of the previous batch's (nil clears it).
 	// They are published after the commit, in batch order.
 	Outbox []byte
+	// RecordBytes is the size of this flush's own derived records (keys
+	// and values; in Outbox after the earlier ones): at most
+	// Config.BatchMaxBytes plus its last record. For metrics.
+	RecordBytes int
 }
 
 // SharedWindow names the shared scope/keys ("scope:key") of one window

@@ -47,6 +47,8 @@ type Metrics struct {
 	wmLag      *prometheus.GaugeVec
 	latency    prometheus.Histogram
 	flush      *prometheus.HistogramVec
+	outbox     prometheus.Histogram
+	batch      prometheus.Histogram
 	errors     *prometheus.CounterVec
 	rebalances prometheus.Counter
 	assigned   prometheus.Gauge
@@ -98,6 +100,12 @@ func New(version string) *Metrics {
 	m.flush = register(r, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "acw_redis_flush_seconds",
 		Help:    "Duration of one partition flush to Redis (one atomic script with the checkpoint); kind snapshot carries a full engine snapshot, delta does not.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"kind"}))
+	m.batch = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_flush_records_bytes",
+		Help:    "Derived records (keys and values) of each committed flush, bytes: at most --batch-max-bytes plus the flush's last record.",
+		Buckets: prometheus.ExponentialBuckets(1024, 2, 16)}))
+	m.outbox = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_outbox_bytes",
+		Help:    "Size of each commit's outbox: the derived records of its flush, and those of earlier flushes Kafka has not acknowledged yet, encoded, bytes. A partition waits for Kafka once 256 KiB of records await it, so this stays under about --batch-max-bytes + 256 KiB.",
+		Buckets: prometheus.ExponentialBuckets(1024, 2, 16)}))
 	m.errors = register(r, prometheus.NewCounterVec(prometheus.CounterOpts{Name: "acw_errors_total",
 		Help: "Failed operations that are being retried, by op: redis (flush or checkpoint claim) or kafka (fetching input, publishing derived records)."}, []string{"op"}))
 	m.rebalances = register(r, prometheus.NewCounter(prometheus.CounterOpts{Name: "acw_rebalances_total",
@@ -193,6 +201,8 @@ func (m *Metrics) Flushed(_ pipeline.Source, b *pipeline.Batch, took time.Durati
 		kind = "snapshot"
 	}
 	m.flush.WithLabelValues(kind).Observe(took.Seconds())
+	m.outbox.Observe(float64(len(b.Outbox)))
+	m.batch.Observe(float64(b.RecordBytes))
 	m.redisUp.Set(1)
 	now := done.UnixMilli()
 	for i := range b.Agents {
