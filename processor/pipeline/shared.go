@@ -216,6 +216,13 @@ type sharedWriter struct {
 	log        zerolog.Logger
 	leader     bool
 	registered time.Time // when the input partitions were last listed
+	// seen holds every shared log this writer has found among the logs
+	// (one per input partition: a bounded set). Logs are never removed,
+	// so one that is gone was lost by the store (see publishFinal).
+	seen map[string]bool
+	// partitions lists the input partitions that hold messages; nil:
+	// nonEmptyPartitions (Kafka).
+	partitions func(context.Context) ([]Source, error)
 }
 
 // sharedLeaseTTL is how long the shared writer's lease lasts unrenewed: a
@@ -352,6 +359,31 @@ func (w *sharedWriter) publishFinal(ctx context.Context) error {
 	if err != nil || len(tails) == 0 {
 		return err
 	}
+	// A log seen before and gone now means the store lost acknowledged
+	// writes (Redis went back in time: a restart from an older snapshot,
+	// a failover to a lagging replica), and with them the registration
+	// of partitions that had logged since. Their deltas since are not in
+	// the store, so every window they hold back would be published short:
+	// list the input partitions again (their logs return, with nothing
+	// applied, holding every window back until each logs again) and
+	// publish nothing this round.
+	lost := 0
+	for l := range w.seen {
+		if _, ok := tails[l]; !ok {
+			lost++
+		}
+	}
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
+	for l := range tails {
+		w.seen[l] = true
+	}
+	if lost > 0 {
+		w.log.Warn().Int("logs", lost).Msg("shared writer: shared logs it had seen are gone (Redis lost writes it had acknowledged): registering the input partitions again before publishing final intervals")
+		w.registered = time.Time{}
+		return w.registerLogs(ctx)
+	}
 	windowMS := w.cfg.Engine.Window.Milliseconds()
 	closed := int64(math.MaxInt64)
 	for _, d := range tails {
@@ -407,7 +439,11 @@ func (w *sharedWriter) registerLogs(ctx context.Context) error {
 	} else {
 		w.registered = now
 	}
-	srcs, err := nonEmptyPartitions(ctx, w.cfg)
+	list := w.partitions
+	if list == nil {
+		list = func(ctx context.Context) ([]Source, error) { return nonEmptyPartitions(ctx, w.cfg) }
+	}
+	srcs, err := list(ctx)
 	if err != nil {
 		w.registered = time.Time{}
 		return fmt.Errorf("shared writer: listing the input partitions: %w", err)
