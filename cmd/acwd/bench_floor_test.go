@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"testing"
@@ -96,4 +97,53 @@ func BenchmarkReplayAgainstFloor(b *testing.B) {
 			b.ReportMetric(float64(floorNS)/float64(replayNS), "floor-ratio")
 		})
 	}
+}
+
+// jsonEvent is the canonical event as encoding/json decodes it.
+type jsonEvent struct {
+	AgentID     string `json:"agent_id"`
+	AgentName   string `json:"agent_name"`
+	State       string `json:"state"`
+	TS          any    `json:"ts"` // RFC 3339 text or Unix ms
+	CallID      string `json:"call_id"`
+	Team        string `json:"team"`
+	Queue       string `json:"queue"`
+	Channel     string `json:"channel"`
+	Disposition string `json:"disposition"`
+	Reason      string `json:"reason"`
+	EventID     string `json:"event_id"`
+}
+
+// BenchmarkJSONDecode decodes, with encoding/json on one goroutine, the
+// log that bench/backlog.sh drains through acwd run (ACWD_BENCH_EVENTS
+// events, default 1000000, of the same simulated centre), and reports
+// events/s: the rate that drain is compared with.
+//
+//	GOMAXPROCS=1 go test -run '^$' -bench JSONDecode -benchtime 3x ./cmd/acwd/
+func BenchmarkJSONDecode(b *testing.B) {
+	n := envInt("ACWD_BENCH_EVENTS", 1_000_000)
+	g, err := sim.New(backlogSim(n))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lines [][]byte
+	for l := g.Next(); l != nil; l = g.Next() {
+		lines = append(lines, append([]byte(nil), l...))
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, l := range lines {
+			var ev jsonEvent
+			if err := json.Unmarshal(l, &ev); err != nil && ev.AgentID == "x" {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "events/s")
+}
+
+// backlogSim is the simulated centre of the backlog benchmarks (and of
+// bench/backlog.sh's `acwd sim` flags): n events of 2 000 agents.
+func backlogSim(n int) sim.Config {
+	return sim.Config{Seed: 1, Agents: 2000, Teams: 40, Queues: 12, MaxEvents: n, Disorder: time.Second, DuplicateRate: 0.001}
 }

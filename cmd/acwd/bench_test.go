@@ -59,7 +59,7 @@ func BenchmarkRunBacklog(b *testing.B) {
 	h := &runHarness{t: b, broker: c, addr: c.ListenAddrs()[0], redis: redistest.Start(b)}
 	h.rdb = redis.NewClient(&redis.Options{Addr: h.redis.Addr})
 	defer h.rdb.Close()
-	g, err := sim.New(sim.Config{Seed: 1, Agents: 2000, Teams: 40, Queues: 12, MaxEvents: n, Disorder: time.Second, DuplicateRate: 0.001})
+	g, err := sim.New(backlogSim(n))
 	if err != nil {
 		b.Fatal(err)
 	}
