@@ -112,6 +112,7 @@ type tracker struct {
 	alerts    []events.Alert
 	msgs      []kafka.Message
 	msgBytes  int // of msgs' keys and values
+	arena     recordArena
 
 	// open holds each agent's open wrap-up (from the engine's live
 	// states); prov the segment ids alerted by wall clock ahead of the
@@ -270,7 +271,7 @@ func (t *tracker) Segment(s *events.Segment) {
 	if t.obs != nil && !t.suppress {
 		t.obs.Segment(t.src, s)
 	}
-	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Segments, Key: []byte(s.AgentID), Value: s.AppendJSON(nil)}))
+	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Segments, Key: t.arena.str(s.AgentID), Value: t.arena.take(s.AppendJSON(t.arena.room()))}))
 	if t.prov[s.SegmentID] {
 		delete(t.prov, s.SegmentID)
 		if !s.Overrun {
@@ -290,7 +291,7 @@ func (t *tracker) Alert(a *events.Alert) {
 }
 
 func (t *tracker) emitAlert(a *events.Alert) {
-	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Alerts, Key: []byte(a.AgentID), Value: a.AppendJSON(nil)}))
+	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Alerts, Key: t.arena.str(a.AgentID), Value: t.arena.take(a.AppendJSON(t.arena.room()))}))
 	if !t.suppress {
 		t.alerts = append(t.alerts, *a)
 		if t.obs != nil {
@@ -390,7 +391,7 @@ func (t *tracker) Interval(iv *events.Interval) {
 		// A team, queue or centre interval gets its record from the shared
 		// writer, once every partition has closed it: this partition's is
 		// only its own part.
-		t.addMessage(t.mark(kafka.Message{Topic: t.topics.Intervals, Key: []byte(iv.Scope.String() + ":" + iv.Key), Value: iv.AppendJSON(nil)}))
+		t.addMessage(t.mark(kafka.Message{Topic: t.topics.Intervals, Key: t.arena.str(iv.Scope.String(), ":", iv.Key), Value: t.arena.take(iv.AppendJSON(t.arena.room()))}))
 	}
 	k := scopeKey{iv.Scope, iv.Key}
 	if n := len(t.closed); n == 0 || t.closed[n-1].start != iv.Start {

@@ -172,7 +172,8 @@ type Batch struct {
 	Outbox []byte
 	// RecordBytes is the size of this flush's own derived records (keys
 	// and values; in Outbox after the earlier ones): at most
-	// Config.BatchMaxBytes plus its last record. For metrics.
+	// Config.BatchMaxBytes plus the records of its last message. For
+	// metrics.
 	RecordBytes int
 }
 

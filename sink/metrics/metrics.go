@@ -101,7 +101,7 @@ func New(version string) *Metrics {
 		Help:    "Duration of one partition flush to Redis (one atomic script with the checkpoint); kind snapshot carries a full engine snapshot, delta does not.",
 		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"kind"}))
 	m.batch = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_flush_records_bytes",
-		Help:    "Derived records (keys and values) of each committed flush, bytes: at most --batch-max-bytes plus the flush's last record.",
+		Help:    "Derived records (keys and values) of each committed flush, bytes: at most --batch-max-bytes plus the records of the last message it applied.",
 		Buckets: prometheus.ExponentialBuckets(1024, 2, 16)}))
 	m.outbox = register(r, prometheus.NewHistogram(prometheus.HistogramOpts{Name: "acw_outbox_bytes",
 		Help:    "Size of each commit's outbox: the derived records of its flush, and those of earlier flushes Kafka has not acknowledged yet, encoded, bytes. A partition waits for Kafka once 256 KiB of records await it, so this stays under about --batch-max-bytes + 256 KiB.",
