@@ -82,6 +82,7 @@ type parser struct {
 	d       *Decoder
 	err     error // first syntax error
 	escaped bool  // the last string had escapes (its bytes are in scratch)
+	ascii   bool  // the last string was plain ASCII (no escapes, no byte over 0x7f): valid UTF-8
 }
 
 func (p *parser) fail(msg string) {
@@ -104,28 +105,60 @@ func (p *parser) ws() {
 // str parses a JSON string at p.i (which must be '"') and returns its
 // decoded bytes; the slice aliases the input or the decoder's scratch.
 func (p *parser) str() []byte {
-	p.i++ // opening quote
+	// Locals, not p's fields, in the loop, and one table lookup per byte:
+	// this loop reads most of every input.
+	b := p.b
+	i := p.i + 1 // past the opening quote
+	start := i
 	p.escaped = false
-	start := p.i
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		if c == '"' {
-			s := p.b[start:p.i]
-			p.i++
-			return s
+	high := false
+	for i < len(b) {
+		switch strClass[b[i]] {
+		case strPlain:
+			i++
+			continue
+		case strHigh:
+			high = true
+			i++
+			continue
 		}
-		if c == '\\' {
+		p.i = i
+		switch b[i] {
+		case '"':
+			p.i++
+			p.ascii = !high
+			return b[start:i]
+		case '\\':
+			p.ascii = false
 			return p.strEscaped(start)
 		}
-		if c < 0x20 {
-			p.fail("control character in string")
-			return nil
-		}
-		p.i++
+		p.fail("control character in string")
+		return nil
 	}
+	p.i = i
 	p.fail("unterminated string")
 	return nil
 }
+
+// strClass sorts the bytes of a JSON string: plain ASCII, bytes of a
+// multi-byte UTF-8 sequence (the string must then be validated), and the
+// ones that end the fast path (quote, backslash, control characters).
+var strClass = func() (t [256]uint8) {
+	for c := range 0x20 {
+		t[c] = strStop
+	}
+	t['"'], t['\\'] = strStop, strStop
+	for c := 0x80; c < 256; c++ {
+		t[c] = strHigh
+	}
+	return t
+}()
+
+const (
+	strPlain = iota
+	strHigh
+	strStop
+)
 
 func (p *parser) strEscaped(start int) []byte {
 	p.escaped = true
@@ -513,7 +546,7 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 				if p.err != nil {
 					break
 				}
-				if !utf8.Valid(s) {
+				if !p.ascii && !utf8.Valid(s) {
 					fieldErr(invalidf(fieldNames[f], "is not valid UTF-8"))
 					break
 				}
