@@ -314,10 +314,10 @@ func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[st
 	var due []string
 	for len(t.deadlines) > 0 && t.deadlines[0].at <= now {
 		d := heap.Pop(&t.deadlines).(deadline)
-		st, ok := t.open[d.agent]
-		if !ok || st.SegmentID != d.segment || st.ACWStart+st.OverrunMS != d.at {
+		if !t.current(d) {
 			continue // ended, or its threshold changed (another entry has it)
 		}
+		st := t.open[d.agent]
 		// Each of these stays so for this wrap-up: nothing to come back for.
 		if !st.Alerted && !t.prov[st.SegmentID] && t.inTime[d.agent] != st.SegmentID {
 			due = append(due, d.agent)
@@ -339,6 +339,32 @@ func (t *tracker) checkOverruns(now int64, pendingEnds func(ids []string) map[st
 			CallID: st.CallID, Team: st.Team, Queue: st.Queue, Start: st.ACWStart,
 			At: st.ACWStart + st.OverrunMS, ThresholdMS: st.OverrunMS})
 	}
+}
+
+// current reports whether d is the deadline of a wrap-up still open.
+func (t *tracker) current(d deadline) bool {
+	st, ok := t.open[d.agent]
+	return ok && st.SegmentID == d.segment && st.ACWStart+st.OverrunMS == d.at
+}
+
+// compactDeadlines drops the entries of wrap-ups that have ended once
+// they outnumber the open ones: checkOverruns drops them as they come
+// due, but it runs only on a caught-up partition, and while a backlog
+// drains every wrap-up in it would leave its entry behind. The heap so
+// follows the open wrap-ups, not the backlog.
+func (t *tracker) compactDeadlines() {
+	if len(t.deadlines) <= 2*len(t.open)+64 {
+		return
+	}
+	kept := t.deadlines[:0]
+	for _, d := range t.deadlines {
+		if t.current(d) {
+			kept = append(kept, d)
+		}
+	}
+	clear(t.deadlines[len(kept):])
+	t.deadlines = kept
+	heap.Init(&t.deadlines)
 }
 
 // deadline is when (event-time ms) an open wrap-up passes its overrun
@@ -448,6 +474,7 @@ func (t *tracker) AgentState(a *events.AgentState) {
 			heap.Push(&t.deadlines, deadline{at: a.ACWStart + a.OverrunMS, agent: a.AgentID, segment: a.SegmentID})
 		}
 		t.open[a.AgentID] = *a
+		t.compactDeadlines()
 	} else {
 		delete(t.open, a.AgentID)
 		delete(t.inTime, a.AgentID)
