@@ -185,6 +185,22 @@ func TestREADMEListsEverySetting(t *testing.T) {
 	}
 }
 
+// yamlAfter returns the first yaml code block of doc after marker.
+func yamlAfter(t *testing.T, doc, marker string) string {
+	t.Helper()
+	i := strings.Index(doc, marker)
+	j := strings.Index(doc[max(i, 0):], "```yaml\n")
+	if i < 0 || j < 0 {
+		t.Fatalf("no yaml example after %s in the README", marker)
+	}
+	block := doc[i+j+len("```yaml\n"):]
+	k := strings.Index(block, "```")
+	if k < 0 {
+		t.Fatalf("the yaml example after %s does not end", marker)
+	}
+	return block[:k]
+}
+
 // The README's example config file, and its adapter settings' example,
 // pass `acwd config check` as printed,
 // with the one secret it names set where it says (ACW_KAFKA_SASL_PASSWORD),
@@ -195,24 +211,12 @@ func TestTheREADMEConfigExampleChecks(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
-	i := strings.Index(doc, "## Configuration")
-	j := strings.Index(doc[i:], "```yaml\n")
-	k := strings.Index(doc[i+j+8:], "```")
-	if i < 0 || j < 0 || k < 0 {
-		t.Fatal("no yaml example under ## Configuration")
-	}
-	example := doc[i+j+8 : i+j+8+k]
+	example := yamlAfter(t, doc, "## Configuration")
 	if !strings.Contains(example, "ACW_KAFKA_SASL_PASSWORD") {
 		t.Fatal("the example no longer says where its SASL password goes: update this test")
 	}
 	// and the adapter settings' example, every section of it
-	ai := strings.Index(doc, "**Adapter settings**")
-	aj := strings.Index(doc[ai:], "```yaml\n")
-	ak := strings.Index(doc[ai+aj+8:], "```")
-	if ai < 0 || aj < 0 || ak < 0 {
-		t.Fatal("no yaml example after **Adapter settings**")
-	}
-	adapters := doc[ai+aj+8 : ai+aj+8+ak]
+	adapters := yamlAfter(t, doc, "**Adapter settings**")
 	for _, f := range inputFormats {
 		if f != "canonical" && !strings.Contains(adapters, "\n  "+f+":\n") {
 			t.Errorf("the adapter settings' example has no %s section", f)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -107,25 +106,7 @@ func TestLargeScreenFitsTheFloor(t *testing.T) {
 	hs := httptest.NewServer(b.Handler())
 	t.Cleanup(func() { hs.CloseClientConnections(); hs.Close(); stop(); <-done })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1920, 1080), chromedp.Flag("hide-scrollbars", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-
-	eval := func(js string, res any) {
-		t.Helper()
-		j, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+js+")"))
-		if err == nil {
-			err = json.Unmarshal([]byte(j), res)
-		}
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", js, err)
-		}
-	}
+	ctx, eval := openBrowser(t, bin, 2*time.Minute, nil)
 	// show loads url at w×h and waits for every agent and the tiles.
 	show := func(url string, w, h int64) {
 		t.Helper()

@@ -55,6 +55,36 @@ func waitWallboard(t *testing.T, out fmt.Stringer, timeout time.Duration) string
 	return ""
 }
 
+// openBrowser starts headless Chromium (bin) with a 1920×1080 window for
+// at most timeout, and returns its tab's context and eval, which runs js
+// in the page and decodes its value into res; a failure names log's
+// output (nil: none).
+func openBrowser(t *testing.T, bin string, timeout time.Duration, log fmt.Stringer) (context.Context, func(js string, res any)) {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1920, 1080), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("hide-scrollbars", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancel(); cancelTab(); cancelAlloc() })
+	eval := func(js string, res any) {
+		t.Helper()
+		j, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+js+")"))
+		if err == nil {
+			err = json.Unmarshal([]byte(j), res)
+		}
+		if err != nil {
+			out := ""
+			if log != nil {
+				out = "\nlog:\n" + log.String()
+			}
+			t.Fatalf("evaluating %s: %v%s", js, err, out)
+		}
+	}
+	return ctx, eval
+}
+
 // chromium returns the path of the Chromium binary. `make test` installs
 // Debian's chromium and sets ACW_REQUIRE_BROWSER, so CI never skips.
 func chromium(t *testing.T) string {
@@ -93,27 +123,7 @@ func TestWallboardInBrowser(t *testing.T) {
 	}()
 	url := waitWallboard(t, &out, 30*time.Second)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1920, 1080), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("hide-scrollbars", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-
-	// eval runs js in the page and decodes its value into res.
-	eval := func(js string, res any) {
-		t.Helper()
-		j, err := chromedp.Run(ctx, chromedp.Evaluate[string]("JSON.stringify("+js+")"))
-		if err == nil {
-			err = json.Unmarshal([]byte(j), res)
-		}
-		if err != nil {
-			t.Fatalf("evaluating %s: %v\ndemo log:\n%s", js, err, errOut.String())
-		}
-	}
+	ctx, eval := openBrowser(t, bin, 3*time.Minute, &errOut)
 	// poll evaluates js every 200 ms until it returns a non-empty string.
 	poll := func(what, js string, timeout time.Duration) string {
 		t.Helper()

@@ -231,11 +231,7 @@ func (pt *partition) run(ctx context.Context) error {
 			// that one is back (then flushDue sends this one).
 			if pt.inflight == nil {
 				pt.queued = len(msgs)
-				err := pt.awaitPublishing(ctx)
-				if err == nil {
-					err = pt.flush(false)
-				}
-				if err != nil {
+				if err := pt.flushNow(ctx); err != nil {
 					if ctx.Err() != nil {
 						pt.release(r)
 						return nil
@@ -297,14 +293,7 @@ func (pt *partition) run(ctx context.Context) error {
 				pt.flushDue = true
 				continue
 			}
-			err := pt.await(ctx)
-			if err == nil {
-				err = pt.awaitPublishing(ctx)
-			}
-			if err == nil {
-				err = pt.flush(false)
-			}
-			if err != nil {
+			if err := pt.flushNow(ctx); err != nil {
 				if ctx.Err() != nil {
 					pt.release(r)
 					return nil
@@ -313,6 +302,19 @@ func (pt *partition) run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// flushNow waits for the flush in flight, if any, and for the records
+// awaiting Kafka to be under their bound, then flushes.
+func (pt *partition) flushNow(ctx context.Context) error {
+	err := pt.await(ctx)
+	if err == nil {
+		err = pt.awaitPublishing(ctx)
+	}
+	if err == nil {
+		err = pt.flush(false)
+	}
+	return err
 }
 
 // batchFull reports whether the derived records of the open batch have
