@@ -6,3 +6,6 @@ func SetChunkHook(f func(part int) error) (restore func()) {
 	chunkHook = f
 	return func() { chunkHook = nil }
 }
+
+// ReplyCode is replyCode.
+var ReplyCode = replyCode

@@ -39,7 +39,7 @@ func (s *Store) LeaseShared(ctx context.Context, token string, ttl time.Duration
 
 // ReleaseShared implements pipeline.SharedStore.
 func (s *Store) ReleaseShared(ctx context.Context, token string) error {
-	if err := releaseScript.Run(ctx, s.rdb, []string{s.sharedKey("lease")}, token).Err(); err != nil && err != redis.Nil {
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.sharedKey("lease")}, token).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("redis shared lease release: %w", err)
 	}
 	return nil
@@ -371,7 +371,7 @@ func (s *Store) writeRound(ctx context.Context, token string, rec *sharedRound) 
 		// reply lost), so the record stays, and expires if unused
 		s.rdb.Del(ctx, recKey)
 	}
-	if err != nil && strings.HasPrefix(err.Error(), "PENDING") {
+	if replyCode(err) == "PENDING" {
 		if err := s.completePending(ctx, token); err != nil {
 			return err
 		}
@@ -396,7 +396,7 @@ func (s *Store) completePending(ctx context.Context, token string) error {
 		return nil // completed meanwhile
 	}
 	blob, err := s.rdb.Get(ctx, recKey).Bytes()
-	if err != nil && err != redis.Nil {
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return sharedErr(err)
 	}
 	rec, err := parseRecord(blob)
@@ -474,13 +474,26 @@ func opsPrefix(ops []any, limit int) int {
 	return min(i, len(ops))
 }
 
+// replyCode is the code of a Redis error reply: its first word, as the
+// scripts set it (redis.error_reply("PENDING …"), "CONFLICT …"). It is
+// "" for any other error: a transport error, whatever its text, says
+// nothing of what the script did.
+func replyCode(err error) string {
+	var reply redis.Error
+	if !errors.As(err, &reply) || errors.Is(err, redis.Nil) { // go-redis's Nil is a redis.Error too
+		return ""
+	}
+	code, _, _ := strings.Cut(reply.Error(), " ")
+	return code
+}
+
 // sharedErr wraps a shared-writer script's error: a CONFLICT reply as
 // pipeline.ErrSharedConflict.
 func sharedErr(err error) error {
 	switch {
 	case err == nil:
 		return nil
-	case strings.HasPrefix(err.Error(), "CONFLICT"):
+	case replyCode(err) == "CONFLICT":
 		return fmt.Errorf("%w: %v", pipeline.ErrSharedConflict, err)
 	default:
 		return fmt.Errorf("redis shared apply: %w", err)

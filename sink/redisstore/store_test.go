@@ -817,3 +817,25 @@ func TestAForgottenAgentLeavesTheSetAndExpires(t *testing.T) {
 		t.Errorf("back again: %d agents, TTL %v", n, rdb.TTL(ctx, s.AgentKey("a")).Val())
 	}
 }
+
+// A script's error reply is classified by its code; an error that is not
+// a Redis reply is not, whatever its text says (it tells nothing of what
+// the script did).
+func TestScriptRepliesAreClassifiedByType(t *testing.T) {
+	_, rdb := newStore(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{rdb.Eval(ctx, `return redis.error_reply("PENDING a round is pending")`, nil).Err(), "PENDING"},
+		{rdb.Eval(ctx, `return redis.error_reply("CONFLICT the log moved")`, nil).Err(), "CONFLICT"},
+		{rdb.Eval(ctx, `return 1`, nil).Err(), ""},
+		{rdb.Get(ctx, "no-such-key").Err(), ""}, // redis.Nil
+		{fmt.Errorf("PENDING, said a proxy: %w", context.DeadlineExceeded), ""},
+	} {
+		if got := redisstore.ReplyCode(c.err); got != c.want {
+			t.Errorf("ReplyCode(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
