@@ -9,11 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
 // Default names of the derived topics acwd run publishes.
-var derivedTopics = []string{"acw.segments", "acw.alerts", "acw.intervals", "acw.dlq"}
+var derivedTopics = pipeline.DefaultTopics.All()
 
 const devbrokerUsage = `usage: acwd devbroker [--listen HOST:PORT] [--partitions N] [--topic NAME[,NAME…]] [--derived]
 
@@ -80,7 +81,7 @@ func runDevbroker(ctx context.Context, args []string, _ io.Reader, stdout, stder
 	fs := newFlagSet("devbroker", stderr)
 	listen := fs.String("listen", "127.0.0.1:9092", "address to listen on (port 0 picks a free port)")
 	partitions := fs.Int("partitions", 12, "partitions of each topic")
-	topics := fs.String("topic", "acw.events", "comma-separated topics to create")
+	topics := fs.String("topic", pipeline.DefaultInputTopic, "comma-separated topics to create")
 	derived := fs.Bool("derived", false, "also create the derived topics "+strings.Join(derivedTopics, ", "))
 	fs.Usage = func() { fmt.Fprint(fs.Output(), devbrokerUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {

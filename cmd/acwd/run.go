@@ -26,6 +26,7 @@ import (
 
 	"github.com/acwstream/acwstream/processor"
 	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/acwstream/acwstream/sink/keyspace"
 	"github.com/acwstream/acwstream/sink/metrics"
 	"github.com/acwstream/acwstream/sink/redisstore"
 	"github.com/acwstream/acwstream/sink/topics"
@@ -95,11 +96,11 @@ func (f *runFlags) register(ss *settings) {
 	// skewed clock is caught even on an idle partition (see check).
 	ss.setDefault("max-future", "5m0s")
 	ss.strList(&f.brokers, "brokers", "kafka.brokers", "127.0.0.1:9092", "Kafka bootstrap addresses, comma-separated HOST:PORT", true)
-	ss.strList(&f.topics, "topic", "kafka.topics", "acw.events", "input topics, comma-separated (events keyed by agent_id)", true)
+	ss.strList(&f.topics, "topic", "kafka.topics", pipeline.DefaultInputTopic, "input topics, comma-separated (events keyed by agent_id)", true)
 	ss.str(&f.group, "group", "kafka.group", "acwstream", "consumer group id; instances with the same id share the partitions")
 	f.input.register(ss, "format of the input messages: canonical JSON, or a platform's records read by its adapter")
 	ss.str(&f.start, "start", "kafka.start", "earliest", "where a partition without a checkpoint starts", "earliest", "latest")
-	ss.dur(&f.sessionTimeout, "session-timeout", "kafka.session_timeout", "10s", "consumer group session timeout: how long a silent member keeps its partitions (duration)", time.Second)
+	ss.dur(&f.sessionTimeout, "session-timeout", "kafka.session_timeout", pipeline.DefaultSessionTimeout.String(), "consumer group session timeout: how long a silent member keeps its partitions (duration)", time.Second)
 	ss.boolean(&f.tls.enabled, "kafka-tls", "kafka.tls.enabled", "false", "connect to Kafka over TLS")
 	ss.str(&f.tls.ca, "kafka-tls-ca", "kafka.tls.ca_file", "", "PEM file of the CAs that sign the brokers' certificates (default: the system's)")
 	ss.str(&f.tls.cert, "kafka-tls-cert", "kafka.tls.cert_file", "", "PEM client certificate, for mutual TLS")
@@ -110,7 +111,7 @@ func (f *runFlags) register(ss *settings) {
 	ss.str(&f.saslPassword, "kafka-sasl-password", "kafka.sasl.password", "", "SASL password (prefer the environment variable)").mask = secret
 
 	ss.str(&f.redisURL, "redis", "redis.url", "redis://127.0.0.1:6379/0", "Redis URL: redis://[user:password@]HOST:PORT/DB, or rediss:// for TLS").mask = maskURL
-	ss.str(&f.prefix, "prefix", "redis.prefix", "acw", "prefix of every Redis key and channel")
+	ss.str(&f.prefix, "prefix", "redis.prefix", keyspace.DefaultPrefix, "prefix of every Redis key and channel")
 	ss.str(&f.tz, "tz", "redis.time_zone", "UTC", "IANA time zone of the daily views (acw:…:day:YYYY-MM-DD)")
 	ss.dur(&f.intervalTTL, "interval-ttl", "redis.interval_ttl", "48h", "lifetime of interval hashes (duration)", time.Minute)
 	ss.dur(&f.dayTTL, "day-ttl", "redis.day_ttl", "192h", "lifetime of daily hashes (duration)", time.Hour)
@@ -118,21 +119,21 @@ func (f *runFlags) register(ss *settings) {
 	ss.num(&f.alertsMaxLen, "alerts-max-len", "redis.alerts_max_len", "100000", "approximate cap of the acw:alerts stream (entries)", 100)
 	ss.num(&f.sharedChunkViews, "shared-chunk-views", "redis.shared_chunk_views", "256", "most team, queue and centre views the shared writer writes in one Redis script; a larger round goes in several, so Redis is never held long", 1)
 
-	ss.dur(&f.flush, "flush-interval", "pipeline.flush_interval", "100ms", "how often each partition flushes agent keys, alerts and its checkpoint to Redis (duration)", time.Millisecond)
-	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", "1s", "how often a partition's flush also logs its team, queue and center updates for the shared writer (duration)", time.Millisecond)
-	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", "5s", "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
-	ss.dur(&f.idleAfter, "idle-after", "pipeline.idle_after", "50ms", "how long a caught-up partition sees no message before its watermark follows the wall clock (duration)", time.Millisecond)
-	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", "1048576", "input messages larger than this go to the DLQ unread (bytes)", 1024)
+	ss.dur(&f.flush, "flush-interval", "pipeline.flush_interval", pipeline.DefaultFlushInterval.String(), "how often each partition flushes agent keys, alerts and its checkpoint to Redis (duration)", time.Millisecond)
+	ss.dur(&f.sharedFlush, "shared-flush-interval", "pipeline.shared_flush_interval", pipeline.DefaultSharedFlushInterval.String(), "how often a partition's flush also logs its team, queue and center updates for the shared writer (duration)", time.Millisecond)
+	ss.dur(&f.snapshot, "snapshot-interval", "pipeline.snapshot_interval", pipeline.DefaultSnapshotInterval.String(), "how often a flush carries a full engine snapshot; recovery re-reads from it (duration)", 100*time.Millisecond)
+	ss.dur(&f.idleAfter, "idle-after", "pipeline.idle_after", pipeline.DefaultIdleAfter.String(), "how long a caught-up partition sees no message before its watermark follows the wall clock (duration)", time.Millisecond)
+	ss.num(&f.maxMessageBytes, "max-message-bytes", "pipeline.max_message_bytes", strconv.Itoa(pipeline.DefaultMaxMessageBytes), "input messages larger than this go to the DLQ unread (bytes)", 1024)
 	ss.num(&f.batchMaxBytes, "batch-max-bytes", "pipeline.batch_max_bytes", strconv.Itoa(pipeline.DefaultBatchMaxBytes), "derived records (keys and values) a partition gathers before it flushes; past it the partition applies nothing more until it can flush, which bounds its memory while draining a backlog (bytes)", 1024)
 	ss.str(&f.onLostCheckpoint, "on-lost-checkpoint", "pipeline.on_lost_checkpoint", "fail", "what a partition does when Kafka has committed offsets for the group but Redis has no checkpoint (Redis was emptied): fail leaves it unprocessed and /readyz false; rebuild recomputes it from the earliest offset Kafka holds, marking its derived records", "fail", "rebuild")
-	ss.dur(&f.stuckAfter, "stuck-after", "pipeline.stuck_after", "4h0m0s", "report (metric acw_stuck_states, a log line) an agent held in one call state longer than this, in event time: a record that ends it was probably lost (duration)", time.Minute)
+	ss.dur(&f.stuckAfter, "stuck-after", "pipeline.stuck_after", pipeline.DefaultStuckAfter.String(), "report (metric acw_stuck_states, a log line) an agent held in one call state longer than this, in event time: a record that ends it was probably lost (duration)", time.Minute)
 	ss.boolean(&f.acceptSettingChanges, "accept-setting-changes", "pipeline.accept_setting_changes", "false", "start even though settings the checkpoints depend on (thresholds, max_out_of_order, …; never window or input format) differ from those they were written with, and record the new values")
-	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", "10s", "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
+	ss.dur(&f.shutdownTimeout, "shutdown-timeout", "pipeline.shutdown_timeout", pipeline.DefaultFinalFlushTimeout.String(), "on SIGTERM, how long flushing and checkpointing every partition may take before exiting (duration)", time.Second)
 
-	ss.str(&f.segments, "segments-topic", "topics.segments", "acw.segments", "derived topic of closed wrap-ups")
-	ss.str(&f.alerts, "alerts-topic", "topics.alerts", "acw.alerts", "derived topic of overrun and resolved alerts")
-	ss.str(&f.intervals, "intervals-topic", "topics.intervals", "acw.intervals", "derived topic of closed intervals")
-	ss.str(&f.dlq, "dlq-topic", "topics.dlq", "acw.dlq", "dead-letter topic of rejected input messages")
+	ss.str(&f.segments, "segments-topic", "topics.segments", pipeline.DefaultTopics.Segments, "derived topic of closed wrap-ups")
+	ss.str(&f.alerts, "alerts-topic", "topics.alerts", pipeline.DefaultTopics.Alerts, "derived topic of overrun and resolved alerts")
+	ss.str(&f.intervals, "intervals-topic", "topics.intervals", pipeline.DefaultTopics.Intervals, "derived topic of closed intervals")
+	ss.str(&f.dlq, "dlq-topic", "topics.dlq", pipeline.DefaultTopics.DLQ, "dead-letter topic of rejected input messages")
 	ss.num(&f.dlqMaxBytes, "dlq-max-bytes", "topics.dlq_max_bytes", strconv.Itoa(pipeline.DefaultDLQMaxBytes), "largest dead-letter record (key, value, headers); a longer value is cut to fit, with headers original_size and sha256 (bytes; keep it under the DLQ topic's max.message.bytes)", 1024)
 	ss.num(&f.replication, "topics-replication", "topics.replication_factor", "1", "replication factor of derived topics acwd creates (use 3 on a production cluster)", 1)
 

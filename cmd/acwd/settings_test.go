@@ -114,7 +114,7 @@ func TestInvalidSettingsNameTheSetting(t *testing.T) {
 		{"an enum from the environment", map[string]string{"ACW_LOG_LEVEL": "loud"}, "", nil, `setting log-level from environment variable ACW_LOG_LEVEL: want one of debug, info, warn, error, got "loud"`},
 		{"a duration in the file", nil, "pipeline:\n  flush_interval: fast\n", nil, `line 2: pipeline.flush_interval: want a duration such as 250ms`},
 		{"a number in the file", nil, "pipeline:\n  max_message_bytes: 12\n", nil, `pipeline.max_message_bytes: must be at least 1024, got 12`},
-		{"a misspelt key", nil, "pipeline:\n  flush_intervall: 1s\n", nil, `line 2: unknown setting pipeline.flush_intervall (known here: pipeline.accept_setting_changes, pipeline.flush_interval,`},
+		{"a misspelt key", nil, "pipeline:\n  flush_intervall: 1s\n", nil, `line 2: unknown setting pipeline.flush_intervall (known here: pipeline.accept_setting_changes, pipeline.batch_max_bytes, pipeline.flush_interval,`},
 		{"an unknown section", nil, "kafak:\n  group: x\n", nil, `unknown setting kafak (sections: adapters, engine, http, kafka, log, pipeline, redis, topics)`},
 		{"a SASL mechanism", nil, "kafka:\n  sasl: {mechanism: gssapi}\n", nil, `kafka.sasl.mechanism: want one of none, plain, scram-sha-256, scram-sha-512, got "gssapi"`},
 		{"SASL without credentials", nil, "", []string{"--kafka-sasl", "plain"}, "--kafka-sasl plain needs --kafka-sasl-user and --kafka-sasl-password"},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/events/sim"
+	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -51,7 +52,7 @@ func runSim(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.W
 	fs.StringVar(&cfg.Format, "format", "canonical", "output format: "+strings.Join(sim.Formats, ", ")+" (a platform's records, for --input-format)")
 	fs.StringVar(&out, "out", "-", "output file (- for stdout)")
 	brokers := fs.String("brokers", "", "produce to Kafka at these comma-separated addresses instead of writing a file")
-	topic := fs.String("topic", "acw.events", "topic to produce to (with --brokers)")
+	topic := fs.String("topic", pipeline.DefaultInputTopic, "topic to produce to (with --brokers)")
 	speed := fs.Float64("speed", 0, "pace events in real time, this many simulated seconds per second (0: as fast as possible)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), simUsage); fs.PrintDefaults() }
 	if err := parseFlags(fs, args); err != nil {

@@ -257,14 +257,14 @@ func (c *Config) setDefaults() error {
 			*d = v
 		}
 	}
-	def(&c.FlushInterval, 100*time.Millisecond)
-	def(&c.SharedFlushInterval, time.Second)
-	def(&c.SnapshotInterval, 5*time.Second)
-	def(&c.IdleAfter, 50*time.Millisecond)
-	def(&c.FinalFlushTimeout, 10*time.Second)
-	def(&c.StuckAfter, 4*time.Hour)
+	def(&c.FlushInterval, DefaultFlushInterval)
+	def(&c.SharedFlushInterval, DefaultSharedFlushInterval)
+	def(&c.SnapshotInterval, DefaultSnapshotInterval)
+	def(&c.IdleAfter, DefaultIdleAfter)
+	def(&c.FinalFlushTimeout, DefaultFinalFlushTimeout)
+	def(&c.StuckAfter, DefaultStuckAfter)
 	def(&c.MaxBackoff, 5*time.Second)
-	def(&c.SessionTimeout, 10*time.Second)
+	def(&c.SessionTimeout, DefaultSessionTimeout)
 	def(&c.HeartbeatInterval, time.Second)
 	def(&c.RebalanceTimeout, 10*time.Second)
 	switch c.OnLostCheckpoint {
@@ -275,7 +275,7 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("pipeline: OnLostCheckpoint must be %q or %q, got %q", LostCheckpointFail, LostCheckpointRebuild, c.OnLostCheckpoint)
 	}
 	if c.MaxMessageBytes <= 0 {
-		c.MaxMessageBytes = 1 << 20
+		c.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if c.BatchMaxBytes <= 0 {
 		c.BatchMaxBytes = DefaultBatchMaxBytes
@@ -288,6 +288,18 @@ func (c *Config) setDefaults() error {
 	}
 	return nil
 }
+
+// Defaults of Config, in one place: acwd's flags show these.
+const (
+	DefaultFlushInterval       = 100 * time.Millisecond
+	DefaultSharedFlushInterval = time.Second
+	DefaultSnapshotInterval    = 5 * time.Second
+	DefaultIdleAfter           = 50 * time.Millisecond
+	DefaultFinalFlushTimeout   = 10 * time.Second
+	DefaultStuckAfter          = 4 * time.Hour
+	DefaultSessionTimeout      = 10 * time.Second
+	DefaultMaxMessageBytes     = 1 << 20
+)
 
 // Pipeline consumes the input topics as one member of the consumer group.
 type Pipeline struct {

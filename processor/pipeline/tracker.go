@@ -18,25 +18,24 @@ import (
 
 // Topics names the derived topics.
 type Topics struct {
-	Segments  string // default acw.segments, key agent_id
-	Alerts    string // default acw.alerts, key agent_id
-	Intervals string // default acw.intervals, key scope:key
-	DLQ       string // default acw.dlq, key the input key
+	Segments  string // key agent_id
+	Alerts    string // key agent_id
+	Intervals string // key scope:key
+	DLQ       string // key the input key
 }
 
+// DefaultTopics are the derived topics' default names, and
+// DefaultInputTopic the input topic's: every command and the development
+// broker take them from here.
+var DefaultTopics = Topics{Segments: "acw.segments", Alerts: "acw.alerts", Intervals: "acw.intervals", DLQ: "acw.dlq"}
+
+const DefaultInputTopic = "acw.events"
+
 func (t Topics) withDefaults() Topics {
-	if t.Segments == "" {
-		t.Segments = "acw.segments"
-	}
-	if t.Alerts == "" {
-		t.Alerts = "acw.alerts"
-	}
-	if t.Intervals == "" {
-		t.Intervals = "acw.intervals"
-	}
-	if t.DLQ == "" {
-		t.DLQ = "acw.dlq"
-	}
+	t.Segments = cmp.Or(t.Segments, DefaultTopics.Segments)
+	t.Alerts = cmp.Or(t.Alerts, DefaultTopics.Alerts)
+	t.Intervals = cmp.Or(t.Intervals, DefaultTopics.Intervals)
+	t.DLQ = cmp.Or(t.DLQ, DefaultTopics.DLQ)
 	return t
 }
 

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
 )
 
 // DefaultPrefix is the prefix of every key and channel when none is set.
@@ -46,7 +47,7 @@ func New(prefix string, window time.Duration) Keys {
 		prefix = DefaultPrefix
 	}
 	if window == 0 {
-		window = 15 * time.Minute
+		window = processor.DefaultWindow
 	}
 	return Keys{prefix: prefix, win: events.FormatWindow(window)}
 }

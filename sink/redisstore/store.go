@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
 	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/acwstream/acwstream/sink/keyspace"
 	"github.com/redis/go-redis/v9"
@@ -96,7 +97,7 @@ func (c Config) withDefaults() Config {
 		c.Prefix = keyspace.DefaultPrefix
 	}
 	if c.Window == 0 {
-		c.Window = 15 * time.Minute
+		c.Window = processor.DefaultWindow
 	}
 	if c.IntervalTTL == 0 {
 		c.IntervalTTL = 48 * time.Hour

@@ -37,6 +37,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
 	"github.com/acwstream/acwstream/sink/keyspace"
 )
 
@@ -92,7 +93,7 @@ func (c Config) withDefaults() Config {
 		c.Prefix = keyspace.DefaultPrefix
 	}
 	if c.Window == 0 {
-		c.Window = 15 * time.Minute
+		c.Window = processor.DefaultWindow
 	}
 	if c.Location == nil {
 		c.Location = time.UTC
