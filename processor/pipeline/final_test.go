@@ -91,7 +91,7 @@ func TestAWindowIsNotPublishedShortAfterTheStoreLostALog(t *testing.T) {
 	pub := &recordingPublisher{}
 	cfg := &Config{Publisher: pub, Derived: Topics{Intervals: "acw.intervals"}}
 	cfg.Engine.Window = win * time.Millisecond
-	w := &sharedWriter{st: st, cfg: cfg, log: zerolog.Nop(), leader: true,
+	w := &sharedWriter{st: st, cfg: cfg, log: zerolog.Nop(), leader: true, hooks: resolveHooks(nil),
 		partitions: func(context.Context) ([]Source, error) { return srcs, nil }}
 	ctx := context.Background()
 	if err := w.publishFinal(ctx); err != nil {

@@ -151,7 +151,7 @@ func (pt *partition) run(ctx context.Context) error {
 	}
 	pt.rejLog = pt.log.Sample(&zerolog.BurstSampler{Burst: 10, Period: time.Second, NextSampler: &zerolog.BasicSampler{N: 1000}})
 	pt.tr = newTracker(cfg.Derived, cfg.Engine.Window, cfg.Location)
-	pt.tr.obs, pt.tr.src = cfg.Observer, pt.src
+	pt.tr.hooks, pt.tr.src = pt.p.hooks, pt.src
 	pt.hwm = noOffset
 
 	if err := pt.restore(ctx); err != nil {
@@ -456,9 +456,7 @@ func (pt *partition) handle(m *kafka.Message) {
 		if m.Offset > 0 {
 			pt.log.Error().Int64("from", m.Offset).Msg("rebuilding: Kafka no longer holds the offsets before this one (retention): the rebuilt metrics lack that history")
 		}
-		if bo, ok := cfg.Observer.(BlockObserver); ok {
-			bo.Rebuilt(pt.src, m.Offset)
-		}
+		pt.p.hooks.rebuilt(pt.src, m.Offset)
 	}
 	outcome := "applied"
 	var reason, errMsg string
@@ -493,8 +491,8 @@ func (pt *partition) handle(m *kafka.Message) {
 			pt.rejLog.Debug().Str("reason", reason).Int64("offset", m.Offset).Msg(errMsg)
 		}
 	}
-	if o := cfg.Observer; o != nil && !pt.tr.suppress {
-		o.Consumed(pt.src, outcome)
+	if !pt.tr.suppress {
+		pt.p.hooks.consumed(pt.src, outcome)
 	}
 	pt.next = m.Offset + 1
 	pt.hwm = m.HighWaterMark
@@ -521,7 +519,7 @@ func (pt *partition) eventNow(now time.Time) int64 {
 func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int) {
 	cfg := &pt.p.cfg
 	now := cfg.Now()
-	if o := cfg.Observer; o != nil && pt.eng != nil {
+	if pt.eng != nil {
 		lag := int64(-1)
 		if pt.hwm != noOffset && pt.next != noOffset {
 			lag = max(0, pt.hwm-pt.next)
@@ -530,7 +528,7 @@ func (pt *partition) wallClock(ctx context.Context, r *kafka.Reader, queued int)
 		if _, ok := pt.eng.MaxTS(); ok {
 			wm = pt.eng.Watermark()
 		}
-		o.Progress(pt.src, Progress{Lag: lag, Watermark: wm, Open: len(pt.tr.open)})
+		pt.p.hooks.progress(pt.src, Progress{Lag: lag, Watermark: wm, Open: len(pt.tr.open)})
 		pt.reportSkipped()
 	}
 	if !pt.tr.suppress && now.Sub(pt.stuckAt) >= time.Minute {
@@ -581,7 +579,6 @@ func (pt *partition) reportSkipped() {
 	if !ok {
 		return
 	}
-	o, _ := pt.p.cfg.Observer.(SkipObserver)
 	now := sk.Skipped()
 	if pt.skipped == nil {
 		pt.skipped = map[string]uint64{}
@@ -597,9 +594,7 @@ func (pt *partition) reportSkipped() {
 		if n < last {
 			last = 0 // a new adapter (the partition restarted): it counts afresh
 		}
-		if o != nil {
-			o.AdapterSkipped(pt.src, kind, n-last)
-		}
+		pt.p.hooks.skipped(pt.src, kind, n-last)
 		pt.skipped[kind] = n
 	}
 }
@@ -623,9 +618,7 @@ func (pt *partition) reportStuck(now time.Time) {
 		}
 	})
 	pt.stuck = seen
-	if o, ok := cfg.Observer.(StuckObserver); ok {
-		o.Stuck(pt.src, byState)
-	}
+	pt.p.hooks.stuck(pt.src, byState)
 }
 
 // flush prepares the next batch from what was applied since the last one
@@ -838,10 +831,8 @@ func (pt *partition) commit(ctx context.Context, j *job) error {
 	}); err != nil {
 		return err
 	}
-	if o := cfg.Observer; o != nil {
-		done := time.Now()
-		o.Flushed(pt.src, b, done.Sub(start), done)
-	}
+	done := time.Now()
+	pt.p.hooks.flushed(pt.src, b, done.Sub(start), done)
 	return nil
 }
 
@@ -896,16 +887,12 @@ func (pt *partition) retry(ctx context.Context, op, what string, fn func(context
 		if ctx.Err() != nil {
 			return ctx.Err() // stopped, not failed
 		}
-		if o := pt.p.cfg.Observer; o != nil {
-			o.Failed(pt.src, op, err)
-		}
+		pt.p.hooks.failed(pt.src, op, err)
 		if errors.Is(err, ErrRefused) && !refused {
 			refused = true
 			pt.log.Error().Err(err).Msg(what + ": Kafka refuses the records, and retrying alone will not fix that; the partition waits, reported on /readyz, and retries until the cause is fixed (a topic's max.message.bytes, an ACL, the topic itself)")
-			if bo, ok := pt.p.cfg.Observer.(BlockObserver); ok {
-				bo.Blocked(pt.src, BlockedPublish, err)
-				defer bo.Unblocked(pt.src)
-			}
+			pt.p.hooks.blocked(pt.src, BlockedPublish, err)
+			defer pt.p.hooks.unblocked(pt.src)
 		}
 		if !failing {
 			failing = true

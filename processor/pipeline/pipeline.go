@@ -305,6 +305,7 @@ const (
 type Pipeline struct {
 	cfg      Config
 	instance string
+	hooks    *hooks // cfg.Observer's
 
 	commitMu sync.Mutex
 	// unflushed counts partitions released without their final
@@ -319,7 +320,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
-	return &Pipeline{cfg: cfg, instance: hex.EncodeToString(id[:])}, nil
+	return &Pipeline{cfg: cfg, instance: hex.EncodeToString(id[:]), hooks: resolveHooks(cfg.Observer)}, nil
 }
 
 // Run joins the group and processes assigned partitions until ctx is
@@ -355,7 +356,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	wctx, wstop := context.WithCancel(context.WithoutCancel(ctx))
 	defer func() { wstop(); <-wdone }()
 	if st, ok := cfg.Store.(SharedStore); ok {
-		w := &sharedWriter{st: st, cfg: cfg, token: p.instance, log: log}
+		w := &sharedWriter{st: st, cfg: cfg, token: p.instance, log: log, hooks: p.hooks}
 		go func() { defer close(wdone); w.run(wctx) }()
 	} else {
 		close(wdone)
@@ -386,9 +387,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			}
 		}
 		log.Info().Int32("generation", gen.ID).Int("partitions", n).Msg("joined generation")
-		if o := cfg.Observer; o != nil {
-			o.Rebalanced(gen.ID, n)
-		}
+		p.hooks.rebalanced(gen.ID, n)
 	}
 	err = g.Close() // idempotent; waits for the partitions' final flushes
 	wstop()
@@ -409,11 +408,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // ends; one fenced by another member waits for the rebalance.
 // committed is the group's committed Kafka offset of src (negative: none).
 func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, src Source, committed int64, log zerolog.Logger) {
-	if o := p.cfg.Observer; o != nil {
-		o.Assigned(src, true)
-		defer o.Assigned(src, false)
-	}
-	bo, _ := p.cfg.Observer.(BlockObserver)
+	p.hooks.assigned(src, true)
+	defer p.hooks.assigned(src, false)
 	backoff := NewBackoff(p.cfg.MaxBackoff)
 	for {
 		part := &partition{p: p, gen: gen, src: src, committed: committed, log: log}
@@ -425,9 +421,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, src 
 		switch {
 		case errors.Is(err, ErrCheckpointLost):
 			log.Error().Err(err).Msg("Redis lost writes it had acknowledged (a failover to a lagging replica, a restart from an older snapshot): dropping the partition's state, restoring from the checkpoint Redis holds now and re-reading from its offset")
-			if bo != nil {
-				bo.Recovered(src)
-			}
+			p.hooks.recovered(src)
 			if !backoff.Wait(ctx) {
 				return
 			}
@@ -436,10 +430,8 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, src 
 			log.Info().Err(err).Msg("another member owns the partition now; waiting for the rebalance")
 		case errors.As(err, &blocked):
 			log.Error().Err(blocked.err).Str("reason", blocked.reason).Msg("partition blocked: left unprocessed until the next rebalance or restart")
-			if bo != nil {
-				bo.Blocked(src, blocked.reason, blocked.err)
-				defer bo.Unblocked(src)
-			}
+			p.hooks.blocked(src, blocked.reason, blocked.err)
+			defer p.hooks.unblocked(src)
 		case err != nil:
 			log.Error().Err(err).Msg("partition stopped until the next rebalance")
 		}

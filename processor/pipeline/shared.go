@@ -214,6 +214,7 @@ type sharedWriter struct {
 	cfg        *Config
 	token      string
 	log        zerolog.Logger
+	hooks      *hooks
 	leader     bool
 	registered time.Time // when the input partitions were last listed
 	// seen holds every shared log this writer has found among the logs
@@ -252,9 +253,7 @@ func (w *sharedWriter) run(ctx context.Context) {
 					w.log.Warn().Err(err).Msg("shared writer: retrying")
 				}
 				failing = true
-				if o := w.cfg.Observer; o != nil {
-					o.Failed(Source{}, "redis", err)
-				}
+				w.hooks.failed(Source{}, "redis", err)
 				bo.Wait(ctx)
 			case failing:
 				failing = false
@@ -283,9 +282,7 @@ func (w *sharedWriter) setLeader(on bool) {
 	}
 	w.leader = on
 	w.log.Info().Bool("leader", on).Msg("shared writer lease")
-	if o := w.cfg.Observer; o != nil {
-		o.SharedLeader(on)
-	}
+	w.hooks.sharedLeader(on)
 }
 
 // round renews the lease and, holding it, applies every pending entry.
@@ -331,9 +328,7 @@ func (w *sharedWriter) round(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if o := w.cfg.Observer; o != nil {
-			o.SharedApplied(len(es), len(cs), time.Since(began))
-		}
+		w.hooks.sharedApplied(len(es), len(cs), time.Since(began))
 		ok = more
 	}
 	return w.publishFinal(ctx)

@@ -124,8 +124,8 @@ type tracker struct {
 	// comes up.
 	deadlines deadlineHeap
 
-	obs Observer // may be nil
-	src Source
+	hooks *hooks
+	src   Source
 	// rebuild, when nonzero, marks every derived record (a header and a
 	// "rebuild" field): the partition was recomputed after its checkpoint
 	// was lost, and its records may differ from those published before
@@ -152,6 +152,7 @@ type tracker struct {
 
 func newTracker(topics Topics, window time.Duration, loc *time.Location) *tracker {
 	return &tracker{
+		hooks:    resolveHooks(nil), // the partition gives its pipeline's
 		topics:   topics.withDefaults(),
 		windowMS: window.Milliseconds(),
 		loc:      loc,
@@ -267,8 +268,8 @@ func (t *tracker) last60Windows() int64 {
 }
 
 func (t *tracker) Segment(s *events.Segment) {
-	if t.obs != nil && !t.suppress {
-		t.obs.Segment(t.src, s)
+	if !t.suppress {
+		t.hooks.segment(t.src, s)
 	}
 	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Segments, Key: t.arena.str(s.AgentID), Value: t.arena.take(s.AppendJSON(t.arena.room()))}))
 	if t.prov[s.SegmentID] {
@@ -293,9 +294,7 @@ func (t *tracker) emitAlert(a *events.Alert) {
 	t.addMessage(t.mark(kafka.Message{Topic: t.topics.Alerts, Key: t.arena.str(a.AgentID), Value: t.arena.take(a.AppendJSON(t.arena.room()))}))
 	if !t.suppress {
 		t.alerts = append(t.alerts, *a)
-		if t.obs != nil {
-			t.obs.Alert(t.src, a)
-		}
+		t.hooks.alert(t.src, a)
 	}
 }
 
