@@ -169,8 +169,16 @@ func TestRunSurvivesSIGKILL(t *testing.T) {
 	h.finish("crash")
 	// The killed processes may have done all the work: the last one's
 	// final shared log entries are left for this one's writer, once the
-	// dead writer's lease expires.
+	// dead writer's lease expires. Only a writer that holds the lease
+	// drains the logs when it stops, so wait for that too: stopped
+	// earlier, this process would leave its partitions' final entries to
+	// the next writer (there is none here).
 	h.waitSharedDrained(30 * time.Second)
+	for deadline := time.Now().Add(30 * time.Second); logsContain([]*proc{p}, `"leader":true`) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the last process never took the shared writer lease")
+		}
+	}
 	if code := p.term(); code != 0 {
 		t.Errorf("acwd run exited %d after SIGTERM, want 0", code)
 	}
