@@ -128,3 +128,60 @@ func TestAWindowIsNotPublishedShortAfterTheStoreLostALog(t *testing.T) {
 		t.Fatalf("once partition 1 logged again: %d records, %d windows left; want 2 and 0", len(pub.msgs), len(st.windows))
 	}
 }
+
+// leaseStore adds the lease and the logs' entries to finalStore.
+type leaseStore struct {
+	finalStore
+	holder  string
+	pending []SharedEntry
+	applied []SharedEntry
+}
+
+func (s *leaseStore) LeaseShared(_ context.Context, token string, _ time.Duration) (bool, error) {
+	if s.holder == "" || s.holder == token {
+		s.holder = token
+		return true, nil
+	}
+	return false, nil
+}
+
+func (s *leaseStore) ReleaseShared(_ context.Context, token string) error {
+	if s.holder == token {
+		s.holder = ""
+	}
+	return nil
+}
+
+func (s *leaseStore) ReadShared(context.Context, int) ([]SharedEntry, bool, error) {
+	return s.pending, false, nil
+}
+
+func (s *leaseStore) ApplyShared(_ context.Context, _ string, es []SharedEntry, _ []CounterDelta, _ int64) error {
+	s.applied, s.pending = append(s.applied, es...), nil
+	return nil
+}
+
+// The last instance of a group to stop drains the logs even if it never
+// led: its partitions' final entries come after the leader, stopping
+// first, released the lease. While another instance holds the lease, it
+// leaves them to that one.
+func TestTheLastWriterToStopDrainsTheLogs(t *testing.T) {
+	for _, holder := range []string{"", "other"} {
+		st := &leaseStore{finalStore: finalStore{logs: map[string][]byte{}, windows: map[int64][]CounterDelta{}}, holder: holder,
+			pending: []SharedEntry{{Log: "in:0", ID: "2-0", Prev: "1-0", Data: AppendSharedLog(nil, 0, 15*60_000, nil, nil)}}}
+		cfg := &Config{Publisher: &recordingPublisher{}, FlushInterval: 10 * time.Millisecond, FinalFlushTimeout: time.Second, MaxBackoff: time.Millisecond,
+			Now: time.Now, Location: time.UTC}
+		cfg.Engine.Window = 15 * time.Minute
+		w := &sharedWriter{st: st, cfg: cfg, token: "me", log: zerolog.Nop(), hooks: resolveHooks(nil),
+			partitions: func(context.Context) ([]Source, error) { return nil, nil }}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // stopping, never having led
+		w.run(ctx)
+		switch {
+		case holder == "" && (len(st.applied) != 1 || st.holder != ""):
+			t.Errorf("with the lease free: %d entries applied, lease held by %q; want the final entry applied and the lease given back", len(st.applied), st.holder)
+		case holder != "" && (len(st.applied) != 0 || st.holder != holder):
+			t.Errorf("with the lease held by %s: %d entries applied, lease held by %q; want them left to it", holder, len(st.applied), st.holder)
+		}
+	}
+}

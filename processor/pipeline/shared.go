@@ -262,13 +262,18 @@ func (w *sharedWriter) run(ctx context.Context) {
 			}
 		}
 	}
-	if !w.leader {
-		return
-	}
+	// The final round: the leader drains the logs, its partitions' final
+	// entries included. A writer that has not led takes the lease too if
+	// it is free (the last instance of a group stopping one after the
+	// other, whose leader released it on its way out); held by another
+	// instance, that one applies them.
 	fctx, cancel := context.WithTimeout(context.Background(), w.cfg.FinalFlushTimeout)
 	defer cancel()
 	if err := w.round(fctx); err != nil {
 		w.log.Warn().Err(err).Msg("shared writer: final round failed; the next writer applies what is left")
+	}
+	if !w.leader {
+		return
 	}
 	if err := w.st.ReleaseShared(fctx, w.token); err != nil {
 		w.log.Warn().Err(err).Msg("shared writer: releasing the lease")
