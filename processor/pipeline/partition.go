@@ -123,9 +123,6 @@ const (
 	maxUnpublishedBytes = 256 << 10
 )
 
-// DefaultBatchMaxBytes is the default Config.BatchMaxBytes.
-const DefaultBatchMaxBytes = 256 << 10
-
 const noOffset = -1
 
 // run processes the partition until ctx ends (it then releases it:

@@ -299,6 +299,7 @@ const (
 	DefaultStuckAfter          = 4 * time.Hour
 	DefaultSessionTimeout      = 10 * time.Second
 	DefaultMaxMessageBytes     = 1 << 20
+	DefaultBatchMaxBytes       = 256 << 10
 )
 
 // Pipeline consumes the input topics as one member of the consumer group.
