@@ -224,6 +224,9 @@ type Progress struct {
 	Watermark int64
 	// Open is how many of the partition's agents are in wrap-up.
 	Open int
+	// At is when the progress was taken (Config.Now): the watermark's lag
+	// is At less Watermark, both on the pipeline's clock.
+	At time.Time
 }
 
 func (c *Config) setDefaults() error {
@@ -413,7 +416,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, src 
 	defer p.hooks.assigned(src, false)
 	backoff := NewBackoff(p.cfg.MaxBackoff)
 	for {
-		part := &partition{p: p, gen: gen, src: src, committed: committed, log: log}
+		part := newPartition(p, gen, src, committed, log)
 		err := part.run(ctx)
 		if ctx.Err() != nil {
 			return

@@ -74,20 +74,21 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	pt := &partition{p: p, src: Source{Topic: "in"}, log: zerolog.Nop(), commitCtx: ctx, hwm: noOffset, flushedNext: noOffset,
-		lastCommit: time.Now().Add(time.Hour)} // no Kafka offset commits: there is no group
-	pt.tr = newTracker(p.cfg.Derived, p.cfg.Engine.Window, p.cfg.Location)
+	pt := newPartition(p, nil, Source{Topic: "in"}, -1, zerolog.Nop())
+	pt.out.ctx = ctx
+	pt.rec.phase = live
+	pt.batch.lastCommit = time.Now().Add(time.Hour) // no Kafka offset commits: there is no group
 	if pt.eng, err = processor.New(p.cfg.Engine, pt.tr); err != nil {
 		t.Fatal(err)
 	}
 	flush := func(record string) {
 		t.Helper()
 		pt.tr.msgs = append(pt.tr.msgs, kafka.Message{Topic: "acw.segments", Value: []byte(record)})
-		pt.next++
+		pt.pos.next++
 		if err := pt.flush(false); err != nil {
 			t.Fatal(err)
 		}
-		if err := pt.await(ctx); err != nil { // the commit, not the publication
+		if err := pt.out.await(ctx); err != nil { // the commit, not the publication
 			t.Fatal(err)
 		}
 	}
@@ -107,7 +108,7 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 	}
 	want := []string{"r1", "r2", "r3", "r4"}
 	for i, r := range want {
-		if err := pt.awaitPublishing(ctx); err != nil {
+		if err := pt.out.awaitPublishing(ctx); err != nil {
 			t.Fatal(err)
 		}
 		flush(r)
@@ -120,19 +121,19 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 	}
 	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer stop()
-	if err := pt.awaitPublishing(short); !errors.Is(err, context.DeadlineExceeded) {
+	if err := pt.out.awaitPublishing(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("with %d flushes unpublished, awaitPublishing returned %v; want it to wait", maxUnpublished, err)
 	}
 
 	close(pub.gate)
-	if err := pt.awaitPublishing(ctx); err != nil {
+	if err := pt.out.awaitPublishing(ctx); err != nil {
 		t.Fatal(err)
 	}
 	flush("r5")
 	if got := outbox(4); len(got) == 0 || got[len(got)-1] != "r5" || len(got) > 4 {
 		t.Fatalf("outbox of commit 5: %q; want r5 after at most the records still unacknowledged", got)
 	}
-	if err := pt.awaitPublished(ctx, pt.unpublished[len(pt.unpublished)-1]); err != nil {
+	if err := pt.out.awaitAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if got := pub.published(); !slices.Equal(got, append(want, "r5")) {
@@ -144,19 +145,19 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 	}
 
 	// One flush of maxUnpublishedBytes (a backlog's) is waited for at once.
-	if err := pt.awaitPublished(ctx, pt.unpublished[len(pt.unpublished)-1]); err != nil {
+	if err := pt.out.awaitAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	slow := &gatedPublisher{gate: make(chan struct{})}
-	p.cfg.Publisher = slow
+	pt.out.pub = slow
 	flush(strings.Repeat("x", maxUnpublishedBytes))
 	short, stop = context.WithTimeout(ctx, 50*time.Millisecond)
 	defer stop()
-	if err := pt.awaitPublishing(short); !errors.Is(err, context.DeadlineExceeded) {
+	if err := pt.out.awaitPublishing(short); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("with %d bytes unpublished, awaitPublishing returned %v; want it to wait", maxUnpublishedBytes, err)
 	}
 	close(slow.gate)
-	if err := pt.awaitPublishing(ctx); err != nil || len(slow.published()) != 1 {
+	if err := pt.out.awaitPublishing(ctx); err != nil || len(slow.published()) != 1 {
 		t.Fatalf("awaitPublishing: %v, %d records published; want nil, 1", err, len(slow.published()))
 	}
 }

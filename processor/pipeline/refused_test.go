@@ -30,7 +30,7 @@ func (p *refusingPublisher) Publish(context.Context, []kafka.Message) error {
 
 // blockRecorder is an Observer that records blocked partitions.
 type blockRecorder struct {
-	Observer
+	nopObserver
 	mu      sync.Mutex
 	blocked map[Source]string
 	ever    int
@@ -72,10 +72,10 @@ func TestARefusedPublicationIsReportedAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := Source{Topic: "in"}
-	pt := &partition{p: p, src: src, log: zerolog.Nop()}
+	pt := newPartition(p, nil, src, -1, zerolog.Nop())
 	done := make(chan error)
 	go func() {
-		done <- pt.publish(context.Background(), []kafka.Message{{Topic: "acw.dlq", Value: []byte("x")}}, "publishing derived records")
+		done <- pt.out.publish(context.Background(), []kafka.Message{{Topic: "acw.dlq", Value: []byte("x")}}, "publishing derived records")
 	}()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if m, _ := obs.state(); m[src] == BlockedPublish {

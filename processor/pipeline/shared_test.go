@@ -10,7 +10,6 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor"
-	"github.com/rs/zerolog"
 )
 
 // SumShared adds up the partitions' logged flushes into interval, day and
@@ -145,12 +144,11 @@ func TestCatchUpResumesSharedEffectsBetweenTicks(t *testing.T) {
 		// Then idle: a tick past 9:15 (its minute of talk closes the 9:00
 		// window) and one past 9:30 (15 minutes close 9:15), both at
 		// offset 1, the shared offset.
-		pt := &partition{eng: eng, tr: tr, log: zerolog.Nop(), next: 1, effOffset: 1, sharedOff: 1, sharedTicks: sharedTicks,
+		rec := recovery{phase: replaying, effOffset: 1, sharedOff: 1, sharedTicks: sharedTicks,
 			replay: []Tick{{Offset: 1, Watermark: t0 + 2*min}, {Offset: 1, Watermark: t0 + 17*min}}}
-		tr.suppress, tr.suppressShared = true, true
-		pt.catchUp()
-		if tr.suppress || tr.suppressShared || len(pt.replay) != 0 {
-			t.Fatalf("sharedTicks %d: still suppressed (%v, %v) or ticks left %v", sharedTicks, tr.suppress, tr.suppressShared, pt.replay)
+		tr.suppressAll()
+		if !rec.advance(1, eng, nil, tr) || rec.phase != live || tr.suppress || tr.suppressShared || len(rec.replay) != 0 {
+			t.Fatalf("sharedTicks %d: %v, still suppressed (%v, %v) or ticks left %v", sharedTicks, rec.phase, tr.suppress, tr.suppressShared, rec.replay)
 		}
 		b := &Batch{}
 		tr.collect(eng, b, true)

@@ -11,8 +11,23 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// nopObserver observes nothing: test observers embed it and implement
+// what they record.
+type nopObserver struct{}
+
+func (nopObserver) Consumed(Source, string)                          {}
+func (nopObserver) Segment(Source, *events.Segment)                  {}
+func (nopObserver) Alert(Source, *events.Alert)                      {}
+func (nopObserver) Flushed(Source, *Batch, time.Duration, time.Time) {}
+func (nopObserver) Failed(Source, string, error)                     {}
+func (nopObserver) Progress(Source, Progress)                        {}
+func (nopObserver) Assigned(Source, bool)                            {}
+func (nopObserver) Rebalanced(int32, int)                            {}
+func (nopObserver) SharedLeader(bool)                                {}
+func (nopObserver) SharedApplied(int, int, time.Duration)            {}
+
 type stuckRecorder struct {
-	Observer
+	nopObserver
 	by map[events.State]int
 }
 
@@ -29,8 +44,7 @@ func TestAnAgentStuckInACallStateIsReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	pt := &partition{p: p, src: Source{Topic: "in"}, log: zerolog.New(&logs)}
-	pt.tr = newTracker(p.cfg.Derived, p.cfg.Engine.Window, p.cfg.Location)
+	pt := newPartition(p, nil, Source{Topic: "in"}, -1, zerolog.New(&logs))
 	if pt.eng, err = processor.New(p.cfg.Engine, pt.tr); err != nil {
 		t.Fatal(err)
 	}
@@ -45,9 +59,9 @@ func TestAnAgentStuckInACallStateIsReported(t *testing.T) {
 	}
 	pt.eng.AdvanceWatermark(t0 + 91*60_000)
 	now := time.Now()
-	pt.refTS, pt.refWall = t0+91*60_000, now
-	pt.reportStuck(now)
-	pt.reportStuck(now.Add(time.Minute))
+	pt.clock.set(t0+91*60_000, now)
+	pt.watch.lookForStuck(pt.eng, &pt.clock, now)
+	pt.watch.lookForStuck(pt.eng, &pt.clock, now.Add(time.Minute))
 	if obs.by[events.StateACW] != 1 || len(obs.by) != 1 {
 		t.Fatalf("stuck %v, want one agent in acw", obs.by)
 	}
@@ -57,7 +71,7 @@ func TestAnAgentStuckInACallStateIsReported(t *testing.T) {
 }
 
 type skipRecorder struct {
-	Observer
+	nopObserver
 	got map[string]uint64
 }
 
@@ -83,14 +97,14 @@ func TestWhatTheAdapterSkipsIsReported(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	ad := &skippingAdapter{skipped: map[string]uint64{}}
-	pt := &partition{p: p, src: Source{Topic: "in"}, log: zerolog.New(&logs), ad: ad}
+	pt := newPartition(p, nil, Source{Topic: "in"}, -1, zerolog.New(&logs))
 	for _, rec := range []string{"heartbeat", "ignored", "heartbeat"} {
 		ad.Translate([]byte(rec), nil)
 	}
-	pt.reportSkipped()
-	pt.reportSkipped()
+	pt.watch.reportSkipped(ad)
+	pt.watch.reportSkipped(ad)
 	ad.Translate([]byte("heartbeat"), nil)
-	pt.reportSkipped()
+	pt.watch.reportSkipped(ad)
 	if obs.got["heartbeat"] != 3 || obs.got["ignored"] != 1 || len(obs.got) != 2 {
 		t.Fatalf("reported %v", obs.got)
 	}
@@ -100,7 +114,7 @@ func TestWhatTheAdapterSkipsIsReported(t *testing.T) {
 	// A new adapter (the partition restarted from its checkpoint) counts
 	// afresh: its counts are new skips, not a decrease.
 	ad.skipped = map[string]uint64{"heartbeat": 1}
-	pt.reportSkipped()
+	pt.watch.reportSkipped(ad)
 	if obs.got["heartbeat"] != 4 {
 		t.Fatalf("reported %v after a restart", obs.got)
 	}

@@ -765,6 +765,10 @@ func (t *tracker) takeMessages() []kafka.Message {
 	return m
 }
 
+// suppressAll suppresses every store effect: a restored partition re-reads
+// offsets whose effects the store already has.
+func (t *tracker) suppressAll() { t.suppress, t.suppressShared = true, true }
+
 // resumeShared ends the suppression of shared effects: the store holds
 // this partition's shared effects up to here, so their base becomes the
 // engine's open counters.

@@ -228,7 +228,7 @@ func (m *Metrics) Progress(src pipeline.Source, p pipeline.Progress) {
 		m.lag.WithLabelValues(l...).Set(float64(p.Lag))
 	}
 	if p.Watermark > 0 {
-		m.wmLag.WithLabelValues(l...).Set(float64(time.Now().UnixMilli()-p.Watermark) / 1000)
+		m.wmLag.WithLabelValues(l...).Set(float64(p.At.UnixMilli()-p.Watermark) / 1000)
 	}
 }
 
