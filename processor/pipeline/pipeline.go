@@ -22,6 +22,23 @@
 // what it re-reads. Every record carries a stable id (segment_id, the alert id
 // segment_id:kind, the interval id scope:key:window_start), so consumers
 // drop repeats.
+//
+// # Structure
+//
+// Pipeline joins the group; each assigned partition runs in a partition
+// (one generation, one goroutine) made of parts that each have one job:
+// input applies messages to the engine, tracker turns the engine's output
+// into derived records and store effects, recovery takes a restored
+// partition through its phases (claiming, replaying, live, releasing),
+// batcher decides what a flush carries, sender commits and publishes it,
+// fetcher reads Kafka, eventClock keeps event time between events, watcher
+// reports stuck agents and skipped records, retrier retries Redis and
+// Kafka. A partition's goroutines are joined before it returns, so no
+// commit of its ownership arrives after its return; and its return ends
+// the member's generation (kafka-go ends a generation when one of its
+// functions returns), so it returns only when the generation ends. The
+// shared writer (one leader per group) applies the partitions' shared
+// logs to the team, queue and centre keys.
 package pipeline
 
 import (

@@ -203,9 +203,13 @@ var ErrFenced = errors.New("partition fenced: claimed by another owner")
 var ErrCheckpointLost = errors.New("checkpoint lost: the store no longer holds the last commit")
 
 // Store keeps the live metrics and each partition's checkpoint.
+//
+// Package storetest holds the contract's suites (RunStore, RunShared),
+// which every store must pass, and an in-memory store that passes them.
 type Store interface {
 	// Claim makes token the partition's owner (fencing out any earlier
-	// owner) and returns its checkpoint.
+	// owner) and returns its checkpoint. The first commit after a claim
+	// that found none carries a snapshot.
 	Claim(ctx context.Context, src Source, token string) (Checkpoint, error)
 	// Commit applies b atomically, or returns ErrFenced (nothing
 	// applied), ErrCheckpointLost (nothing applied; the partition must

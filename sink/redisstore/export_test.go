@@ -1,5 +1,7 @@
 package redisstore
 
+import "github.com/redis/go-redis/v9"
+
 // SetChunkHook makes each part of a shared round call f first (a non-nil
 // error stops the round) until restore is called.
 func SetChunkHook(f func(part int) error) (restore func()) {
@@ -9,3 +11,6 @@ func SetChunkHook(f func(part int) error) (restore func()) {
 
 // ReplyCode is replyCode.
 var ReplyCode = replyCode
+
+// Client is the client the store writes through.
+func (s *Store) Client() *redis.Client { return s.rdb }
