@@ -1,7 +1,6 @@
 package asterisk
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/adaptertest"
 )
 
 // feeder feeds lines (the TIME field is seconds after base) to an adapter
@@ -49,10 +49,7 @@ func (f *feeder) render(es []events.Event) {
 func (f *feeder) feed(lines ...string) {
 	f.t.Helper()
 	for _, l := range lines {
-		sec, rest, _ := strings.Cut(l, "|")
-		var n int64
-		fmt.Sscan(sec, &n)
-		evs, err := f.a.Translate([]byte(fmt.Sprintf("%d|%s", base+n, rest)), nil)
+		evs, err := f.a.Translate(line(l), nil)
 		if err != nil {
 			f.t.Fatalf("%q: %v", l, err)
 		}
@@ -418,7 +415,8 @@ func TestBadLines(t *testing.T) {
 // one that wrote it.
 func TestStateRoundTrip(t *testing.T) {
 	cfg := Config{Queues: map[string]time.Duration{"q": 20 * time.Second}}
-	lines := []string{
+	var recs [][]byte
+	for _, l := range []string{
 		"0|NONE|q|A|ADDMEMBER|",
 		"0|NONE|q|B|ADDMEMBER|PAUSED",
 		"10|c1|q|A|CONNECT|1|x|1",
@@ -430,28 +428,18 @@ func TestStateRoundTrip(t *testing.T) {
 		"41|NONE|q|B|PAUSE|Wrapup",
 		"90|NONE|q|B|UNPAUSE|",
 		"95|NONE|q|A|UNPAUSE|",
+	} {
+		recs = append(recs, line(l))
 	}
-	want := run(t, New(cfg), time.Second, lines...)
-	for cut := 0; cut <= len(lines); cut++ {
-		f := newFeeder(t, New(cfg), time.Second)
-		f.feed(lines[:cut]...)
-		state := f.a.AppendState(nil)
-		b := New(cfg)
-		if err := b.RestoreState(state); err != nil {
-			t.Fatalf("cut %d: %v", cut, err)
-		}
-		if again := b.AppendState(nil); string(again) != string(state) {
-			t.Fatalf("cut %d: state does not round-trip", cut)
-		}
-		f.a = b
-		f.feed(lines[cut:]...)
-		if got := f.finish(); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("cut %d:\n%s\nwant\n%s", cut, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
-	if err := New(cfg).RestoreState([]byte{1, 5, 3}); !errors.Is(err, events.ErrState) {
-		t.Errorf("corrupt state: %v", err)
-	}
+	adaptertest.StateRoundTrip(t, func() events.Adapter { return New(cfg) }, time.Second, recs, []byte{1, 5, 3})
+}
+
+// line is a queue_log line whose TIME field is seconds after base.
+func line(l string) []byte {
+	sec, rest, _ := strings.Cut(l, "|")
+	var n int64
+	fmt.Sscan(sec, &n)
+	return []byte(fmt.Sprintf("%d|%s", base+n, rest))
 }
 
 // FuzzTranslate: any line gives events that validate, or an error naming
@@ -470,24 +458,6 @@ func FuzzTranslate(f *testing.F) {
 	}
 	a := New(Config{WrapupTime: 10 * time.Second, Queues: map[string]time.Duration{"9000": 0}})
 	f.Fuzz(func(t *testing.T, line string) {
-		prefix := []events.Event{{AgentID: "keep"}}
-		out, err := a.Translate([]byte(line), prefix)
-		if err != nil {
-			if len(out) != 1 || events.Reason(err) == "" {
-				t.Fatalf("%q: error %v with %d events appended", line, err, len(out)-1)
-			}
-			return
-		}
-		out = a.Advance(math.MaxInt64, out)
-		for _, e := range out[1:] {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("%q gave %+v: %v", line, e, err)
-			}
-		}
-		st := a.AppendState(nil)
-		b := New(Config{})
-		if err := b.RestoreState(st); err != nil || string(b.AppendState(nil)) != string(st) {
-			t.Fatalf("state does not round-trip: %v", err)
-		}
+		adaptertest.CheckRecord(t, a, func() events.Adapter { return New(Config{}) }, []byte(line))
 	})
 }

@@ -1,14 +1,12 @@
 package connect
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/adaptertest"
 )
 
 func translateAll(t *testing.T, a *Adapter, recs ...[]byte) []events.Event {
@@ -23,20 +21,7 @@ func translateAll(t *testing.T, a *Adapter, recs ...[]byte) []events.Event {
 	return out
 }
 
-func fixture(t *testing.T, name string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		recs = append(recs, append([]byte(nil), sc.Bytes()...))
-	}
-	return recs
-}
+func fixture(t *testing.T, name string) [][]byte { return adaptertest.Records(t, "testdata/"+name) }
 
 // The Amazon Connect documented example: ENDED at 18:55:27.027, cleared at
 // 18:55:32.032, 5.005 s of ACW.
@@ -210,18 +195,15 @@ func TestBadRecords(t *testing.T) {
 // that classifies as malformed or invalid, never a panic; a voice wrap-up
 // never ends up on a non-voice contact.
 func FuzzTranslate(f *testing.F) {
-	for _, r := range fixture(&testing.T{}, "aws-acw-example.jsonl") {
+	for _, r := range adaptertest.Records(f, "testdata/aws-acw-example.jsonl") {
 		f.Add(r)
 	}
 	f.Add(rec("STATE_CHANGE", "09:03:30.000", "Available|c1/VOICE/ENDED/09:03:05.000 ch1/CHAT/ENDED/09:03:30.000", "Available|"))
 	f.Add(rec("LOGIN", "09:00:00.000", "Away|", "-"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a := New(Config{})
-		out, err := a.Translate(b, nil)
+		adaptertest.CheckRecord(t, New(Config{}), nil, b)
+		out, err := New(Config{}).Translate(b, nil)
 		if err != nil {
-			if len(out) != 0 {
-				t.Fatalf("error %v with events %+v", err, out)
-			}
 			if r := events.Reason(err); r != events.ReasonMalformed && r != events.ReasonInvalid {
 				t.Fatalf("error %v classifies as %s", err, r)
 			}

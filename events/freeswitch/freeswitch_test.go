@@ -1,75 +1,26 @@
 package freeswitch
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"math"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/adaptertest"
 )
 
-func fixture(t *testing.T) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/callcenter.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		recs = append(recs, append([]byte(nil), sc.Bytes()...))
-	}
-	return recs
-}
+func fixture(t *testing.T) [][]byte { return adaptertest.Records(t, "testdata/callcenter.jsonl") }
 
 // feed translates recs as the engine does (held ends due at the largest
 // ts minus ooo come first; all of them at the end) and renders the events.
 func feed(t *testing.T, a *Adapter, ooo time.Duration, recs [][]byte) []string {
 	t.Helper()
-	return feedCut(t, a, ooo, recs, -1)
-}
-
-// feedCut is feed, with the adapter replaced before record cut by a new
-// one restored from its state (a checkpoint and a recovery).
-func feedCut(t *testing.T, a *Adapter, ooo time.Duration, recs [][]byte, cut int) []string {
-	t.Helper()
 	var got []string
-	render := func(evs []events.Event) {
-		for _, e := range evs {
-			if err := e.Validate(); err != nil {
-				t.Errorf("%+v: %v", e, err)
-			}
-			got = append(got, fmt.Sprintf("%s %s %s %s %s %s", events.FormatTime(e.TS), e.AgentID, e.State, e.CallID, e.Queue, e.Reason))
-		}
+	for _, e := range adaptertest.Feed(t, a, nil, ooo, recs, -1) {
+		got = append(got, fmt.Sprintf("%s %s %s %s %s %s", events.FormatTime(e.TS), e.AgentID, e.State, e.CallID, e.Queue, e.Reason))
 	}
-	maxTS := int64(math.MinInt64)
-	for i, r := range recs {
-		if i == cut {
-			b := New(a.cfg)
-			if err := b.RestoreState(a.AppendState(nil)); err != nil {
-				t.Fatalf("cut %d: %v", cut, err)
-			}
-			a = b
-		}
-		evs, err := a.Translate(r, nil)
-		if err != nil {
-			t.Fatalf("record %d: %v", i, err)
-		}
-		for _, e := range evs {
-			maxTS = max(maxTS, e.TS)
-		}
-		if maxTS > math.MinInt64 {
-			render(a.Advance(maxTS-ooo.Milliseconds(), nil))
-		}
-		render(evs)
-	}
-	render(a.Advance(math.MaxInt64, nil))
 	return got
 }
 
@@ -224,44 +175,18 @@ func TestBadRecords(t *testing.T) {
 // A checkpoint taken after any record gives an adapter that goes on
 // exactly as the one that wrote it, held ends included.
 func TestStateRoundTrip(t *testing.T) {
-	recs := fixture(t)
 	cfg := Config{WrapUpTime: 10 * time.Second}
-	want := feed(t, New(cfg), time.Second, recs)
-	for cut := range len(recs) {
-		if got := feedCut(t, New(cfg), time.Second, recs, cut); strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("cut %d:\n%s\nwant\n%s", cut, strings.Join(got, "\n"), strings.Join(want, "\n"))
-		}
-	}
-	if err := New(cfg).RestoreState([]byte{1, 3}); !errors.Is(err, events.ErrState) {
-		t.Errorf("corrupt state: %v", err)
-	}
+	adaptertest.StateRoundTrip(t, func() events.Adapter { return New(cfg) }, time.Second, fixture(t), []byte{1, 3})
 }
 
 func FuzzTranslate(f *testing.F) {
-	b, _ := os.ReadFile("testdata/callcenter.jsonl")
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		f.Add(l)
+	for _, r := range adaptertest.Records(f, "testdata/callcenter.jsonl") {
+		f.Add(r)
 	}
 	f.Add([]byte("Event-Name: CUSTOM\nEvent-Subclass: callcenter%3A%3Ainfo\nEvent-Date-Timestamp: 1795341600000000\nCC-Action: bridge-agent-end\nCC-Agent: 1\nCC-Member-UUID: m\n\n"))
 	a := New(Config{WrapUpTime: 5 * time.Second})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		prefix := []events.Event{{AgentID: "keep"}}
-		out, err := a.Translate(rec, prefix)
-		if err != nil {
-			if len(out) != 1 || events.Reason(err) == "" {
-				t.Fatalf("%q: error %v with %d events appended", rec, err, len(out)-1)
-			}
-			return
-		}
-		out = a.Advance(math.MaxInt64, out)
-		for _, e := range out[1:] {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("%q gave %+v: %v", rec, e, err)
-			}
-		}
-		if err := New(Config{}).RestoreState(a.AppendState(nil)); err != nil {
-			t.Fatalf("state does not restore: %v", err)
-		}
+		adaptertest.CheckRecord(t, a, func() events.Adapter { return New(Config{}) }, rec)
 	})
 }
 

@@ -1,30 +1,17 @@
 package genesys
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/adaptertest"
 )
 
-func fixture(t *testing.T) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/notifications.jsonl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		recs = append(recs, append([]byte(nil), sc.Bytes()...))
-	}
-	return recs
-}
+func fixture(t *testing.T) [][]byte { return adaptertest.Records(t, "testdata/notifications.jsonl") }
 
 func translate(t *testing.T, a *Adapter, recs [][]byte) []string {
 	t.Helper()
@@ -173,49 +160,16 @@ func TestBadRecords(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	recs := fixture(t)
-	want := translate(t, New(Config{}), recs)
-	for cut := range len(recs) + 1 {
-		a := New(Config{})
-		got := translate(t, a, recs[:cut])
-		b := New(Config{})
-		st := a.AppendState(nil)
-		if err := b.RestoreState(st); err != nil || string(b.AppendState(nil)) != string(st) {
-			t.Fatalf("cut %d: %v", cut, err)
-		}
-		got = append(got, translate(t, b, recs[cut:])...)
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("cut %d:\n%s", cut, strings.Join(got, "\n"))
-		}
-	}
-	if err := New(Config{}).RestoreState([]byte{1, 2}); !errors.Is(err, events.ErrState) {
-		t.Errorf("corrupt state: %v", err)
-	}
+	adaptertest.StateRoundTrip(t, func() events.Adapter { return New(Config{}) }, 0, fixture(t), []byte{1, 2})
 }
 
 func FuzzTranslate(f *testing.F) {
-	b, _ := os.ReadFile("testdata/notifications.jsonl")
-	for _, l := range bytes.Split(b, []byte("\n")) {
-		f.Add(l)
+	for _, r := range adaptertest.Records(f, "testdata/notifications.jsonl") {
+		f.Add(r)
 	}
 	a := New(Config{})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		prefix := []events.Event{{AgentID: "keep"}}
-		out, err := a.Translate(rec, prefix)
-		if err != nil {
-			if len(out) != 1 || events.Reason(err) == "" {
-				t.Fatalf("%q: error %v with %d events appended", rec, err, len(out)-1)
-			}
-			return
-		}
-		for _, e := range out[1:] {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("%q gave %+v: %v", rec, e, err)
-			}
-		}
-		if err := New(Config{}).RestoreState(a.AppendState(nil)); err != nil {
-			t.Fatalf("state does not restore: %v", err)
-		}
+		adaptertest.CheckRecord(t, a, func() events.Adapter { return New(Config{}) }, rec)
 	})
 }
 

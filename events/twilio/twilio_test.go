@@ -1,10 +1,7 @@
 package twilio
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,22 +9,10 @@ import (
 	"testing"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/events/adaptertest"
 )
 
-func fixture(t *testing.T, name string) [][]byte {
-	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var recs [][]byte
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		recs = append(recs, append([]byte(nil), sc.Bytes()...))
-	}
-	return recs
-}
+func fixture(t *testing.T, name string) [][]byte { return adaptertest.Records(t, "testdata/"+name) }
 
 func render(t *testing.T, evs []events.Event) []string {
 	t.Helper()
@@ -246,51 +231,17 @@ func TestBadRecords(t *testing.T) {
 }
 
 func TestStateRoundTrip(t *testing.T) {
-	recs := fixture(t, "webhook.txt")
-	want := render(t, translateAll(t, New(Config{}), recs))
-	for cut := range len(recs) + 1 {
-		a := New(Config{})
-		got := translateAll(t, a, recs[:cut])
-		b := New(Config{})
-		st := a.AppendState(nil)
-		if err := b.RestoreState(st); err != nil || string(b.AppendState(nil)) != string(st) {
-			t.Fatalf("cut %d: %v", cut, err)
-		}
-		got = append(got, translateAll(t, b, recs[cut:])...)
-		if g := render(t, got); strings.Join(g, "\n") != strings.Join(want, "\n") {
-			t.Errorf("cut %d: %v", cut, g)
-		}
-	}
-	if err := New(Config{}).RestoreState([]byte{1, 9}); !errors.Is(err, events.ErrState) {
-		t.Errorf("corrupt state: %v", err)
-	}
+	adaptertest.StateRoundTrip(t, func() events.Adapter { return New(Config{}) }, 0, fixture(t, "webhook.txt"), []byte{1, 9})
 }
 
 func FuzzTranslate(f *testing.F) {
 	for _, name := range []string{"webhook.txt", "eventstreams.jsonl"} {
-		b, _ := os.ReadFile("testdata/" + name)
-		for _, l := range bytes.Split(b, []byte("\n")) {
-			f.Add(l)
+		for _, r := range adaptertest.Records(f, "testdata/"+name) {
+			f.Add(r)
 		}
 	}
 	a := New(Config{})
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		prefix := []events.Event{{AgentID: "keep"}}
-		out, err := a.Translate(rec, prefix)
-		if err != nil {
-			if len(out) != 1 || events.Reason(err) == "" {
-				t.Fatalf("%q: error %v with %d events appended", rec, err, len(out)-1)
-			}
-			return
-		}
-		for _, e := range out[1:] {
-			if err := e.Validate(); err != nil {
-				t.Fatalf("%q gave %+v: %v", rec, e, err)
-			}
-		}
-		st := a.AppendState(nil)
-		if err := New(Config{}).RestoreState(st); err != nil {
-			t.Fatalf("state does not restore: %v", err)
-		}
+		adaptertest.CheckRecord(t, a, func() events.Adapter { return New(Config{}) }, rec)
 	})
 }
