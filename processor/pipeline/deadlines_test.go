@@ -35,7 +35,7 @@ func TestOverrunDeadlinesFollowTheOpenWrapUps(t *testing.T) {
 				ts += 1000
 			}
 		}
-		most = max(most, len(tr.deadlines))
+		most = max(most, len(tr.overruns.deadlines))
 	}
 	if limit := 2*20 + 64; most > limit {
 		t.Fatalf("the deadline heap held %d entries for at most 20 open wrap-ups; want at most %d", most, limit)

@@ -49,13 +49,13 @@ func (pt *partition) flush(final bool) error {
 // or returns nil when there is nothing to commit.
 func (pt *partition) prepare(now time.Time, final bool) *Batch {
 	cfg, bt := &pt.p.cfg, &pt.batch
-	b := &Batch{Source: pt.src, Token: pt.token, Seq: bt.seq + 1, Rebuild: pt.tr.rebuild, Offset: pt.pos.next, WallMS: now.UnixMilli()}
+	b := &Batch{Source: pt.src, Token: pt.token, Seq: bt.seq + 1, Rebuild: pt.tr.records.rebuild, Offset: pt.pos.next, WallMS: now.UnixMilli()}
 	// A snapshot goes with a shared flush, so that a replay from it
 	// regenerates exactly the shared effects after SharedOffset.
 	snap := final || bt.snapNeeded || now.Sub(bt.lastSnap) >= cfg.SnapshotInterval || len(bt.ticks) > 1000
 	shared := snap || now.Truncate(cfg.SharedFlushInterval) != bt.lastShared.Truncate(cfg.SharedFlushInterval)
 	pt.tr.collect(pt.eng, b, shared)
-	b.Provisional = pt.tr.provisional()
+	b.Provisional = pt.tr.overruns.provisional()
 	if pt.pos.next == bt.flushedNext && b.Empty() && len(bt.ticks) == 0 && !bt.snapNeeded {
 		return nil
 	}

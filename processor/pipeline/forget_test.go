@@ -29,7 +29,7 @@ func TestATrackerForgetsWhatTheEngineForgets(t *testing.T) {
 	apply(events.Event{AgentID: "stays", State: events.StateReady, TS: at(0)})
 	eng.AdvanceWatermark(at(0) + 1)
 	flush()
-	if tr.writtenAgents["gone"] == nil || len(tr.open) != 1 {
+	if tr.agent.written.agents["gone"] == nil || len(tr.overruns.open) != 1 {
 		t.Fatal("the tracker did not record the agents it wrote")
 	}
 	apply(events.Event{AgentID: "stays", State: events.StateReady, TS: at(1)})
@@ -44,16 +44,16 @@ func TestATrackerForgetsWhatTheEngineForgets(t *testing.T) {
 	if last == nil || last.State.State != events.StateLoggedOut || last.Prev != nil {
 		t.Fatalf("the idle agent's logout is not written whole: %+v", last)
 	}
-	if _, ok := tr.writtenAgents["gone"]; ok {
+	if _, ok := tr.agent.written.agents["gone"]; ok {
 		t.Fatal("the tracker still remembers what it wrote for the forgotten agent")
 	}
-	if len(tr.open) != 0 || len(tr.inTime) != 0 {
-		t.Fatalf("open %v", tr.open)
+	if len(tr.overruns.open) != 0 || len(tr.overruns.inTime) != 0 {
+		t.Fatalf("open %v", tr.overruns.open)
 	}
 	// Its views written at that flush are dropped with the cache's other
 	// stale entries once they would be rewritten whole anyway.
 	tr.collect(eng, &Batch{WallMS: 1 + rewriteAfter}, true)
-	for k := range tr.written {
+	for k := range tr.agent.written.views {
 		if k.key == "gone" {
 			t.Fatalf("written view %v kept", k)
 		}

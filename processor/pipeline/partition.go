@@ -309,7 +309,7 @@ func (pt *partition) wallClock(ctx context.Context, f fetcher) {
 	if _, ok := pt.eng.MaxTS(); ok {
 		wm = pt.eng.Watermark()
 	}
-	pt.p.hooks.progress(pt.src, Progress{Lag: pt.pos.lag(), Watermark: wm, Open: len(pt.tr.open), At: now})
+	pt.p.hooks.progress(pt.src, Progress{Lag: pt.pos.lag(), Watermark: wm, Open: len(pt.tr.overruns.open), At: now})
 	pt.watch.reportSkipped(pt.in.ad)
 	if pt.rec.phase != live {
 		return

@@ -83,7 +83,7 @@ func TestCommitsDoNotWaitForPublishing(t *testing.T) {
 	}
 	flush := func(record string) {
 		t.Helper()
-		pt.tr.msgs = append(pt.tr.msgs, kafka.Message{Topic: "acw.segments", Value: []byte(record)})
+		pt.tr.addMessage(kafka.Message{Topic: "acw.segments", Value: []byte(record)})
 		pt.pos.next++
 		if err := pt.flush(false); err != nil {
 			t.Fatal(err)

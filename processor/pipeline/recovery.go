@@ -128,16 +128,16 @@ func (pt *partition) restore(ctx context.Context) error {
 	}
 	pt.pos.next = noOffset
 	pt.batch.restart(ck.Seq, ck.JournalEnd, noOffset)
-	pt.tr.rebuild = ck.Rebuild
+	pt.tr.records.rebuild = ck.Rebuild
 	if !ck.Found && pt.rec.committed > 0 {
 		if cfg.OnLostCheckpoint != LostCheckpointRebuild {
 			return &blockedError{reason: BlockedLostCheckpoint, err: fmt.Errorf(
 				"group %q has Kafka offset %d committed for %s but Redis holds no checkpoint for it: Redis was emptied (FLUSHALL, or a restart without persistence). Recomputing from the start of the topic would be wrong wherever retention has dropped records, so the partition stays unprocessed: restore Redis from its backup (AOF or RDB), or restart with --on-lost-checkpoint rebuild to recompute from the earliest offset Kafka still holds (its derived records are marked \"rebuild\")",
 				cfg.Group, pt.rec.committed, pt.src)}
 		}
-		pt.tr.rebuild = cfg.Now().UnixMilli()
+		pt.tr.records.rebuild = cfg.Now().UnixMilli()
 		pt.rec.rebuilding = true
-		pt.log.Warn().Int64("committed", pt.rec.committed).Int64("rebuild", pt.tr.rebuild).Msg("Redis holds no checkpoint for a partition the group has consumed: rebuilding it from the earliest offset Kafka holds (--on-lost-checkpoint rebuild)")
+		pt.log.Warn().Int64("committed", pt.rec.committed).Int64("rebuild", pt.tr.records.rebuild).Msg("Redis holds no checkpoint for a partition the group has consumed: rebuilding it from the earliest offset Kafka holds (--on-lost-checkpoint rebuild)")
 	}
 	if !ck.Found {
 		pt.eng, err = processor.New(cfg.Engine, pt.tr)
@@ -187,7 +187,7 @@ func (pt *partition) restore(ctx context.Context) error {
 	pt.rec.phase = replaying
 	pt.eng.EachAgentState(pt.tr.AgentState)
 	for _, id := range ck.Provisional {
-		pt.tr.prov[id] = true
+		pt.tr.overruns.prov[id] = true
 	}
 	pt.catchUp()
 	return nil

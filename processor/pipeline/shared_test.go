@@ -66,10 +66,10 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := newTracker(Topics{}, 15*time.Minute, time.UTC)
-	tr.closed = []closedWindow{{start: 900000, counters: map[scopeKey]tally{
+	tr.win.closed = []closedWindow{{start: 900000, counters: map[scopeKey]tally{
 		{events.ScopeTeam, "t1"}: {c: events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000, HandleMaxMS: 41000},
 			r: map[string]int64{"lunch": 60000, "none": 1}}}}}
-	tr.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}] = tally{c: events.Counters{CallsHandled: 3}}
+	tr.agent.days[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}] = tally{c: events.Counters{CallsHandled: 3}}
 	aux := tr.appendAux(nil, nil)
 	withState := tr.appendAux(nil, []byte("xyz"))
 
@@ -78,11 +78,11 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	if err != nil || string(st) != "xyz" {
 		t.Fatalf("restore: state %q, %v", st, err)
 	}
-	if got := back.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; !got.equal(tr.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]) || back.closed[0].start != 900000 {
-		t.Errorf("closed window restored as %+v", back.closed)
+	if got := back.win.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]; !got.equal(tr.win.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}]) || back.win.closed[0].start != 900000 {
+		t.Errorf("closed window restored as %+v", back.win.closed)
 	}
-	if got := back.agentDays[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}]; got.c.CallsHandled != 3 {
-		t.Errorf("agent day restored as %+v", back.agentDays)
+	if got := back.agent.days[dayKey{scopeKey{events.ScopeAgent, "a1"}, "1970-01-01"}]; got.c.CallsHandled != 3 {
+		t.Errorf("agent day restored as %+v", back.agent.days)
 	}
 	// An aux of version 3 (ten counters, no count before them; the
 	// adapter's state last) still restores.
@@ -95,8 +95,8 @@ func TestAuxRoundTripAndCorruption(t *testing.T) {
 	v3 = append(v3, 0, 3, 'x', 'y', 'z')
 	old := newTracker(Topics{}, 15*time.Minute, time.UTC)
 	if st, err := old.restoreAux(v3, eng); err != nil || string(st) != "xyz" ||
-		!old.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}].equal(tally{c: events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}}) {
-		t.Fatalf("version 3: state %q, %v, %+v", st, err, old.closed)
+		!old.win.closed[0].counters[scopeKey{events.ScopeTeam, "t1"}].equal(tally{c: events.Counters{ACWCount: 2, ACWTotalMS: 30000, ACWMaxMS: 20000}}) {
+		t.Fatalf("version 3: state %q, %v, %+v", st, err, old.win.closed)
 	}
 	// A newer writer's extra counters are skipped.
 	more := []byte{auxVersion, 1}

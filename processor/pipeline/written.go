@@ -1,0 +1,115 @@
+package pipeline
+
+import "github.com/acwstream/acwstream/events"
+
+// writeCache is what a partition last wrote to each agent key during its
+// current ownership (agent keys have one writer, the partition), so that
+// a flush writes only what changed. (Pointers: updated in place, with one
+// lookup, and the maps stay small enough to probe quickly.)
+type writeCache struct {
+	views                 map[viewKey]*writtenView
+	agents                map[string]*events.AgentState
+	pruned                int64 // wall ms when views was last pruned
+	viewsPeak, agentsPeak int   // the most entries each map had since it was built
+}
+
+func newWriteCache() writeCache {
+	return writeCache{views: map[viewKey]*writtenView{}, agents: map[string]*events.AgentState{}}
+}
+
+// forget drops what was written to an agent's keys: its next write is
+// whole.
+func (w *writeCache) forget(id string) {
+	delete(w.agents, id)
+	for _, v := range [...]View{ViewInterval, ViewDay, ViewLast60m} {
+		delete(w.views, viewKey{scopeKey{events.ScopeAgent, id}, v})
+	}
+}
+
+// viewKey names one agent view: the interval, day or last-60m hash of one
+// agent (of whichever window or day is current).
+type viewKey struct {
+	scopeKey
+	view View
+}
+
+type writtenView struct {
+	start int64 // window, day or (last60m) first window start
+	c     tally
+	at    int64 // wall ms of the last whole write (which sets the TTL)
+}
+
+// rewriteAfter is how often (wall ms) an agent view is written whole
+// again, refreshing its TTL.
+const rewriteAfter = int64(10 * 60 * 1000)
+
+// setPrev fills in the Prev of b's whole-value views and agent writes from
+// what this partition wrote before (not those of the agents gone), and records what b writes. A view is
+// written whole when it is new (another window, day or last-60m start) or
+// was last written whole rewriteAfter ago. A batch is committed or the
+// partition stops, so recording at collection is safe.
+func (w *writeCache) setPrev(b *Batch, gone map[string]bool) {
+	for i := range b.Counters {
+		c := &b.Counters[i]
+		if !c.Full {
+			continue
+		}
+		k := viewKey{scopeKey{c.Scope, c.Key}, c.View}
+		v := w.views[k]
+		switch {
+		case v == nil:
+			v = &writtenView{start: c.Start, at: b.WallMS}
+			w.views[k] = v
+		case v.start == c.Start && b.WallMS-v.at < rewriteAfter:
+			prev := v.c.c
+			c.Prev, c.PrevReasons = &prev, v.c.r
+		default:
+			*v = writtenView{start: c.Start, at: b.WallMS}
+		}
+		v.c = tally{c: c.Delta, r: c.Reasons}
+	}
+	// Entries older than rewriteAfter would be written whole anyway: drop
+	// them, so that the cache holds the agents written lately (the views
+	// of agents gone idle would stay forever).
+	if b.WallMS-w.pruned >= rewriteAfter {
+		w.pruned = b.WallMS
+		for k, v := range w.views {
+			if b.WallMS-v.at >= rewriteAfter {
+				delete(w.views, k)
+			}
+		}
+		// Go maps never give back the room of deleted entries: build
+		// them anew once they hold a quarter of their peak.
+		w.views, w.viewsPeak = shrunk(w.views, w.viewsPeak)
+		w.agents, w.agentsPeak = shrunk(w.agents, w.agentsPeak)
+	}
+	for i := range b.Agents {
+		a := &b.Agents[i]
+		if gone[a.State.AgentID] {
+			continue // forgotten: written whole, not remembered
+		}
+		if st := w.agents[a.State.AgentID]; st != nil {
+			prev := *st
+			a.Prev = &prev
+			*st = a.State
+		} else {
+			st := a.State
+			w.agents[a.State.AgentID] = &st
+		}
+	}
+}
+
+// shrunk returns m, or a copy of it once it holds less than a quarter of
+// peak (the most entries it had), with the new peak.
+func shrunk[K comparable, V any](m map[K]V, peak int) (map[K]V, int) {
+	n := len(m)
+	peak = max(peak, n)
+	if peak <= 4096 || n >= peak/4 {
+		return m, peak
+	}
+	c := make(map[K]V, n)
+	for k, v := range m {
+		c[k] = v
+	}
+	return c, n
+}
