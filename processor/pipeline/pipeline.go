@@ -57,7 +57,8 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// Config configures a Pipeline. Zero durations take their defaults.
+// Config configures a Pipeline. Zero durations take their defaults. (A
+// field per setting, as acwd's flags give them: it holds no behaviour.)
 type Config struct {
 	Brokers []string // Kafka bootstrap addresses (required)
 	Topics  []string // input topics, partitioned by agent_id (required)

@@ -403,32 +403,38 @@ func (w *sharedWriter) publishFinal(ctx context.Context) error {
 		return err
 	}
 	for _, start := range starts {
-		cs, err := w.st.WindowCounters(ctx, start)
-		if err != nil {
-			return err
-		}
-		msgs := make([]kafka.Message, 0, len(cs))
-		for i := range cs {
-			c := &cs[i]
-			if c.Delta.IsZero() {
-				continue
-			}
-			iv := events.Interval{Scope: c.Scope, Key: c.Key, Window: w.cfg.Engine.Window, Start: start, End: start + windowMS, Counters: c.Delta}
-			if c.Scope != events.ScopeQueue {
-				iv.Reasons = events.SortedReasons(c.Reasons)
-			}
-			msgs = append(msgs, kafka.Message{Topic: w.cfg.Derived.Intervals, Key: []byte(c.Scope.String() + ":" + c.Key), Value: iv.AppendJSON(nil)})
-		}
-		if len(msgs) > 0 {
-			if err := w.cfg.Publisher.Publish(ctx, msgs); err != nil {
-				return fmt.Errorf("shared writer: publishing the final intervals of %s: %w", events.FormatTime(start), err)
-			}
-		}
-		if err := w.st.WindowPublished(ctx, start); err != nil {
+		if err := w.publishWindow(ctx, start); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// publishWindow publishes the final records of the window starting at
+// start, then forgets it.
+func (w *sharedWriter) publishWindow(ctx context.Context, start int64) error {
+	cs, err := w.st.WindowCounters(ctx, start)
+	if err != nil {
+		return err
+	}
+	msgs := make([]kafka.Message, 0, len(cs))
+	for i := range cs {
+		c := &cs[i]
+		if c.Delta.IsZero() {
+			continue
+		}
+		iv := events.Interval{Scope: c.Scope, Key: c.Key, Window: w.cfg.Engine.Window, Start: start, End: start + w.cfg.Engine.Window.Milliseconds(), Counters: c.Delta}
+		if c.Scope != events.ScopeQueue {
+			iv.Reasons = events.SortedReasons(c.Reasons)
+		}
+		msgs = append(msgs, kafka.Message{Topic: w.cfg.Derived.Intervals, Key: []byte(c.Scope.String() + ":" + c.Key), Value: iv.AppendJSON(nil)})
+	}
+	if len(msgs) > 0 {
+		if err := w.cfg.Publisher.Publish(ctx, msgs); err != nil {
+			return fmt.Errorf("shared writer: publishing the final intervals of %s: %w", events.FormatTime(start), err)
+		}
+	}
+	return w.st.WindowPublished(ctx, start)
 }
 
 // registerLogs makes sure every input partition that holds messages has

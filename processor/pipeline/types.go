@@ -115,7 +115,8 @@ type AgentWrite struct {
 
 // Batch is one flush of one partition: every store effect since the last
 // flush and the checkpoint that goes with them. A Store applies it
-// atomically or not at all.
+// atomically or not at all. (A plain record, one field per part of the
+// commit: the checkpoint's fields, the effects, the shared log entry.)
 type Batch struct {
 	Source Source
 	Token  string // the owner's fencing token from Claim

@@ -157,16 +157,7 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		sh.views = nil
 		return err
 	}
-	var logs []string // per log: key, expected position, new position
-	newPos := map[string]string{}
-	for i, e := range entries {
-		newPos[e.Log] = e.ID
-		if i > 0 && entries[i-1].Log == e.Log {
-			logs[len(logs)-1] = e.ID // the log's last entry read
-			continue
-		}
-		logs = append(logs, e.Log, e.Prev, e.ID)
-	}
+	logs, newPos := roundLogs(entries)
 	next := make(map[string]sharedView, len(counters))
 	look := func(k string) sharedView {
 		if v, ok := next[k]; ok {
@@ -174,46 +165,13 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		}
 		return *sh.views[k]
 	}
-	w := s.cfg.Window.Milliseconds()
 	var ops []any // shared.lua's ops, all strings
 	nops := 0
 	for i := range counters {
 		c := &counters[i]
 		key, ttl := s.viewKey(c)
 		old := look(key)
-		nv := old
-		nv.c.Add(&c.Delta)
-		nv.r = maps.Clone(old.r)
-		for r, ms := range c.Reasons {
-			if v := nv.r[r] + ms; v != 0 {
-				if nv.r == nil {
-					nv.r = map[string]int64{}
-				}
-				nv.r[r] = v
-			} else {
-				delete(nv.r, r)
-			}
-		}
-		if c.View == pipeline.ViewLast60m {
-			// the maxima (largest wrap-up, largest handle) of the
-			// intervals the view spans (as of this round: intervals
-			// come first)
-			fs := nv.c.Fields()
-			for f, isMax := range events.CounterIsMax {
-				if isMax {
-					*fs[f] = 0
-				}
-			}
-			for t := c.Start; t < c.End; t += w {
-				iv := look(s.IntervalKey(c.Scope, c.Key, t)).c
-				ifs := iv.Fields()
-				for f, isMax := range events.CounterIsMax {
-					if isMax {
-						*fs[f] = max(*fs[f], *ifs[f])
-					}
-				}
-			}
-		}
+		nv := s.added(old, c, look)
 		nv.start, nv.end, nv.used = c.Start, c.End, wallMS
 		d := pipeline.CounterDelta{Scope: c.Scope, Key: c.Key, View: c.View, Day: c.Day, Start: c.Start, End: c.End, Delta: nv.c, Full: true}
 		if old.at != 0 && old.start == c.Start && old.end == c.End && wallMS-old.at < rewriteAfter {
@@ -251,6 +209,60 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		}
 	}
 	return nil
+}
+
+// roundLogs lists, per log of entries (in order, each log's together), its
+// key, the position it was read at and its last entry's: what a round
+// expects of and moves each log to; and the new positions by log.
+func roundLogs(entries []pipeline.SharedEntry) (logs []string, newPos map[string]string) {
+	newPos = map[string]string{}
+	for i, e := range entries {
+		newPos[e.Log] = e.ID
+		if i > 0 && entries[i-1].Log == e.Log {
+			logs[len(logs)-1] = e.ID // the log's last entry read
+			continue
+		}
+		logs = append(logs, e.Log, e.Prev, e.ID)
+	}
+	return logs, newPos
+}
+
+// added is the view old with c added: its counters (maxima as maxima), its
+// not-ready reasons, and for a last-60m view the maxima of the intervals it
+// spans, as look gives them (this round's, intervals coming first).
+func (s *Store) added(old sharedView, c *pipeline.CounterDelta, look func(key string) sharedView) sharedView {
+	nv := old
+	nv.c.Add(&c.Delta)
+	nv.r = maps.Clone(old.r)
+	for r, ms := range c.Reasons {
+		if v := nv.r[r] + ms; v != 0 {
+			if nv.r == nil {
+				nv.r = map[string]int64{}
+			}
+			nv.r[r] = v
+		} else {
+			delete(nv.r, r)
+		}
+	}
+	if c.View != pipeline.ViewLast60m {
+		return nv
+	}
+	fs := nv.c.Fields()
+	for f, isMax := range events.CounterIsMax {
+		if isMax {
+			*fs[f] = 0
+		}
+	}
+	for t := c.Start; t < c.End; t += s.cfg.Window.Milliseconds() {
+		iv := look(s.IntervalKey(c.Scope, c.Key, t)).c
+		ifs := iv.Fields()
+		for f, isMax := range events.CounterIsMax {
+			if isMax {
+				*fs[f] = max(*fs[f], *ifs[f])
+			}
+		}
+	}
+	return nv
 }
 
 // sharedRound is one shared-writer round.
