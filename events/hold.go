@@ -3,7 +3,6 @@ package events
 import (
 	"container/heap"
 	"encoding/binary"
-	"errors"
 	"maps"
 	"slices"
 )
@@ -136,101 +135,6 @@ func AppendStateString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// ErrState is the error of a StateReader that ran out of bytes or read a
-// value out of range: the state was not written by AppendState.
-var ErrState = errors.New("adapter state is truncated or corrupt")
-
-// StateReader reads adapter state written with the Append helpers. Errors
-// are sticky: after the first, every read returns a zero value and Err
-// reports it.
-type StateReader struct {
-	B   []byte
-	err error
-}
-
-// Err is the first error met, or, when called at the end, ErrState if
-// bytes are left over.
-func (r *StateReader) Err() error {
-	if r.err == nil && len(r.B) != 0 {
-		return ErrState
-	}
-	return r.err
-}
-
-// Uvarint reads an unsigned varint.
-func (r *StateReader) Uvarint() uint64 {
-	v, n := binary.Uvarint(r.B)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.B = r.B[n:]
-	return v
-}
-
-// Varint reads a signed varint.
-func (r *StateReader) Varint() int64 {
-	v, n := binary.Varint(r.B)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.B = r.B[n:]
-	return v
-}
-
-// Count reads a length that must fit in what is left (each item takes at
-// least one byte).
-func (r *StateReader) Count() int {
-	n := r.Uvarint()
-	if n > uint64(len(r.B)) {
-		r.fail()
-		return 0
-	}
-	return int(n)
-}
-
-// Byte reads one byte.
-func (r *StateReader) Byte() byte {
-	if len(r.B) == 0 {
-		r.fail()
-		return 0
-	}
-	c := r.B[0]
-	r.B = r.B[1:]
-	return c
-}
-
-// String reads a length-prefixed string.
-func (r *StateReader) String() string {
-	n := r.Count()
-	if r.err != nil {
-		return ""
-	}
-	s := string(r.B[:n])
-	r.B = r.B[n:]
-	return s
-}
-
-// Event reads an event AppendStateEvent wrote.
-func (r *StateReader) Event() Event {
-	ev := Event{AgentID: r.String(), State: State(r.Byte()), TS: r.Varint()}
-	for _, p := range [...]*string{&ev.CallID, &ev.EventID, &ev.Team, &ev.Queue, &ev.Channel, &ev.Disposition, &ev.Reason} {
-		*p = r.String()
-	}
-	if ev.State != StateNone && !ev.State.Valid() {
-		r.fail()
-	}
-	return ev
-}
-
-func (r *StateReader) fail() {
-	if r.err == nil {
-		r.err = ErrState
-	}
-	r.B = nil
-}
-
 // AppendStateMap appends m sorted by key (deterministic): a count, then
 // each key and what put appends for its value.
 func AppendStateMap[V any](b []byte, m map[string]V, put func([]byte, V) []byte) []byte {
@@ -292,7 +196,7 @@ func (l Last) AppendState(b []byte) []byte {
 func (r *StateReader) Last() Last {
 	l := Last{State: State(r.Byte()), CallID: r.String(), Reason: r.String()}
 	if l.State != StateNone && !l.State.Valid() {
-		r.fail()
+		r.Fail("last state")
 	}
 	return l
 }

@@ -252,19 +252,19 @@ func TestOlderSnapshotVersionsStillRestore(t *testing.T) {
 		t.Fatalf("segments after a version 3 restore differ")
 	}
 
-	r := snapReader{b: v3[1:]}
-	r.i()
-	r.bool()
-	r.i()
-	r.u()
+	r := newSnapReader(v3[1:])
+	r.Varint()
+	r.Bool()
+	r.Varint()
+	r.Uvarint()
 	for range 8 {
-		r.i()
+		r.Varint()
 	}
-	cut := len(v3) - len(r.b)
+	cut := len(v3) - len(r.B)
 	for range 4 {
-		r.i()
+		r.Varint()
 	}
-	rest := len(v3) - len(r.b)
+	rest := len(v3) - len(r.B)
 	v2 := append(append([]byte{2}, v3[1:cut]...), v3[rest:]...)
 	e2, err := Restore(Config{}, &collector{}, v2)
 	if err != nil {
@@ -275,15 +275,15 @@ func TestOlderSnapshotVersionsStillRestore(t *testing.T) {
 	st3.Future, st3.IdleLogouts, st3.Forgotten, st3.Ignored = 0, 0, 0, 0 // version 2 lacks them
 	tail := func(e *Engine) []byte {                                     // the snapshot after its counters
 		b := e.Snapshot()
-		r := snapReader{b: b[1:]}
-		r.i()
-		r.bool()
-		r.i()
-		r.u()
+		r := newSnapReader(b[1:])
+		r.Varint()
+		r.Bool()
+		r.Varint()
+		r.Uvarint()
 		for range statFields(&Stats{}) {
-			r.i()
+			r.Varint()
 		}
-		return r.b
+		return r.B
 	}
 	if st2 != st3 || !bytes.Equal(tail(e2), tail(e3)) {
 		t.Fatal("the version 2 snapshot restored to another state than version 3")

@@ -36,85 +36,11 @@ func (w *snapWriter) bool(v bool) {
 	}
 }
 
-type snapReader struct {
-	b   []byte
-	err error
-}
+// snapReader reads a snapshot or a dedup journal chunk: the codec's
+// Reader, failing with ErrSnapshot, and the engine's own types.
+type snapReader struct{ events.Reader }
 
-func (r *snapReader) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("%w: truncated or corrupt at %s", ErrSnapshot, what)
-	}
-}
-
-func (r *snapReader) u() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail("uvarint")
-		r.b = nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *snapReader) i() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail("varint")
-		r.b = nil
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *snapReader) s() string {
-	n := r.u()
-	if n > uint64(len(r.b)) {
-		r.fail("string")
-		r.b = nil
-		return ""
-	}
-	v := string(r.b[:n])
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *snapReader) f64() uint64 {
-	if len(r.b) < 8 {
-		r.fail("word")
-		r.b = nil
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.b)
-	r.b = r.b[8:]
-	return v
-}
-
-func (r *snapReader) bool() bool {
-	if len(r.b) < 1 || r.b[0] > 1 {
-		r.fail("bool")
-		r.b = nil
-		return false
-	}
-	v := r.b[0] == 1
-	r.b = r.b[1:]
-	return v
-}
-
-// count reads a collection length and checks it against the bytes left
-// (each element takes at least minSize bytes), so corrupt input cannot make
-// Restore allocate without bound.
-func (r *snapReader) count(minSize int) int {
-	n := r.u()
-	if n > uint64(len(r.b)/minSize) {
-		r.fail("count")
-		r.b = nil
-		return 0
-	}
-	return int(n)
-}
+func newSnapReader(b []byte) snapReader { return snapReader{events.Reader{B: b, Corrupt: ErrSnapshot}} }
 
 func (w *snapWriter) event(ev *events.Event) {
 	w.s(ev.AgentID)
@@ -133,21 +59,21 @@ func (w *snapWriter) event(ev *events.Event) {
 // event reads a buffered event (one of a snapshot of version < 4 has no
 // agent_name).
 func (r *snapReader) event(ev *events.Event, version byte) {
-	ev.AgentID = r.s()
-	ev.State = events.State(r.u())
-	ev.TS = r.i()
-	ev.CallID = r.s()
-	ev.EventID = r.s()
-	ev.Team = r.s()
-	ev.Queue = r.s()
-	ev.Channel = r.s()
-	ev.Disposition = r.s()
-	ev.Reason = r.s()
+	ev.AgentID = r.String()
+	ev.State = events.State(r.Uvarint())
+	ev.TS = r.Varint()
+	ev.CallID = r.String()
+	ev.EventID = r.String()
+	ev.Team = r.String()
+	ev.Queue = r.String()
+	ev.Channel = r.String()
+	ev.Disposition = r.String()
+	ev.Reason = r.String()
 	if version >= 4 {
-		ev.AgentName = r.s()
+		ev.AgentName = r.String()
 	}
-	if r.err == nil && ev.Validate() != nil {
-		r.fail("buffered event")
+	if r.Failed() == nil && ev.Validate() != nil {
+		r.Fail("buffered event")
 	}
 }
 
@@ -168,17 +94,17 @@ func (w *snapWriter) reasons(m map[string]int64) {
 }
 
 func (r *snapReader) reasons() map[string]int64 {
-	n := r.count(2)
+	n := r.CountOf(2)
 	if n == 0 {
 		return nil
 	}
 	m := make(map[string]int64, n)
-	for ; n > 0 && r.err == nil; n-- {
-		k := r.s()
-		m[k] = r.i()
+	for ; n > 0 && r.Failed() == nil; n-- {
+		k := r.String()
+		m[k] = r.Varint()
 	}
 	if len(m) > maxReasonsKept {
-		r.fail("reasons")
+		r.Fail("reasons")
 	}
 	return m
 }
@@ -188,7 +114,7 @@ func (r *snapReader) reasons() map[string]int64 {
 func (r *snapReader) counters(c *events.Counters, n int) {
 	fs := c.Fields()
 	for _, p := range fs[:n] {
-		*p = r.i()
+		*p = r.Varint()
 	}
 }
 
@@ -354,13 +280,13 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 	if version < 4 {
 		nCounters = 10
 	}
-	r := snapReader{b: snap[1:]}
-	if win := r.i(); r.err == nil && win != e.windowMS {
+	r := newSnapReader(snap[1:])
+	if win := r.Varint(); r.Failed() == nil && win != e.windowMS {
 		return nil, fmt.Errorf("%w: taken with window %dms, configured %dms", ErrSnapshot, win, e.windowMS)
 	}
-	e.hasMax = r.bool()
-	e.maxTS = r.i()
-	e.seq = r.u()
+	e.hasMax = r.Bool()
+	e.maxTS = r.Varint()
+	e.seq = r.Uvarint()
 	stats := statFields(&e.stats)
 	switch version {
 	case 1, 2:
@@ -369,11 +295,11 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		stats = stats[:12]
 	}
 	for _, p := range stats {
-		*p = r.i()
+		*p = r.Varint()
 	}
 
-	for n := r.count(12); n > 0 && r.err == nil; n-- {
-		seq := r.u()
+	for n := r.CountOf(12); n > 0 && r.Failed() == nil; n-- {
+		seq := r.Uvarint()
 		var ev events.Event
 		r.event(&ev, version)
 		e.buf.push(&ev, seq)
@@ -381,46 +307,46 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 
 	journaled := false
 	if version > 1 {
-		e.dedupOut = r.u()
-		journaled = r.bool()
+		e.dedupOut = r.Uvarint()
+		journaled = r.Bool()
 	}
 	if journaled {
-		if end := r.u(); r.err == nil {
+		if end := r.Uvarint(); r.Failed() == nil {
 			if err := e.readDedupJournal(journal, end); err != nil {
 				return nil, err
 			}
 		}
 	} else {
-		for n := r.count(17); n > 0 && r.err == nil; n-- {
+		for n := r.CountOf(17); n > 0 && r.Failed() == nil; n-- {
 			e.pushDedup(r.dedup())
 		}
 	}
 
-	for n := r.count(20); n > 0 && r.err == nil; n-- {
-		a := &agent{id: r.s(), team: r.s(), state: events.State(r.u()), call: r.s(), since: r.i(), accrued: r.i(), talking: r.bool(), talkCall: r.s()}
+	for n := r.CountOf(20); n > 0 && r.Failed() == nil; n-- {
+		a := &agent{id: r.String(), team: r.String(), state: events.State(r.Uvarint()), call: r.String(), since: r.Varint(), accrued: r.Varint(), talking: r.Bool(), talkCall: r.String()}
 		s := &a.seg
-		s.open = r.bool()
-		s.alerted = r.bool()
-		s.serial = uint32(r.u())
-		s.id = r.s()
-		s.call = r.s()
-		s.disposition = r.s()
-		s.start = r.i()
-		s.warnMS = r.i()
-		s.overrunMS = r.i()
+		s.open = r.Bool()
+		s.alerted = r.Bool()
+		s.serial = uint32(r.Uvarint())
+		s.id = r.String()
+		s.call = r.String()
+		s.disposition = r.String()
+		s.start = r.Varint()
+		s.warnMS = r.Varint()
+		s.overrunMS = r.Varint()
 		for i := range a.calls {
-			a.calls[i] = callMemo{id: r.s(), queue: r.s()}
+			a.calls[i] = callMemo{id: r.String(), queue: r.String()}
 		}
-		a.callNext = uint8(r.u() % recentCalls)
-		a.lastSegStart = r.i()
-		a.segN = uint32(r.u())
-		a.lastACWMS = r.i()
-		a.lastOverrun = r.bool()
+		a.callNext = uint8(r.Uvarint() % recentCalls)
+		a.lastSegStart = r.Varint()
+		a.segN = uint32(r.Uvarint())
+		a.lastACWMS = r.Varint()
+		a.lastOverrun = r.Bool()
 		if version >= 4 {
-			a.talkStart = r.i()
-			a.reason = r.s()
-			s.handleMS = r.i()
-			a.name = r.s()
+			a.talkStart = r.Varint()
+			a.reason = r.String()
+			s.handleMS = r.Varint()
+			a.name = r.String()
 		} else {
 			// Taken before handles were timed: a call in progress is
 			// timed from its last state change, and a wrap-up in progress
@@ -429,13 +355,13 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 			s.handleMS = -1
 		}
 		if a.state > events.StateACW {
-			r.fail("agent state")
+			r.Fail("agent state")
 		}
-		if r.err != nil {
+		if r.Failed() != nil {
 			break
 		}
 		if _, dup := e.agents[a.id]; dup || a.id == "" {
-			r.fail("agent id")
+			r.Fail("agent id")
 			break
 		}
 		e.agents[a.id] = a
@@ -453,25 +379,22 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		}
 	}
 
-	e.started = r.bool()
-	e.winStart = r.i()
-	for n := r.count(12); n > 0 && r.err == nil; n-- {
-		k := scopeKey{scope: events.Scope(r.u()), key: r.s()}
+	e.started = r.Bool()
+	e.winStart = r.Varint()
+	for n := r.CountOf(12); n > 0 && r.Failed() == nil; n-- {
+		k := scopeKey{scope: events.Scope(r.Uvarint()), key: r.String()}
 		x := &accEntry{key: k}
 		r.counters(&x.Counters, nCounters)
 		if version >= 4 {
 			x.reasons = r.reasons()
 		}
 		if k.scope >= events.NumScopes {
-			r.fail("scope")
+			r.Fail("scope")
 		}
 		e.acc[k] = x
 	}
-	if r.err == nil && len(r.b) != 0 {
-		r.fail("end (trailing bytes)")
-	}
-	if r.err != nil {
-		return nil, r.err
+	if err := r.Err(); err != nil { // also bytes after the end
+		return nil, err
 	}
 	return e, nil
 }
@@ -483,7 +406,7 @@ func (w *snapWriter) dedup(d dedupEntry) {
 }
 
 func (r *snapReader) dedup() dedupEntry {
-	return dedupEntry{k: key128{a: r.f64(), b: r.f64()}, ts: r.i()}
+	return dedupEntry{k: key128{a: r.Uint64LE(), b: r.Uint64LE()}, ts: r.Varint()}
 }
 
 // pushDedup adds a restored dedup entry.
@@ -497,21 +420,21 @@ func (e *Engine) pushDedup(d dedupEntry) {
 func (e *Engine) readDedupJournal(journal [][]byte, end uint64) error {
 	next := e.dedupOut
 	for i, c := range journal {
-		r := snapReader{b: c}
-		idx := r.u()
-		n := r.count(17)
-		if r.err == nil && idx > next && idx < end {
+		r := newSnapReader(c)
+		idx := r.Uvarint()
+		n := r.CountOf(17)
+		if r.Failed() == nil && idx > next && idx < end {
 			return fmt.Errorf("%w: dedup journal lacks entries %d to %d (chunk %d starts at %d)", ErrSnapshot, next, min(idx, end)-1, i, idx)
 		}
-		for ; n > 0 && r.err == nil && idx < end; n, idx = n-1, idx+1 {
+		for ; n > 0 && r.Failed() == nil && idx < end; n, idx = n-1, idx+1 {
 			d := r.dedup()
-			if idx == next && r.err == nil {
+			if idx == next && r.Failed() == nil {
 				e.pushDedup(d)
 				next++
 			}
 		}
-		if r.err != nil {
-			return fmt.Errorf("dedup journal chunk %d: %w", i, r.err)
+		if r.Failed() != nil {
+			return fmt.Errorf("dedup journal chunk %d: %w", i, r.Failed())
 		}
 	}
 	if next != end {

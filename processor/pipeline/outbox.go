@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/acwstream/acwstream/events"
 	"github.com/segmentio/kafka-go"
 )
 
@@ -60,56 +61,29 @@ func appendOutbox(b []byte, batches ...[]kafka.Message) []byte {
 	return b
 }
 
-var errOutboxCorrupt = errors.New("truncated or corrupt")
+var errOutboxCorrupt = errors.New("outbox")
 
 // decodeOutbox decodes what appendOutbox wrote (empty: no messages).
 func decodeOutbox(b []byte) ([]kafka.Message, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	bad := false
-	u := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			bad = true
-			return 0
-		}
-		b = b[n:]
-		return v
-	}
-	bytes := func() []byte {
-		n := u()
-		if bad || n > uint64(len(b)) {
-			bad = true
-			return nil
-		}
-		s := b[:n:n]
-		b = b[n:]
-		return s
-	}
-	n := u()
-	if bad || n > uint64(len(b)) { // every message takes at least one byte
-		return nil, fmt.Errorf("outbox: %w", errOutboxCorrupt)
-	}
-	msgs := make([]kafka.Message, n)
+	r := events.Reader{B: b, Corrupt: errOutboxCorrupt}
+	msgs := make([]kafka.Message, r.Count()) // every message takes at least one byte
 	for i := range msgs {
 		m := &msgs[i]
-		m.Topic = string(bytes())
-		m.Key = bytes()
-		m.Value = bytes()
-		nh := u()
-		if bad || nh > uint64(len(b)) {
-			return nil, fmt.Errorf("outbox: message %d: %w", i, errOutboxCorrupt)
+		m.Topic = r.String()
+		m.Key = r.Bytes()
+		m.Value = r.Bytes()
+		for range r.Count() {
+			m.Headers = append(m.Headers, kafka.Header{Key: r.String(), Value: r.Bytes()})
 		}
-		for range nh {
-			m.Headers = append(m.Headers, kafka.Header{Key: string(bytes()), Value: bytes()})
-		}
-		if bad {
-			return nil, fmt.Errorf("outbox: message %d: %w", i, errOutboxCorrupt)
+		if err := r.Failed(); err != nil {
+			return nil, fmt.Errorf("message %d: %w", i, err)
 		}
 	}
-	if len(b) != 0 {
-		return nil, fmt.Errorf("outbox: %d bytes after the last message: %w", len(b), errOutboxCorrupt)
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return msgs, nil
 }

@@ -88,6 +88,8 @@ var ErrSharedConflict = errors.New("shared writer: lease lost or entries already
 // in the logs after an upgrade.
 const sharedLogVersion = 2
 
+var errSharedLog = errors.New("shared log")
+
 // AppendSharedLog appends to b the encoding of one partition's shared
 // flush (Batch.SharedLog): its interval deltas ivs (Scope, Key, Start,
 // Delta), the last-60-minutes retractions of windows that left the view
@@ -136,10 +138,8 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 		d.Reasons = addReasons(d.Reasons, c.r, 1)
 	}
 	for n, d := range data {
-		if len(d) == 0 || d[0] < 1 || d[0] > sharedLogVersion {
-			return nil, fmt.Errorf("shared log entry %d: unknown version", n)
-		}
-		r := &auxReader{StateReader: events.StateReader{B: d[1:]}, uncounted: d[0] == 1}
+		r := &auxReader{Reader: events.Reader{B: d, Corrupt: errSharedLog}}
+		r.uncounted = r.Version(1, sharedLogVersion) == 1
 		f, e := r.Varint(), r.Varint()
 		if e > end {
 			first, end = f, e
@@ -167,8 +167,8 @@ func SumShared(data [][]byte, window time.Duration, loc *time.Location) ([]Count
 			c := r.tally()
 			add(k, &c)
 		}
-		if r.err() != nil {
-			return nil, fmt.Errorf("shared log entry %d: corrupt", n)
+		if err := r.Err(); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", n, err)
 		}
 	}
 	out := make([]CounterDelta, 0, len(ivs)+len(days)+len(last60))
@@ -509,13 +509,8 @@ func nonEmptyPartitions(ctx context.Context, cfg *Config) ([]Source, error) {
 // sharedLogEnd reads the end of the view span of an AppendSharedLog
 // encoding: the end of its partition's open window then.
 func sharedLogEnd(d []byte) (int64, bool) {
-	if len(d) == 0 || d[0] != sharedLogVersion {
-		return 0, false
-	}
-	_, n := binary.Varint(d[1:])
-	if n <= 0 {
-		return 0, false
-	}
-	end, m := binary.Varint(d[1+n:])
-	return end, m > 0
+	r := events.Reader{B: d}
+	r.Version(sharedLogVersion, sharedLogVersion)
+	_, end := r.Varint(), r.Varint()
+	return end, r.Failed() == nil
 }

@@ -654,8 +654,7 @@ var errAux = errors.New("pipeline: corrupt aux checkpoint")
 // auxReader decodes appendAux's and AppendSharedLog's output: the
 // adapters' state reader, plus scope/keys and counters.
 type auxReader struct {
-	events.StateReader
-	bad bool // a scope out of range
+	events.Reader
 	// uncounted: the entries hold oldCounters counters and no count
 	// (aux version < 4, shared log version 1).
 	uncounted bool
@@ -664,7 +663,7 @@ type auxReader struct {
 func (r *auxReader) scopeKey() scopeKey {
 	scope := events.Scope(r.Uvarint())
 	if scope >= events.NumScopes {
-		r.bad = true
+		r.Fail("scope")
 	}
 	return scopeKey{scope, r.String()}
 }
@@ -709,20 +708,11 @@ func (r *auxReader) reasons() map[string]int64 {
 	return m
 }
 
-// err reports a truncated or corrupt input, or bytes left over.
-func (r *auxReader) err() error {
-	if r.bad {
-		return events.ErrState
-	}
-	return r.Err()
-}
-
 // restoreAux decodes appendAux's output and sets the base from the engine.
 func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []byte, err error) {
-	if len(b) == 0 || b[0] < 2 || b[0] > auxVersion {
-		return nil, errAux
-	}
-	r := &auxReader{StateReader: events.StateReader{B: b[1:]}, uncounted: b[0] < 4}
+	r := &auxReader{Reader: events.Reader{B: b, Corrupt: errAux}}
+	version := r.Version(2, auxVersion)
+	r.uncounted = version < 4
 	t.win.closed = t.win.closed[:0]
 	for range r.Count() {
 		cw := closedWindow{start: r.Varint(), counters: map[scopeKey]tally{}}
@@ -738,12 +728,11 @@ func (t *tracker) restoreAux(b []byte, eng *processor.Engine) (adapterState []by
 		day := r.String()
 		t.agent.days[dayKey{k, day}] = r.tally()
 	}
-	if b[0] >= 3 { // an adapter's state follows (Count is 0 if it does not fit)
-		n := r.Count()
-		adapterState, r.B = r.B[:n:n], r.B[n:]
+	if version >= 3 { // an adapter's state follows
+		adapterState = r.Bytes()
 	}
-	if r.err() != nil {
-		return nil, errAux
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	clear(t.win.base)
 	t.win.baseWin, _ = eng.OpenWindow()

@@ -298,55 +298,27 @@ var errRecord = errors.New("malformed round record")
 
 // parseRecord decodes appendRecord's encoding.
 func parseRecord(b []byte) (*sharedRound, error) {
-	if len(b) == 0 || b[0] != 1 {
-		return nil, errRecord
+	r := events.Reader{B: b, Corrupt: errRecord}
+	r.Version(1, 1)
+	nl, no := r.Count(), r.Count()
+	if nl%3 != 0 {
+		r.Fail("logs")
 	}
-	b = b[1:]
-	num := func() (int, bool) {
-		v, n := binary.Uvarint(b)
-		if n <= 0 || v > uint64(len(b)) {
-			return 0, false
-		}
-		b = b[n:]
-		return int(v), true
+	rec := &sharedRound{Logs: make([]string, nl), Ops: make([]any, no)}
+	for i := range rec.Logs {
+		rec.Logs[i] = r.String()
 	}
-	str := func() (string, bool) {
-		n, ok := num()
-		if !ok || n > len(b) {
-			return "", false
-		}
-		v := string(b[:n])
-		b = b[n:]
-		return v, true
+	rec.Notice = r.String()
+	for i := range rec.Ops {
+		rec.Ops[i] = r.String()
 	}
-	nl, ok1 := num()
-	no, ok2 := num()
-	if !ok1 || !ok2 || nl%3 != 0 {
-		return nil, errRecord
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
-	r := &sharedRound{Logs: make([]string, nl), Ops: make([]any, no)}
-	for i := range r.Logs {
-		if r.Logs[i], ok1 = str(); !ok1 {
-			return nil, errRecord
-		}
+	for i := 0; i < len(rec.Ops); rec.NOps++ {
+		i += opsPrefix(rec.Ops[i:], 1)
 	}
-	if r.Notice, ok1 = str(); !ok1 {
-		return nil, errRecord
-	}
-	for i := range r.Ops {
-		v, ok := str()
-		if !ok {
-			return nil, errRecord
-		}
-		r.Ops[i] = v
-	}
-	for i := 0; i < len(r.Ops); r.NOps++ {
-		i += opsPrefix(r.Ops[i:], 1)
-	}
-	if len(b) != 0 {
-		return nil, errRecord
-	}
-	return r, nil
+	return rec, nil
 }
 
 // PendingKey is the hash naming a shared-writer round being written in

@@ -303,21 +303,17 @@ func encodeTicks(ts []pipeline.Tick) string {
 
 func decodeTicks(s string) ([]pipeline.Tick, error) {
 	var out []pipeline.Tick
-	b := []byte(s)
-	for len(b) > 0 {
-		off, n := binary.Varint(b)
-		if n <= 0 {
-			return nil, errors.New("truncated")
-		}
-		w, m := binary.Varint(b[n:])
-		if m <= 0 {
-			return nil, errors.New("truncated")
-		}
-		out = append(out, pipeline.Tick{Offset: off, Watermark: w})
-		b = b[n+m:]
+	r := events.Reader{B: []byte(s), Corrupt: errTicks}
+	for len(r.B) > 0 {
+		out = append(out, pipeline.Tick{Offset: r.Varint(), Watermark: r.Varint()})
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+var errTicks = errors.New("ticks")
 
 func secs(d time.Duration) string { return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10) }
 
