@@ -131,10 +131,7 @@ func (pt *partition) run(ctx context.Context) error {
 			start = kafka.FirstOffset
 		}
 	}
-	f, err := newReaderFetcher(cfg, pt.src, start)
-	if err != nil {
-		return &blockedError{reason: BlockedStart, err: fmt.Errorf("setting the start offset: %w", err)}
-	}
+	f := newBatchFetcher(cfg, pt.src, start, pt.log)
 	defer f.Close()
 	fetching := startFetching(ctx, f, &pt.retry)
 	defer fetching.close()
@@ -149,7 +146,7 @@ func (pt *partition) run(ctx context.Context) error {
 		return nil
 	case <-time.After(time.Duration(float64(cfg.FlushInterval) * phaseOf(pt.src.Partition))):
 	}
-	release, err := pt.loop(ctx, f, fetching.msgs)
+	release, err := pt.loop(ctx, f, fetching)
 	if release {
 		pt.release()
 	}
@@ -158,89 +155,144 @@ func (pt *partition) run(ctx context.Context) error {
 
 // loop applies the fetched messages and flushes them until ctx ends (it
 // then reports that the partition is to be released), or a flush fails.
-func (pt *partition) loop(ctx context.Context, f fetcher, msgs <-chan kafka.Message) (release bool, err error) {
-	cfg := &pt.p.cfg
-	flushT := time.NewTicker(cfg.FlushInterval)
-	defer flushT.Stop()
-	stopped := func(err error) (bool, error) {
-		if ctx.Err() != nil {
-			return true, nil
-		}
-		return false, err
-	}
+func (pt *partition) loop(ctx context.Context, f fetcher, fl *fetchLoop) (release bool, err error) {
+	l := &loopState{pt: pt, ctx: ctx, f: f, fl: fl, flushT: time.NewTicker(pt.p.cfg.FlushInterval)}
+	defer l.flushT.Stop()
 	for {
-		in := msgs
-		if pt.batchFull() {
-			// The open batch has reached BatchMaxBytes: flush it now, or,
-			// while the previous flush is out, apply nothing more until
-			// that one is back (then the due flush sends this one).
-			if pt.out.inflight == nil {
-				pt.pos.queued = len(msgs)
-				if err := pt.flushNow(ctx); err != nil {
-					return stopped(err)
-				}
-				continue
-			}
-			in = nil
-			pt.out.due = true
+		if l.batch != nil && l.at == len(l.batch) {
+			fl.recycle(l.batch)
+			l.batch, l.at = nil, 0
 		}
+		full := pt.batchFull()
+		switch {
+		case full && pt.out.inflight == nil:
+			// The open batch has reached BatchMaxBytes: flush it now.
+			pt.pos.queued = l.queued()
+			if err := pt.flushNow(ctx); err != nil {
+				if end, rel, err := l.stopped(err); end {
+					return rel, err
+				}
+			}
+			continue
+		case full:
+			// While the previous flush is out, apply nothing more until
+			// that one is back (then the due flush sends this one).
+			pt.out.due = true
+		case l.batch != nil:
+			// Apply the next messages, unless the timer or the commit
+			// came first.
+			var end, rel bool
+			var err error
+			select {
+			case <-ctx.Done():
+				return true, nil
+			case cerr := <-pt.out.inflight:
+				end, rel, err = l.committed(cerr)
+			case <-l.flushT.C:
+				end, rel, err = l.tick()
+			default:
+				l.at = pt.apply(l.batch, l.at)
+			}
+			if end {
+				return rel, err
+			}
+			continue
+		}
+		in := fl.batches
+		if l.batch != nil || full {
+			in = nil
+		}
+		var end, rel bool
 		select {
 		case <-ctx.Done():
 			return true, nil
-		case m, ok := <-in:
+		case b, ok := <-in:
 			if !ok {
 				return true, nil // fetching stopped: ctx ended
 			}
-			pt.handle(&m)
-			pt.drain(msgs) // what is already fetched, before looking at the timer
-		case err := <-pt.out.inflight:
-			pt.out.inflight = nil
-			if err != nil {
-				if ctx.Err() != nil {
-					return false, nil // the commit was fenced or lost: nothing to release
-				}
-				return false, err
-			}
-			if pt.out.due {
-				// A tick passed while that flush was out: flush now (an
-				// unfinal flush only sends the batch on its way).
-				pt.pos.queued = len(msgs)
-				if pt.out.awaitPublishing(ctx) == nil { // else released next
-					_ = pt.flush(false)
-				}
-			}
-		case <-flushT.C:
-			pt.pos.queued = len(msgs)
-			pt.wallClock(ctx, f)
-			// While the previous flush is out, keep applying messages
-			// and flush once it is back, for up to maxFlushWait; after
-			// that, wait for it (this is where a slow or absent Redis or
-			// Kafka pauses the partition, and its fetching with it).
-			if pt.out.inflight != nil && cfg.Now().Sub(pt.out.sentAt) < maxFlushWait {
-				pt.out.due = true
-				continue
-			}
-			if err := pt.flushNow(ctx); err != nil {
-				return stopped(err)
-			}
+			l.batch, l.at = b, pt.apply(b, 0)
+		case cerr := <-pt.out.inflight:
+			end, rel, err = l.committed(cerr)
+		case <-l.flushT.C:
+			end, rel, err = l.tick()
+		}
+		if end {
+			return rel, err
 		}
 	}
 }
 
-// drain applies what is already fetched, up to 4096 messages or a full
-// batch.
-func (pt *partition) drain(msgs <-chan kafka.Message) {
-	for i := 0; i < 4096 && !pt.batchFull(); i++ {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return
-			}
-			pt.handle(&m)
-		default:
-			return
+// loopState is what a partition's loop keeps between its steps: the
+// fetched batch being applied, from at on, and the flush timer.
+type loopState struct {
+	pt     *partition
+	ctx    context.Context
+	f      fetcher
+	fl     *fetchLoop
+	flushT *time.Ticker
+	batch  []kafka.Message
+	at     int
+}
+
+// queued is positive while fetched messages wait to be applied.
+func (l *loopState) queued() int { return len(l.batch) - l.at + len(l.fl.batches) }
+
+// stopped ends the loop after a failed flush: a flush that failed because
+// the partition is being taken away releases it.
+func (l *loopState) stopped(err error) (end, release bool, _ error) {
+	if l.ctx.Err() != nil {
+		return true, true, nil
+	}
+	return true, false, err
+}
+
+// committed takes the end of the commit in flight.
+func (l *loopState) committed(err error) (end, release bool, _ error) {
+	pt := l.pt
+	pt.out.inflight = nil
+	if err != nil {
+		if l.ctx.Err() != nil {
+			return true, false, nil // the commit was fenced or lost: nothing to release
+		}
+		return true, false, err
+	}
+	if pt.out.due {
+		// A tick passed while that flush was out: flush now (an unfinal
+		// flush only sends the batch on its way).
+		pt.pos.queued = l.queued()
+		if pt.out.awaitPublishing(l.ctx) == nil { // else released next
+			_ = pt.flush(false)
 		}
 	}
+	return false, false, nil
+}
+
+// tick takes the flush timer: the idle clock, then a flush.
+func (l *loopState) tick() (end, release bool, _ error) {
+	pt := l.pt
+	pt.pos.queued = l.queued()
+	pt.wallClock(l.ctx, l.f)
+	// While the previous flush is out, keep applying messages and flush
+	// once it is back, for up to maxFlushWait; after that, wait for it
+	// (this is where a slow or absent Redis or Kafka pauses the
+	// partition, and its fetching with it).
+	if pt.out.inflight != nil && pt.p.cfg.Now().Sub(pt.out.sentAt) < maxFlushWait {
+		pt.out.due = true
+		return false, false, nil
+	}
+	if err := pt.flushNow(l.ctx); err != nil {
+		return l.stopped(err)
+	}
+	return false, false, nil
+}
+
+// apply applies batch's messages from at on, up to 4096 of them or until
+// the open batch is full, and returns where it stopped.
+func (pt *partition) apply(batch []kafka.Message, at int) int {
+	for stop := min(len(batch), at+4096); at < stop && !pt.batchFull(); at++ {
+		pt.handle(&batch[at])
+	}
+	return at
 }
 
 // flushNow waits for the flush in flight, if any, and for the records
@@ -325,9 +377,9 @@ func (pt *partition) wallClock(ctx context.Context, f fetcher) {
 		// Ask the broker whether we are at the end.
 		pt.pos.lastTick = now
 		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		lag, err := f.Lag(lctx)
+		end, err := f.End(lctx)
 		cancel()
-		if err != nil || lag > 0 {
+		if err != nil || pt.pos.next == noOffset || end > pt.pos.next {
 			return
 		}
 		if pt.pos.next == noOffset {

@@ -228,7 +228,6 @@ type SkipObserver interface {
 const (
 	BlockedRestore        = "restore"         // the checkpoint cannot be restored
 	BlockedLostCheckpoint = "lost_checkpoint" // Kafka has progress, the store no checkpoint
-	BlockedStart          = "start"           // the start offset cannot be set
 	BlockedPublish        = "publish"         // Kafka refuses the derived records (ErrRefused)
 )
 

@@ -312,7 +312,7 @@ func (m *Metrics) Rebuilt(_ pipeline.Source, from int64) {
 	}
 }
 
-var blockReasons = []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedStart, pipeline.BlockedPublish}
+var blockReasons = []string{pipeline.BlockedRestore, pipeline.BlockedLostCheckpoint, pipeline.BlockedPublish}
 
 func (m *Metrics) countBlocked() {
 	n := map[string]int{}
