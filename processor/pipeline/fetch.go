@@ -34,7 +34,8 @@ type batchFetcher struct {
 	dialer   *kafka.Dialer
 	brokers  []string
 	src      Source
-	maxBytes int
+	maxBytes int // of a fetch: fetchBytes, more while a message does not fit
+	limit    int // the most maxBytes grows to: twice Config.MaxMessageBytes
 	maxWait  time.Duration
 	log      zerolog.Logger
 	conn     *kafka.Conn // nil: to dial
@@ -47,9 +48,18 @@ func newBatchFetcher(cfg *Config, src Source, start int64, log zerolog.Logger) *
 	if d == nil {
 		d = kafka.DefaultDialer
 	}
-	return &batchFetcher{dialer: d, brokers: cfg.Brokers, src: src, maxBytes: 2 * cfg.MaxMessageBytes,
+	limit := 2 * cfg.MaxMessageBytes
+	return &batchFetcher{dialer: d, brokers: cfg.Brokers, src: src, maxBytes: min(fetchBytes, limit), limit: limit,
 		maxWait: 500 * time.Millisecond, log: log, next: start}
 }
+
+// fetchBytes bounds a fetch's bytes (Kafka's own default is 1 MiB a
+// partition): with fetchAhead, what a partition holds fetched and not yet
+// applied stays about a megabyte, whatever the backlog. A fetch that
+// brings no whole message while Kafka holds more (a broker that truncates
+// to the bound, and a message larger than it) doubles the bound, up to
+// twice Config.MaxMessageBytes.
+const fetchBytes = 256 << 10
 
 // fetchTimeout bounds one fetch on the network, beyond the broker's wait.
 const fetchTimeout = 10 * time.Second
@@ -67,6 +77,7 @@ func (f *batchFetcher) Fetch(ctx context.Context, dst []kafka.Message) ([]kafka.
 		stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks the read
 		conn.SetReadDeadline(time.Now().Add(f.maxWait + fetchTimeout))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: f.maxBytes, MaxWait: f.maxWait})
+		got := len(dst)
 		for {
 			m, err := batch.ReadMessage()
 			if err != nil {
@@ -81,6 +92,9 @@ func (f *batchFetcher) Fetch(ctx context.Context, dst []kafka.Message) ([]kafka.
 		}
 		if len(dst) > n {
 			f.next = dst[len(dst)-1].Offset + 1
+		}
+		if len(dst) == got && err == nil && batch.HighWaterMark() > f.next && f.maxBytes < f.limit {
+			f.maxBytes = min(2*f.maxBytes, f.limit)
 		}
 		if err == nil || errors.Is(err, kafka.RequestTimedOut) {
 			continue // an empty fetch (the broker's wait passed), or the broker's timeout
@@ -196,7 +210,7 @@ type fetchLoop struct {
 
 // fetchAhead is how many fetched batches may wait for the partition: with
 // the one being applied and the one being fetched, at most four fetches'
-// messages (each at most twice Config.MaxMessageBytes) are in memory.
+// messages (each at most fetchBytes, see there) are in memory.
 const fetchAhead = 2
 
 // startFetching fetches from f into fl.batches until ctx ends or close is

@@ -21,12 +21,19 @@ import (
 // first del of them deleted (as retention deletes them).
 func fetchBroker(t *testing.T, n, del int) []string {
 	t.Helper()
+	return fetchBrokerSized(t, n, del, 0)
+}
+
+// fetchBrokerSized is fetchBroker with every seventh record padded to
+// big bytes.
+func fetchBrokerSized(t *testing.T, n, del, big int) []string {
+	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("in"))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("in"), kgo.ProducerBatchMaxBytes(4<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,6 +42,9 @@ func fetchBroker(t *testing.T, n, del int) []string {
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		recs[i] = &kgo.Record{Key: []byte("a"), Value: []byte(strconv.Itoa(i))}
+		if big > 0 && i%7 == 3 {
+			recs[i].Value = append(recs[i].Value, bytes.Repeat([]byte(" "), big)...)
+		}
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -107,5 +117,27 @@ func TestAFetchEndsWithItsContext(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Fetch did not return after its context ended")
+	}
+}
+
+// Messages larger than a fetch's bound (fetchBytes) are read whole, in
+// order, between small ones.
+func TestMessagesLargerThanAFetchAreRead(t *testing.T) {
+	brokers := fetchBrokerSized(t, 30, 0, 3*fetchBytes/2)
+	f := newBatchFetcher(&Config{Brokers: brokers, MaxMessageBytes: 1 << 20}, Source{Topic: "in"}, 0, zerolog.Nop())
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got []kafka.Message
+	for len(got) < 30 {
+		var err error
+		if got, err = f.Fetch(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range got {
+		if m.Offset != int64(i) || !strings.HasPrefix(string(m.Value), strconv.Itoa(i)) || (i%7 == 3) != (len(m.Value) > fetchBytes) {
+			t.Fatalf("message %d: offset %d, %d bytes", i, m.Offset, len(m.Value))
+		}
 	}
 }
