@@ -23,8 +23,8 @@ type fetcher interface {
 	Close() error
 }
 
-// batchFetcher fetches with kafka-go's Conn to the partition's leader, one
-// Fetch request per call, whose messages are handed over together.
+// batchFetcher fetches with kafka-go's Conn to the partition's leader and
+// hands over up to fetchMessages messages of a fetch response at a time.
 // (kafka.Reader, built on the same Conn, hands each message over a channel
 // of its own and resets a deadline per message: a fifth of a backlog
 // drain's CPU went there.) Like kafka.Reader, it reconnects to the leader
@@ -34,13 +34,13 @@ type batchFetcher struct {
 	dialer   *kafka.Dialer
 	brokers  []string
 	src      Source
-	maxBytes int // of a fetch: fetchBytes, more while a message does not fit
-	limit    int // the most maxBytes grows to: twice Config.MaxMessageBytes
+	maxBytes int // of a fetch: twice Config.MaxMessageBytes
 	maxWait  time.Duration
 	log      zerolog.Logger
-	conn     *kafka.Conn // nil: to dial
-	next     int64       // next offset to fetch (kafka.FirstOffset or LastOffset until known)
-	endConn  *kafka.Conn // End's own connection (Fetch may be blocked on conn)
+	conn     *kafka.Conn  // nil: to dial
+	batch    *kafka.Batch // the fetch response being read (nil: none)
+	next     int64        // next offset to fetch (kafka.FirstOffset or LastOffset until known)
+	endConn  *kafka.Conn  // End's own connection (Fetch may be blocked on conn)
 }
 
 func newBatchFetcher(cfg *Config, src Source, start int64, log zerolog.Logger) *batchFetcher {
@@ -48,20 +48,18 @@ func newBatchFetcher(cfg *Config, src Source, start int64, log zerolog.Logger) *
 	if d == nil {
 		d = kafka.DefaultDialer
 	}
-	limit := 2 * cfg.MaxMessageBytes
-	return &batchFetcher{dialer: d, brokers: cfg.Brokers, src: src, maxBytes: min(fetchBytes, limit), limit: limit,
+	return &batchFetcher{dialer: d, brokers: cfg.Brokers, src: src, maxBytes: 2 * cfg.MaxMessageBytes,
 		maxWait: 500 * time.Millisecond, log: log, next: start}
 }
 
-// fetchBytes bounds a fetch's bytes (Kafka's own default is 1 MiB a
-// partition): with fetchAhead, what a partition holds fetched and not yet
-// applied stays about a megabyte, whatever the backlog. A fetch that
-// brings no whole message while Kafka holds more (a broker that truncates
-// to the bound, and a message larger than it) doubles the bound, up to
-// twice Config.MaxMessageBytes.
-const fetchBytes = 256 << 10
+// fetchMessages is the most messages one Fetch hands over; a fetch
+// response with more is read on by the next (as kafka.Reader streams it):
+// with fetchAhead, what a partition holds fetched and not yet applied is a
+// few thousand messages, whatever the backlog and the fetch's size.
+const fetchMessages = 1024
 
-// fetchTimeout bounds one fetch on the network, beyond the broker's wait.
+// fetchTimeout bounds the network's part of reading fetched messages,
+// beyond the broker's wait.
 const fetchTimeout = 10 * time.Second
 
 func (f *batchFetcher) Fetch(ctx context.Context, dst []kafka.Message) ([]kafka.Message, error) {
@@ -76,16 +74,19 @@ func (f *batchFetcher) Fetch(ctx context.Context, dst []kafka.Message) ([]kafka.
 		conn := f.conn
 		stop := context.AfterFunc(ctx, func() { conn.Close() }) // unblocks the read
 		conn.SetReadDeadline(time.Now().Add(f.maxWait + fetchTimeout))
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: f.maxBytes, MaxWait: f.maxWait})
-		got := len(dst)
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
+		if f.batch == nil {
+			f.batch = conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: f.maxBytes, MaxWait: f.maxWait})
+		}
+		var err error
+		for len(dst)-n < fetchMessages {
+			var m kafka.Message
+			if m, err = f.batch.ReadMessage(); err != nil {
+				err = f.batch.Close() // nil at the end of the response
+				f.batch = nil
 				break
 			}
 			dst = append(dst, m)
 		}
-		err := batch.Close()
 		if !stop() || ctx.Err() != nil {
 			f.drop()
 			return dst[:n], ctx.Err()
@@ -93,11 +94,8 @@ func (f *batchFetcher) Fetch(ctx context.Context, dst []kafka.Message) ([]kafka.
 		if len(dst) > n {
 			f.next = dst[len(dst)-1].Offset + 1
 		}
-		if len(dst) == got && err == nil && batch.HighWaterMark() > f.next && f.maxBytes < f.limit {
-			f.maxBytes = min(2*f.maxBytes, f.limit)
-		}
 		if err == nil || errors.Is(err, kafka.RequestTimedOut) {
-			continue // an empty fetch (the broker's wait passed), or the broker's timeout
+			continue // more to read, an empty fetch (the broker's wait passed), or the broker's timeout
 		}
 		// The connection is dropped: the next Fetch dials the leader again
 		// (it may have moved) and seeks (an offset Kafka no longer holds
@@ -156,6 +154,7 @@ func (f *batchFetcher) seek(conn *kafka.Conn) error {
 }
 
 func (f *batchFetcher) drop() {
+	f.batch = nil // its connection goes
 	if f.conn != nil {
 		f.conn.Close()
 		f.conn = nil
@@ -210,7 +209,7 @@ type fetchLoop struct {
 
 // fetchAhead is how many fetched batches may wait for the partition: with
 // the one being applied and the one being fetched, at most four fetches'
-// messages (each at most fetchBytes, see there) are in memory.
+// messages (each at most fetchMessages) are in memory.
 const fetchAhead = 2
 
 // startFetching fetches from f into fl.batches until ctx ends or close is

@@ -24,8 +24,8 @@ func fetchBroker(t *testing.T, n, del int) []string {
 	return fetchBrokerSized(t, n, del, 0)
 }
 
-// fetchBrokerSized is fetchBroker with every seventh record padded to
-// big bytes.
+// fetchBrokerSized is fetchBroker with every seventh of the first 30
+// records padded to big bytes.
 func fetchBrokerSized(t *testing.T, n, del, big int) []string {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "in"))
@@ -42,7 +42,7 @@ func fetchBrokerSized(t *testing.T, n, del, big int) []string {
 	recs := make([]*kgo.Record, n)
 	for i := range recs {
 		recs[i] = &kgo.Record{Key: []byte("a"), Value: []byte(strconv.Itoa(i))}
-		if big > 0 && i%7 == 3 {
+		if big > 0 && i < 30 && i%7 == 3 {
 			recs[i].Value = append(recs[i].Value, bytes.Repeat([]byte(" "), big)...)
 		}
 	}
@@ -120,23 +120,27 @@ func TestAFetchEndsWithItsContext(t *testing.T) {
 	}
 }
 
-// Messages larger than a fetch's bound (fetchBytes) are read whole, in
-// order, between small ones.
-func TestMessagesLargerThanAFetchAreRead(t *testing.T) {
-	brokers := fetchBrokerSized(t, 30, 0, 3*fetchBytes/2)
+// Large messages are read whole, in order, between small ones, and a
+// fetch response of more than fetchMessages is handed over in parts.
+func TestFetchesAreHandedOverInParts(t *testing.T) {
+	brokers := fetchBrokerSized(t, 2*fetchMessages+30, 0, 300<<10)
 	f := newBatchFetcher(&Config{Brokers: brokers, MaxMessageBytes: 1 << 20}, Source{Topic: "in"}, 0, zerolog.Nop())
 	defer f.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var got []kafka.Message
-	for len(got) < 30 {
+	for len(got) < 2*fetchMessages+30 {
+		n := len(got)
 		var err error
 		if got, err = f.Fetch(ctx, got); err != nil {
 			t.Fatal(err)
 		}
+		if len(got)-n > fetchMessages {
+			t.Fatalf("one Fetch handed over %d messages, more than %d", len(got)-n, fetchMessages)
+		}
 	}
 	for i, m := range got {
-		if m.Offset != int64(i) || !strings.HasPrefix(string(m.Value), strconv.Itoa(i)) || (i%7 == 3) != (len(m.Value) > fetchBytes) {
+		if m.Offset != int64(i) || !strings.HasPrefix(string(m.Value), strconv.Itoa(i)) || (i < 30 && i%7 == 3) != (len(m.Value) > 300<<10) {
 			t.Fatalf("message %d: offset %d, %d bytes", i, m.Offset, len(m.Value))
 		}
 	}
