@@ -12,6 +12,7 @@ import (
 
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor/pipeline"
+	"github.com/acwstream/acwstream/processor/pipeline/storetest"
 	"github.com/acwstream/acwstream/sink/redisstore"
 	"github.com/acwstream/acwstream/sink/redistest"
 )
@@ -197,25 +198,7 @@ func teamLog(team string, ws int64, c events.Counters) []byte {
 // applyShared runs one shared-writer round as token.
 func applyShared(t *testing.T, s *redisstore.Store, token string) {
 	t.Helper()
-	ctx := context.Background()
-	if ok, err := s.LeaseShared(ctx, token, time.Minute); !ok || err != nil {
-		t.Fatalf("lease: %v %v", ok, err)
-	}
-	es, _, err := s.ReadShared(ctx, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data := make([][]byte, len(es))
-	for i := range es {
-		data[i] = es[i].Data
-	}
-	cs, err := pipeline.SumShared(data, 15*time.Minute, time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.ApplyShared(ctx, token, es, cs, 1); err != nil {
-		t.Fatal(err)
-	}
+	storetest.ApplyRound(t, s, token)
 }
 
 // Two shared writers that read the same entries cannot both apply them:

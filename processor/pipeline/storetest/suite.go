@@ -439,3 +439,11 @@ func acwCount(t *testing.T, sh pipeline.SharedStore, start int64, team string) i
 	}
 	return -1
 }
+
+// ApplyRound runs one shared-writer round on sh as token: the lease, the
+// entries not yet applied (up to 100 per log), their sum applied.
+func ApplyRound(t *testing.T, sh pipeline.SharedStore, token string) {
+	t.Helper()
+	lease(t, sh, token)
+	apply(t, sh, token, read(t, sh, 100))
+}
