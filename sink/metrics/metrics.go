@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/acwstream/acwstream/events"
+	"github.com/acwstream/acwstream/processor"
 	"github.com/acwstream/acwstream/processor/pipeline"
 )
 
@@ -145,7 +146,7 @@ func New(version string) *Metrics {
 	info := register(r, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "acw_build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"}))
 	info.WithLabelValues(version, runtime.Version()).Set(1)
-	for _, o := range []string{"applied", "duplicate", "ignored", events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonFuture, events.ReasonOversized} {
+	for _, o := range []string{processor.Accepted.String(), processor.Duplicate.String(), processor.Ignored.String(), events.ReasonMalformed, events.ReasonInvalid, events.ReasonLate, events.ReasonFuture, events.ReasonOversized} {
 		m.events.WithLabelValues(o)
 	}
 	for _, o := range []string{"ok", "warn", "overrun"} {
