@@ -348,7 +348,9 @@ func (pt *partition) handle(m *kafka.Message) {
 	if ts, ok := pt.eng.MaxTS(); ok {
 		pt.clock.observe(ts, now)
 	}
-	pt.catchUp()
+	if pt.rec.replayingAt() {
+		pt.catchUp()
+	}
 }
 
 // wallClock advances the watermark of a caught-up, idle partition as
