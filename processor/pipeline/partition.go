@@ -79,7 +79,7 @@ func newPartition(p *Pipeline, gen *kafka.Generation, src Source, committed int6
 		in:    newInput(cfg, log),
 		tr:    newTracker(cfg.Derived, cfg.Engine.Window, cfg.Location),
 		pos:   position{next: noOffset, hwm: noOffset},
-		rec:   recovery{committed: committed},
+		rec:   recovery{phase: claiming, committed: committed},
 		batch: batcher{flushedNext: noOffset},
 		watch: watcher{src: src, log: log, hooks: p.hooks, stuckAfter: cfg.StuckAfter},
 		retry: retrier{src: src, log: log, hooks: p.hooks, maxBackoff: cfg.MaxBackoff},

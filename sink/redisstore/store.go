@@ -319,10 +319,6 @@ func secs(d time.Duration) string { return strconv.FormatInt(int64((d+time.Secon
 
 func i64(v int64) string { return strconv.FormatInt(v, 10) }
 
-// argsPool recycles the shared writer's script argument slices (a round
-// can carry tens of thousands of arguments).
-var argsPool = sync.Pool{New: func() any { return new([]any) }}
-
 // txBuf holds a flush's commands: their arguments one after another in
 // args, command i being args[ends[i-1]:ends[i]]; al holds the alerts
 // script's arguments.
