@@ -94,7 +94,26 @@ func DecodeID(s string) (string, error) {
 	return b.String(), nil
 }
 
-func (k Keys) join(parts ...string) string { return k.prefix + ":" + strings.Join(parts, ":") }
+// join is the key of parts under the prefix, made with one allocation
+// (keys are made for every write of a flush).
+func (k Keys) join(parts ...string) string {
+	var buf [128]byte
+	return string(k.appendJoin(buf[:0], parts...))
+}
+
+// joinAt is join with the Unix ms start as a last part.
+func (k Keys) joinAt(start int64, parts ...string) string {
+	var buf [128]byte
+	return string(strconv.AppendInt(append(k.appendJoin(buf[:0], parts...), ':'), start, 10))
+}
+
+func (k Keys) appendJoin(b []byte, parts ...string) []byte {
+	b = append(b, k.prefix...)
+	for _, p := range parts {
+		b = append(append(b, ':'), p...)
+	}
+	return b
+}
 
 // Agent is the live-state hash of one agent.
 func (k Keys) Agent(id string) string { return k.join("agent", EncodeID(id)) }
@@ -120,7 +139,7 @@ func (k Keys) Updates() string { return k.join("updates") }
 // Interval is the hash of one scope/key's window starting at start (Unix
 // ms).
 func (k Keys) Interval(scope events.Scope, key string, start int64) string {
-	return k.join(scope.String(), EncodeID(key), k.win, strconv.FormatInt(start, 10))
+	return k.joinAt(start, scope.String(), EncodeID(key), k.win)
 }
 
 // Day is the "today so far" hash of one scope/key (day: YYYY-MM-DD).
@@ -137,7 +156,7 @@ func (k Keys) Last60m(scope events.Scope, key string) string {
 // window starting at start (a hash: reason → ms, at most
 // events.MaxReasons reasons plus events.OtherReason).
 func (k Keys) IntervalReasons(scope events.Scope, key string, start int64) string {
-	return k.join(scope.String(), EncodeID(key), "reasons", k.win, strconv.FormatInt(start, 10))
+	return k.joinAt(start, scope.String(), EncodeID(key), "reasons", k.win)
 }
 
 // DayReasons is the not-ready time by reason of one scope/key's day.

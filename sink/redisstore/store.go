@@ -130,6 +130,10 @@ type Store struct {
 	cfg Config
 	k   keyspace.Keys
 	sh  sharedCache
+	// ttls are the views' lifetimes in seconds, by pipeline.View.
+	ttls [3]string
+	// keys are the keys every flush writes, as command arguments.
+	keys struct{ agents, open, updates any }
 
 	// frdb makes the fences' connections (rdb's options, without its
 	// pool limit: a fence holds its connection for as long as the store
@@ -156,8 +160,11 @@ func New(rdb *redis.Client, cfg Config) (*Store, error) {
 	// them off in the options shared by the Conns it made, racing when
 	// several connect at once (seen under -race).
 	opt.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	return &Store{rdb: rdb, cfg: cfg, k: keyspace.New(cfg.Prefix, cfg.Window),
-		frdb: redis.NewClient(&opt), fences: map[pipeline.Source]*fence{}}, nil
+	s := &Store{rdb: rdb, cfg: cfg, k: keyspace.New(cfg.Prefix, cfg.Window),
+		ttls: [...]string{pipeline.ViewInterval: secs(cfg.IntervalTTL), pipeline.ViewDay: secs(cfg.DayTTL), pipeline.ViewLast60m: secs(cfg.Last60mTTL)},
+		frdb: redis.NewClient(&opt), fences: map[pipeline.Source]*fence{}}
+	s.keys.agents, s.keys.open, s.keys.updates = s.AgentsKey(), s.OpenKey(), s.UpdatesChannel()
+	return s, nil
 }
 
 // Key helpers: the Redis data contract, as package keyspace defines it.
@@ -326,6 +333,7 @@ type txBuf struct {
 	args []any
 	ends []int
 	al   []any
+	argArena
 }
 
 var txPool = sync.Pool{New: func() any { return new(txBuf) }}
@@ -340,7 +348,7 @@ func (t *txBuf) cmd(args ...any) {
 // when it appends none; it tells which.
 func (t *txBuf) hset(key string, fill func([]any) []any) bool {
 	at := len(t.args)
-	t.args = fill(append(t.args, "HSET", key))
+	t.args = fill(append(t.args, "HSET", t.str(key)))
 	if len(t.args) == at+2 {
 		t.args = t.args[:at]
 		return false
@@ -353,6 +361,7 @@ func (t *txBuf) reset() {
 	clear(t.args)
 	clear(t.al)
 	t.args, t.ends, t.al = t.args[:0], t.ends[:0], t.al[:0]
+	t.argArena.reset()
 }
 
 // alertsSrc adds each alert of a flush to the alerts stream unless its
@@ -447,16 +456,16 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	for i := range b.Counters {
 		c := &b.Counters[i]
 		key, ttl := s.viewKey(c)
-		if t.hset(key, func(a []any) []any { return appendViewFields(a, c) }) && c.Prev == nil {
-			t.cmd("EXPIRE", key, ttl)
+		if t.hset(key, func(a []any) []any { return appendViewFields(a, c, t.fixed) }) && c.Prev == nil {
+			t.cmd("EXPIRE", t.str(key), t.str(ttl))
 		}
 		if hasReasons(c) && (c.Prev == nil || !maps.Equal(c.Reasons, c.PrevReasons)) {
 			// the breakdown is written whole: a reason may have left it
 			// (a last-60m view's, as windows leave it)
 			rk := s.reasonsKey(c)
-			t.cmd("DEL", rk)
-			if t.hset(rk, func(a []any) []any { return appendReasonFields(a, c.Reasons) }) {
-				t.cmd("EXPIRE", rk, ttl)
+			t.cmd("DEL", t.str(rk))
+			if t.hset(rk, func(a []any) []any { return appendReasonFields(a, c.Reasons, t.int) }) {
+				t.cmd("EXPIRE", t.str(rk), t.str(ttl))
 			}
 		}
 	}
@@ -464,7 +473,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 		s.addAgent(t, &b.Agents[i], b.WallMS)
 	}
 	for _, id := range b.Forgotten {
-		t.cmd("ZREM", s.AgentsKey(), id)
+		t.cmd("ZREM", s.keys.agents, t.str(id))
 		t.cmd("PEXPIRE", s.AgentKey(id), i64(s.cfg.ForgottenAgentTTL.Milliseconds()))
 	}
 	if len(b.Alerts) > 0 {
@@ -488,7 +497,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 		t.cmd("SADD", s.sharedKey("logs"), log)
 	}
 	if n := s.notice(b); n != "" {
-		t.cmd("PUBLISH", s.UpdatesChannel(), n)
+		t.cmd("PUBLISH", s.keys.updates, t.str(n))
 	}
 }
 
@@ -563,9 +572,9 @@ func hasReasons(c *pipeline.CounterDelta) bool { return c.Scope != events.ScopeQ
 
 // appendReasonFields appends the field/value pairs of a breakdown as the
 // reasons hash holds it: at most events.MaxReasons reasons plus "other".
-func appendReasonFields(args []any, m map[string]int64) []any {
+func appendReasonFields(args []any, m map[string]int64, arg func(int64) any) []any {
 	for _, x := range events.CapReasons(events.SortedReasons(m)) {
-		args = append(args, x.Reason, i64(x.MS))
+		args = append(args, x.Reason, arg(x.MS))
 	}
 	return args
 }
@@ -574,20 +583,21 @@ func appendReasonFields(args []any, m map[string]int64) []any {
 // hash of c's view with r, and its TTL.
 func (s *Store) appendReplaceReasons(ops []any, c *pipeline.CounterDelta, r map[string]int64, ttl string) []any {
 	at := len(ops)
-	ops = appendReasonFields(append(ops, "r", s.reasonsKey(c), ttl, ""), r)
+	ops = appendReasonFields(append(ops, "r", s.reasonsKey(c), ttl, ""), r, func(v int64) any { return i64(v) })
 	ops[at+3] = strconv.Itoa((len(ops) - at - 4) / 2)
 	return ops
 }
 
 // viewKey returns the hash of c's view and its lifetime.
 func (s *Store) viewKey(c *pipeline.CounterDelta) (key, ttl string) {
+	ttl = s.ttls[c.View]
 	switch c.View {
 	case pipeline.ViewInterval:
-		return s.IntervalKey(c.Scope, c.Key, c.Start), secs(s.cfg.IntervalTTL)
+		return s.IntervalKey(c.Scope, c.Key, c.Start), ttl
 	case pipeline.ViewDay:
-		return s.DayKey(c.Scope, c.Key, c.Day), secs(s.cfg.DayTTL)
+		return s.DayKey(c.Scope, c.Key, c.Day), ttl
 	default:
-		return s.Last60mKey(c.Scope, c.Key), secs(s.cfg.Last60mTTL)
+		return s.Last60mKey(c.Scope, c.Key), ttl
 	}
 }
 
@@ -599,7 +609,7 @@ func appendFull(args []any, key, ttl string, c *pipeline.CounterDelta) []any {
 		ttl = "0"
 	}
 	at := len(args)
-	args = appendViewFields(append(args, "s", key, ttl, ""), c)
+	args = appendViewFields(append(args, "s", key, ttl, ""), c, fixedArg)
 	n := (len(args) - at - 4) / 2
 	if n == 0 {
 		return args[:at]
@@ -610,7 +620,7 @@ func appendFull(args []any, key, ttl string, c *pipeline.CounterDelta) []any {
 
 // appendViewFields adds the field/value pairs of c's view: every field,
 // or with c.Prev only those that differ from it.
-func appendViewFields(args []any, c *pipeline.CounterDelta) []any {
+func appendViewFields(args []any, c *pipeline.CounterDelta, arg func(v int64, places int) any) []any {
 	cur := viewValues(c.Start, c.End, &c.Delta)
 	var prev [len(viewFields)]int64
 	if c.Prev != nil {
@@ -618,31 +628,10 @@ func appendViewFields(args []any, c *pipeline.CounterDelta) []any {
 	}
 	for f, v := range cur {
 		if c.Prev == nil || v != prev[f] {
-			args = append(args, viewFieldArgs[f], fixedArg(v, viewPlaces[f]))
+			args = append(args, viewFieldArgs[f], arg(v, viewPlaces[f]))
 		}
 	}
 	return args
-}
-
-// viewFieldArgs are viewFields as command arguments, and smallArgs the
-// integers 0–255: converting a string to an interface allocates, and
-// these go into every flush many times over.
-var viewFieldArgs, smallArgs = func() (f [len(viewFields)]any, n [256]any) {
-	for i, name := range viewFields {
-		f[i] = name
-	}
-	for i := range n {
-		n[i] = strconv.Itoa(i)
-	}
-	return
-}()
-
-// fixedArg is fixed(v, places) as a command argument.
-func fixedArg(v int64, places int) any {
-	if places == 0 && v >= 0 && v < int64(len(smallArgs)) {
-		return smallArgs[v]
-	}
-	return fixed(v, places)
 }
 
 func fixed(v int64, places int) string {
@@ -658,31 +647,32 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 	a, p := &w.State, w.Prev
 	key := s.AgentKey(a.AgentID)
 	open, wasOpen := a.ACWStart != 0, p == nil || p.ACWStart != 0
+	id := t.str(string(a.AgentID))
 	t.hset(key, func(args []any) []any {
-		args = append(args, "updated", i64(wall))
+		args = append(args, "updated", t.int(wall))
 		if p == nil || a.State != p.State {
-			args = append(args, "state", a.State.String())
+			args = append(args, "state", t.str(a.State.String()))
 		}
 		if p == nil || a.Since != p.Since {
-			args = append(args, "since", i64(a.Since))
+			args = append(args, "since", t.int(a.Since))
 		}
 		if p == nil || a.CallID != p.CallID {
-			args = append(args, "call_id", a.CallID)
+			args = append(args, "call_id", t.str(a.CallID))
 		}
 		if p == nil || a.Team != p.Team {
-			args = append(args, "team", a.Team)
+			args = append(args, "team", t.str(a.Team))
 		}
 		if p == nil || a.Queue != p.Queue {
-			args = append(args, "queue", a.Queue)
+			args = append(args, "queue", t.str(a.Queue))
 		}
 		if p == nil || a.Reason != p.Reason {
-			args = append(args, "reason", a.Reason)
+			args = append(args, "reason", t.str(a.Reason))
 		}
 		if p == nil || a.Name != p.Name {
-			args = append(args, "name", a.Name)
+			args = append(args, "name", t.str(a.Name))
 		}
 		if p == nil || a.LastACWMS != p.LastACWMS {
-			args = append(args, "last_acw_ms", i64(a.LastACWMS))
+			args = append(args, "last_acw_ms", t.int(a.LastACWMS))
 		}
 		if p == nil || a.LastACWOverrun != p.LastACWOverrun {
 			overrun := "0"
@@ -692,21 +682,21 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 			args = append(args, "last_acw_overrun", overrun)
 		}
 		if open && (p == nil || a.ACWStart != p.ACWStart || a.SegmentID != p.SegmentID || a.WarnMS != p.WarnMS || a.OverrunMS != p.OverrunMS) {
-			args = append(args, "acw_start", i64(a.ACWStart), "segment_id", a.SegmentID,
-				"warn_ms", i64(a.WarnMS), "overrun_ms", i64(a.OverrunMS))
+			args = append(args, "acw_start", t.int(a.ACWStart), "segment_id", t.str(a.SegmentID),
+				"warn_ms", t.int(a.WarnMS), "overrun_ms", t.int(a.OverrunMS))
 		}
 		return args
 	})
 	if p == nil { // the first write of this ownership, or the agent is new
-		t.cmd("ZADD", s.AgentsKey(), i64(wall), string(a.AgentID))
-		t.cmd("PERSIST", key) // it may have been forgotten before, and come back
+		t.cmd("ZADD", s.keys.agents, t.int(wall), id)
+		t.cmd("PERSIST", t.str(key)) // it may have been forgotten before, and come back
 	}
 	switch {
 	case open && (p == nil || a.ACWStart != p.ACWStart):
-		t.cmd("ZADD", s.OpenKey(), i64(a.ACWStart), string(a.AgentID))
+		t.cmd("ZADD", s.keys.open, t.int(a.ACWStart), id)
 	case !open && wasOpen:
-		t.cmd("HDEL", key, "acw_start", "segment_id", "warn_ms", "overrun_ms")
-		t.cmd("ZREM", s.OpenKey(), string(a.AgentID))
+		t.cmd("HDEL", t.str(key), "acw_start", "segment_id", "warn_ms", "overrun_ms")
+		t.cmd("ZREM", s.keys.open, id)
 	}
 }
 
