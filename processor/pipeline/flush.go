@@ -189,6 +189,11 @@ type sender struct {
 	// published.
 	unpublished []*job
 	wg          sync.WaitGroup
+	// outbox is the last batch's Batch.Outbox, reused by the next: a
+	// batch is enqueued only once the commit before it is done (the
+	// store copies what it keeps), and a backlog flush's outbox is
+	// megabytes.
+	outbox []byte
 }
 
 // enqueue adds j behind the jobs whose records await Kafka, and gives its
@@ -200,7 +205,8 @@ func (s *sender) enqueue(j *job) {
 		for _, u := range s.unpublished {
 			out = append(out, u.msgs)
 		}
-		j.b.Outbox = appendOutbox(nil, append(out, j.msgs)...)
+		j.b.Outbox = appendOutbox(s.outbox[:0], append(out, j.msgs)...)
+		s.outbox = j.b.Outbox
 	}
 	j.published = make(chan struct{})
 	for i := range j.msgs {

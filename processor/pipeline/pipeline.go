@@ -162,7 +162,8 @@ type Observer interface {
 	// Alert reports an alert raised (overrun) or resolved.
 	Alert(src Source, a *events.Alert)
 	// Flushed reports one committed flush, took being the Redis commit's
-	// duration and done the wall-clock time it completed.
+	// duration and done the wall-clock time it completed. b is valid
+	// during the call only (its buffers are reused).
 	Flushed(src Source, b *Batch, took time.Duration, done time.Time)
 	// Failed reports a failed attempt that will be retried: op is
 	// "redis" (commit or claim) or "kafka" (fetching input or publishing

@@ -27,7 +27,9 @@ func (s *memStore) Claim(context.Context, Source, string) (Checkpoint, error) {
 func (s *memStore) Commit(_ context.Context, b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.batches = append(s.batches, b)
+	c := *b
+	c.Outbox = slices.Clone(b.Outbox) // b's buffers are reused (Store.Commit)
+	s.batches = append(s.batches, &c)
 	return nil
 }
 

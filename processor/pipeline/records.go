@@ -105,6 +105,7 @@ func (d *derivedRecords) mark(m kafka.Message) kafka.Message {
 // take returns the records added since the last call.
 func (d *derivedRecords) take() []kafka.Message {
 	m := d.msgs
-	d.msgs, d.bytes = nil, 0
+	// the next flush's like this one's: sized once, not grown from nothing
+	d.msgs, d.bytes = make([]kafka.Message, 0, len(m)), 0
 	return m
 }

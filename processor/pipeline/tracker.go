@@ -426,10 +426,12 @@ func (t *tracker) retractClosed(w int64) (first int64) {
 // agents' latest states and the agents forgotten, each write's Prev
 // filled in from what was written before.
 func (a *agentWrites) take(b *Batch) {
+	b.Counters = slices.Grow(b.Counters, len(a.ivs)+len(a.views))
 	b.Counters = append(b.Counters, a.ivs...)
 	a.ivs = a.ivs[:0]
 	b.Counters = append(b.Counters, a.views...)
 	a.views = a.views[:0]
+	b.Agents = slices.Grow(b.Agents, len(a.states))
 	for _, id := range slices.Sorted(maps.Keys(a.states)) {
 		b.Agents = append(b.Agents, AgentWrite{State: a.states[id]})
 	}

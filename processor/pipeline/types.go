@@ -214,7 +214,9 @@ type Store interface {
 	Claim(ctx context.Context, src Source, token string) (Checkpoint, error)
 	// Commit applies b atomically, or returns ErrFenced (nothing
 	// applied), ErrCheckpointLost (nothing applied; the partition must
-	// restore again) or another error (nothing applied; retry).
+	// restore again) or another error (nothing applied; retry). b's byte
+	// slices are the partition's again once Commit returns: a store
+	// that keeps them keeps copies.
 	Commit(ctx context.Context, b *Batch) error
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -49,6 +49,9 @@ const rewriteAfter = int64(10 * 60 * 1000)
 // was last written whole rewriteAfter ago. A batch is committed or the
 // partition stops, so recording at collection is safe.
 func (w *writeCache) setPrev(b *Batch, gone map[string]bool) {
+	// the Prevs, in one array each (not an allocation per write)
+	prevs := make([]events.Counters, 0, len(b.Counters))
+	states := make([]events.AgentState, 0, len(b.Agents))
 	for i := range b.Counters {
 		c := &b.Counters[i]
 		if !c.Full {
@@ -61,8 +64,8 @@ func (w *writeCache) setPrev(b *Batch, gone map[string]bool) {
 			v = &writtenView{start: c.Start, at: b.WallMS}
 			w.views[k] = v
 		case v.start == c.Start && b.WallMS-v.at < rewriteAfter:
-			prev := v.c.c
-			c.Prev, c.PrevReasons = &prev, v.c.r
+			prevs = append(prevs, v.c.c)
+			c.Prev, c.PrevReasons = &prevs[len(prevs)-1], v.c.r
 		default:
 			*v = writtenView{start: c.Start, at: b.WallMS}
 		}
@@ -89,8 +92,8 @@ func (w *writeCache) setPrev(b *Batch, gone map[string]bool) {
 			continue // forgotten: written whole, not remembered
 		}
 		if st := w.agents[a.State.AgentID]; st != nil {
-			prev := *st
-			a.Prev = &prev
+			states = append(states, *st)
+			a.Prev = &states[len(states)-1]
 			*st = a.State
 		} else {
 			st := a.State

@@ -15,44 +15,45 @@ import (
 // the fence reads with "seq": see fence.go.)
 type ckField struct {
 	name string
-	// put returns the field's value in b's commit, or false when b does
-	// not write it (the hash keeps its earlier value).
-	put func(b *pipeline.Batch) (string, bool)
+	// put returns the field's value in b's commit (a string, or the
+	// batch's own bytes, not copied: they outlive the commit), or false
+	// when b does not write it (the hash keeps its earlier value).
+	put func(b *pipeline.Batch) (any, bool)
 	// get decodes the field into ck (ok false: the hash lacks it); nil
 	// for a field no claim reads.
 	get func(ck *pipeline.Checkpoint, v string, ok bool) error
 }
 
-func always(v string) (string, bool) { return v, true }
+func always(v any) (any, bool) { return v, true }
 
 var ckFields = [...]ckField{
-	{"eff_offset", func(b *pipeline.Batch) (string, bool) { return always(i64(b.Offset)) },
+	{"eff_offset", func(b *pipeline.Batch) (any, bool) { return always(i64(b.Offset)) },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			ck.EffOffset, err = strconv.ParseInt(v, 10, 64)
 			return err
 		}},
-	{"snap_offset", func(b *pipeline.Batch) (string, bool) { return i64(b.SnapOffset), len(b.Snapshot) > 0 },
+	{"snap_offset", func(b *pipeline.Batch) (any, bool) { return i64(b.SnapOffset), len(b.Snapshot) > 0 },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			ck.SnapOffset, err = strconv.ParseInt(v, 10, 64)
 			return err
 		}},
-	{"snap", func(b *pipeline.Batch) (string, bool) { return string(b.Snapshot), len(b.Snapshot) > 0 },
+	{"snap", func(b *pipeline.Batch) (any, bool) { return b.Snapshot, len(b.Snapshot) > 0 },
 		func(ck *pipeline.Checkpoint, v string, _ bool) error { ck.Snapshot = []byte(v); return nil }},
-	{"aux", func(b *pipeline.Batch) (string, bool) { return string(b.Aux), len(b.Snapshot) > 0 },
+	{"aux", func(b *pipeline.Batch) (any, bool) { return b.Aux, len(b.Snapshot) > 0 },
 		func(ck *pipeline.Checkpoint, v string, _ bool) error { ck.Aux = []byte(v); return nil }},
-	{"ticks", func(b *pipeline.Batch) (string, bool) { return always(encodeTicks(b.Ticks)) },
+	{"ticks", func(b *pipeline.Batch) (any, bool) { return always(encodeTicks(b.Ticks)) },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			ck.Ticks, err = decodeTicks(v)
 			return err
 		}},
-	{"prov", func(b *pipeline.Batch) (string, bool) { return always(strings.Join(b.Provisional, ",")) },
+	{"prov", func(b *pipeline.Batch) (any, bool) { return always(strings.Join(b.Provisional, ",")) },
 		func(ck *pipeline.Checkpoint, v string, _ bool) error {
 			if v != "" {
 				ck.Provisional = strings.Split(v, ",")
 			}
 			return nil
 		}},
-	{"seq", func(b *pipeline.Batch) (string, bool) { return always(i64(b.Seq)) },
+	{"seq", func(b *pipeline.Batch) (any, bool) { return always(i64(b.Seq)) },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			if v != "" {
 				ck.Seq, err = strconv.ParseInt(v, 10, 64)
@@ -62,7 +63,7 @@ var ckFields = [...]ckField{
 	// shared_offset and shared_ticks: where the partition's shared log
 	// stands (a checkpoint written before the shared log: its effects'
 	// offset, and every tick).
-	{"shared_offset", func(b *pipeline.Batch) (string, bool) { return i64(b.Offset), b.Shared },
+	{"shared_offset", func(b *pipeline.Batch) (any, bool) { return i64(b.Offset), b.Shared },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			ck.SharedOffset = ck.EffOffset
 			if v != "" {
@@ -70,7 +71,7 @@ var ckFields = [...]ckField{
 			}
 			return err
 		}},
-	{"shared_ticks", func(b *pipeline.Batch) (string, bool) { return strconv.Itoa(len(b.Ticks)), b.Shared },
+	{"shared_ticks", func(b *pipeline.Batch) (any, bool) { return strconv.Itoa(len(b.Ticks)), b.Shared },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			ck.SharedTicks = -1
 			if v != "" {
@@ -78,21 +79,21 @@ var ckFields = [...]ckField{
 			}
 			return err
 		}},
-	{"outbox", func(b *pipeline.Batch) (string, bool) { return always(string(b.Outbox)) },
+	{"outbox", func(b *pipeline.Batch) (any, bool) { return always(b.Outbox) },
 		func(ck *pipeline.Checkpoint, v string, _ bool) error {
 			if v != "" {
 				ck.Outbox = []byte(v)
 			}
 			return nil
 		}},
-	{"rebuild", func(b *pipeline.Batch) (string, bool) { return i64(b.Rebuild), b.Rebuild != 0 },
+	{"rebuild", func(b *pipeline.Batch) (any, bool) { return i64(b.Rebuild), b.Rebuild != 0 },
 		func(ck *pipeline.Checkpoint, v string, _ bool) (err error) {
 			if v != "" {
 				ck.Rebuild, err = strconv.ParseInt(v, 10, 64)
 			}
 			return err
 		}},
-	{"updated", func(b *pipeline.Batch) (string, bool) { return always(i64(b.WallMS)) }, nil}, // for people
+	{"updated", func(b *pipeline.Batch) (any, bool) { return always(i64(b.WallMS)) }, nil}, // for people
 }
 
 // claimFields are the names of the fields a claim reads, in ckFields

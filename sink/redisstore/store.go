@@ -484,7 +484,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	}
 	t.hset(s.CheckpointKey(b.Source), func(a []any) []any { return appendCheckpoint(a, b) })
 	if len(b.Dedup) > 0 {
-		t.cmd("XADD", s.JournalKey(b.Source), strconv.FormatUint(b.DedupEnd, 10)+"-0", "d", string(b.Dedup))
+		t.cmd("XADD", s.JournalKey(b.Source), strconv.FormatUint(b.DedupEnd, 10)+"-0", "d", b.Dedup)
 	}
 	if len(b.Snapshot) > 0 {
 		// Chunks ending at or before DedupStart are behind the snapshot.
@@ -493,7 +493,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	s.addWindows(t, b.SharedWindows)
 	if len(b.SharedLog) > 0 {
 		log := s.SharedLogKey(b.Source)
-		t.cmd("XADD", log, "*", "d", string(b.SharedLog))
+		t.cmd("XADD", log, "*", "d", b.SharedLog)
 		t.cmd("SADD", s.sharedKey("logs"), log)
 	}
 	if n := s.notice(b); n != "" {
