@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,13 +369,12 @@ func (t *txBuf) reset() {
 // id was added before (within the id TTL). ARGV: stream, maxlen, id TTL
 // (s), then per alert: id key, nfields, [field value]...
 const alertsSrc = `
+local stream, maxlen, ttl = ARGV[1], ARGV[2], ARGV[3]
 local i, n = 4, #ARGV
 while i <= n do
   local nf = tonumber(ARGV[i + 1])
-  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ARGV[3]) then
-    local args = {'XADD', ARGV[1], 'MAXLEN', '~', ARGV[2], '*'}
-    for j = 1, 2 * nf do args[6 + j] = ARGV[i + 1 + j] end
-    redis.call(unpack(args))
+  if redis.call('SET', ARGV[i], '1', 'NX', 'EX', ttl) then
+    redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 2, i + 1 + 2 * nf))
   end
   i = i + 2 + 2 * nf
 end
@@ -460,13 +460,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 			t.cmd("EXPIRE", t.str(key), t.str(ttl))
 		}
 		if hasReasons(c) && (c.Prev == nil || !maps.Equal(c.Reasons, c.PrevReasons)) {
-			// the breakdown is written whole: a reason may have left it
-			// (a last-60m view's, as windows leave it)
-			rk := s.reasonsKey(c)
-			t.cmd("DEL", t.str(rk))
-			if t.hset(rk, func(a []any) []any { return appendReasonFields(a, c.Reasons, t.int) }) {
-				t.cmd("EXPIRE", t.str(rk), t.str(ttl))
-			}
+			s.addReasons(t, c, ttl)
 		}
 	}
 	for i := range b.Agents {
@@ -479,7 +473,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 	if len(b.Alerts) > 0 {
 		t.al = append(t.al, s.AlertsKey(), i64(s.cfg.AlertsMaxLen), secs(s.cfg.AlertIDTTL))
 		for i := range b.Alerts {
-			t.al = s.appendAlert(t.al, &b.Alerts[i])
+			s.appendAlert(t, &b.Alerts[i])
 		}
 	}
 	t.hset(s.CheckpointKey(b.Source), func(a []any) []any { return appendCheckpoint(a, b) })
@@ -570,6 +564,48 @@ func (s *Store) reasonsKey(c *pipeline.CounterDelta) string {
 // have no time in state).
 func hasReasons(c *pipeline.CounterDelta) bool { return c.Scope != events.ScopeQueue }
 
+// addReasons adds the commands writing c's not-ready breakdown: with
+// c.Prev, what changed since c.PrevReasons (a reason that left it, as
+// one leaves a last-60m view with its window, deleted); else, or when
+// there was none (no hash), the whole breakdown and its TTL.
+func (s *Store) addReasons(t *txBuf, c *pipeline.CounterDelta, ttl string) {
+	rk := s.reasonsKey(c)
+	var was []events.ReasonMS
+	if c.Prev != nil {
+		was = events.CapReasons(events.SortedReasons(c.PrevReasons))
+	}
+	if len(was) == 0 {
+		if c.Prev == nil {
+			t.cmd("DEL", t.str(rk))
+		}
+		if t.hset(rk, func(a []any) []any { return appendReasonFields(a, c.Reasons, t.int) }) {
+			t.cmd("EXPIRE", t.str(rk), t.str(ttl))
+		}
+		return
+	}
+	now := events.CapReasons(events.SortedReasons(c.Reasons))
+	t.hset(rk, func(a []any) []any {
+		for _, x := range now {
+			if i := slices.IndexFunc(was, func(w events.ReasonMS) bool { return w.Reason == x.Reason }); i < 0 || was[i].MS != x.MS {
+				a = append(a, t.str(x.Reason), t.int(x.MS))
+			}
+		}
+		return a
+	})
+	at := len(t.args)
+	t.args = append(t.args, "HDEL", t.str(rk))
+	for _, w := range was {
+		if !slices.ContainsFunc(now, func(x events.ReasonMS) bool { return x.Reason == w.Reason }) {
+			t.args = append(t.args, t.str(w.Reason))
+		}
+	}
+	if len(t.args) == at+2 {
+		t.args = t.args[:at]
+	} else {
+		t.ends = append(t.ends, len(t.args))
+	}
+}
+
 // appendReasonFields appends the field/value pairs of a breakdown as the
 // reasons hash holds it: at most events.MaxReasons reasons plus "other".
 func appendReasonFields(args []any, m map[string]int64, arg func(int64) any) []any {
@@ -647,7 +683,7 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 	a, p := &w.State, w.Prev
 	key := s.AgentKey(a.AgentID)
 	open, wasOpen := a.ACWStart != 0, p == nil || p.ACWStart != 0
-	id := t.str(string(a.AgentID))
+	id := t.str(a.AgentID)
 	t.hset(key, func(args []any) []any {
 		args = append(args, "updated", t.int(wall))
 		if p == nil || a.State != p.State {
@@ -700,12 +736,12 @@ func (s *Store) addAgent(t *txBuf, w *pipeline.AgentWrite, wall int64) {
 	}
 }
 
-func (s *Store) appendAlert(args []any, a *events.Alert) []any {
+func (s *Store) appendAlert(t *txBuf, a *events.Alert) {
 	id := a.AlertID()
-	return append(args, s.k.AlertID(id), "11",
-		"id", id, "kind", a.Kind, "segment_id", a.SegmentID, "agent_id", a.AgentID,
-		"call_id", a.CallID, "team", a.Team, "queue", a.Queue, "start", i64(a.Start),
-		"at", i64(a.At), "threshold_ms", i64(a.ThresholdMS), "json", string(a.AppendJSON(nil)))
+	t.al = append(t.al, t.str(s.k.AlertID(id)), "11",
+		"id", t.str(id), "kind", t.str(a.Kind), "segment_id", t.str(a.SegmentID), "agent_id", t.str(a.AgentID),
+		"call_id", t.str(a.CallID), "team", t.str(a.Team), "queue", t.str(a.Queue), "start", t.int(a.Start),
+		"at", t.int(a.At), "threshold_ms", t.int(a.ThresholdMS), "json", a.AppendJSON(nil))
 }
 
 // maxNoticeAgents caps the agent ids listed in one update notice.

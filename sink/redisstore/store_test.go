@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 	"github.com/acwstream/acwstream/events"
 	"github.com/acwstream/acwstream/processor/pipeline"
 	"github.com/acwstream/acwstream/processor/pipeline/storetest"
+	"github.com/acwstream/acwstream/sink/keyspace"
 	"github.com/acwstream/acwstream/sink/redisstore"
 	"github.com/acwstream/acwstream/sink/redistest"
 )
@@ -726,5 +729,54 @@ func TestScriptRepliesAreClassifiedByType(t *testing.T) {
 		if got := redisstore.ReplyCode(c.err); got != c.want {
 			t.Errorf("ReplyCode(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// A breakdown written as changes since the last write (a reason that left
+// it deleted) holds what a whole write would, and always has a TTL.
+func TestReasonChangesMatchAWholeWrite(t *testing.T) {
+	ctx := context.Background()
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	many := map[string]int64{}
+	for i := range events.MaxReasons + 8 {
+		many[fmt.Sprintf("r%02d", i)] = int64(1000 + i)
+	}
+	steps := []map[string]int64{
+		{},
+		{"lunch": 1000},
+		{"lunch": 1000, "break": 500},
+		{"break": 700},
+		many,
+		{"break": 900, events.OtherReason: 5},
+		{},
+		{"coaching": 1},
+	}
+	c := events.Counters{NotReadyMS: 1}
+	var prev map[string]int64
+	key := keyspace.New(keyspace.DefaultPrefix, 15*time.Minute).DayReasons(events.ScopeAgent, "a1", "2025-12-01")
+	for i, r := range steps {
+		d := pipeline.CounterDelta{Scope: events.ScopeAgent, Key: "a1", View: pipeline.ViewDay, Start: 0, End: 86400000,
+			Day: "2025-12-01", Delta: c, Full: true, Reasons: r}
+		if i > 0 {
+			d.Prev, d.PrevReasons = &c, prev
+		}
+		if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: int64(i + 1), Offset: int64(i + 1), WallMS: 1,
+			Counters: []pipeline.CounterDelta{d}}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{}
+		for _, x := range events.CapReasons(events.SortedReasons(r)) {
+			want[x.Reason] = strconv.FormatInt(x.MS, 10)
+		}
+		if got := rdb.HGetAll(ctx, key).Val(); !maps.Equal(got, want) {
+			t.Fatalf("step %d: %s holds %v, want %v", i, key, got, want)
+		}
+		if ttl := rdb.TTL(ctx, key).Val(); len(want) > 0 && ttl <= 0 {
+			t.Fatalf("step %d: %s has TTL %v", i, key, ttl)
+		}
+		prev = r
 	}
 }
