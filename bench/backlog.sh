@@ -9,7 +9,9 @@
 # peak resident memory (VmHWM), and the rate at which encoding/json
 # decodes the same log on one core (BenchmarkJSONDecode), with the ratio
 # of the two. It also gives the CPU per event that the broker and Redis
-# spent meanwhile: on a small machine they share acwd's cores.
+# spent meanwhile: on a small machine they share acwd's cores. Measures
+# that machine noise does not move, to compare builds by: the bytes acwd
+# allocated, and the commands and bytes Redis received, per event.
 #
 #   bench/backlog.sh                      # from the repository's root
 #   ACWD_BENCH_EVENTS=2000000 bench/backlog.sh
@@ -59,10 +61,15 @@ progress() {
 
 # a process's CPU so far, in clock ticks
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# Redis's commands so far and the bytes it has read
+redis_calls() { redis-cli -p "$REDIS_PORT" info commandstats | awk -F'[=,]' '/^cmdstat_/ {n += $2} END {print n}'; }
+redis_bytes() { redis-cli -p "$REDIS_PORT" info stats | awk -F: '/^total_net_input_bytes/ {print $2 + 0}'; }
 
 echo "draining with acwd run ${ACWD_RUN_FLAGS:-}…"
 broker0=$(ticks "$broker")
 redis0=$(ticks "$redis")
+calls0=$(redis_calls)
+bytes0=$(redis_bytes)
 t0=$(date +%s.%N)
 # shellcheck disable=SC2086
 "$dir/acwd" run --brokers "127.0.0.1:$KAFKA_PORT" --topic acw.events --group backlog \
@@ -80,6 +87,11 @@ done
 t1=$(date +%s.%N)
 broker1=$(ticks "$broker")
 redis1=$(ticks "$redis")
+calls1=$(redis_calls)
+bytes1=$(redis_bytes)
+# what acwd allocated (the Go runtime's count since it started: the drain,
+# its start and the polls above; machine noise does not move it)
+alloc=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^go_memstats_alloc_bytes_total/ {print $2 + 0}')
 read -r utime stime < <(awk '{print $14, $15}' "/proc/$run/stat")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$run/status")
 tck=$(getconf CLK_TCK)
@@ -94,6 +106,8 @@ json=$(ACWD_BENCH_EVENTS=$N GOMAXPROCS=1 go test -run '^$' -bench 'JSONDecode$' 
 printf 'drained %d events in %.2f s: %.0f events/s\n' "$N" "$secs" "$rate"
 printf 'acwd run CPU: %.2f µs per event (%.2f cores on average)\n' "$cpu_us" "$(calc "$cpu_us * $rate / 1000000")"
 printf 'acwd run peak RSS: %d MB\n' "$((hwm / 1024))"
+printf 'acwd run allocated %.0f bytes per event\n' "$(calc "$alloc / $N")"
 printf 'meanwhile the devbroker: %.2f µs per event, redis-server: %.2f µs per event\n' \
 	"$(calc "($broker1 - $broker0) / $tck * 1000000 / $N")" "$(calc "($redis1 - $redis0) / $tck * 1000000 / $N")"
+printf 'Redis: %.3f commands and %.0f bytes read per event\n' "$(calc "($calls1 - $calls0) / $N")" "$(calc "($bytes1 - $bytes0) / $N")"
 printf 'encoding/json, one core: %.0f events/s; acwd run drains at %.2f of it\n' "$json" "$(calc "$rate / $json")"
