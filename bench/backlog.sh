@@ -16,6 +16,7 @@
 #   bench/backlog.sh                      # from the repository's root
 #   ACWD_BENCH_EVENTS=2000000 bench/backlog.sh
 #   ACWD_RUN_FLAGS="--batch-max-bytes 65536" bench/backlog.sh
+#   ACWD_RUN_ENV="GOMEMLIMIT=200MiB" bench/backlog.sh   # environment of acwd run only
 #
 # Ports: KAFKA_PORT (19092), REDIS_PORT (16390), HTTP_PORT (18080).
 set -euo pipefail
@@ -65,14 +66,14 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 redis_calls() { redis-cli -p "$REDIS_PORT" info commandstats | awk -F'[=,]' '/^cmdstat_/ {n += $2} END {print n}'; }
 redis_bytes() { redis-cli -p "$REDIS_PORT" info stats | awk -F: '/^total_net_input_bytes/ {print $2 + 0}'; }
 
-echo "draining with acwd run ${ACWD_RUN_FLAGS:-}…"
+echo "draining with ${ACWD_RUN_ENV:-} acwd run ${ACWD_RUN_FLAGS:-}…"
 broker0=$(ticks "$broker")
 redis0=$(ticks "$redis")
 calls0=$(redis_calls)
 bytes0=$(redis_bytes)
 t0=$(date +%s.%N)
 # shellcheck disable=SC2086
-"$dir/acwd" run --brokers "127.0.0.1:$KAFKA_PORT" --topic acw.events --group backlog \
+env ${ACWD_RUN_ENV:-} "$dir/acwd" run --brokers "127.0.0.1:$KAFKA_PORT" --topic acw.events --group backlog \
 	--redis "redis://127.0.0.1:$REDIS_PORT/0" --http "127.0.0.1:$HTTP_PORT" --log-level warn ${ACWD_RUN_FLAGS:-} >"$dir/run.log" 2>&1 &
 run=$!
 pids+=($run)
