@@ -116,32 +116,19 @@ func idleLess(a, b idleEntry) bool {
 type eventBuffer struct {
 	slab []buffered
 	free []int32
-	heap minHeap[bufKey]
-}
-
-// bufKey is the event buffer's heap entry: an event's slot, with its ts
-// beside it, so that comparing two events reaches into the slab only when
-// their ts are equal.
-type bufKey struct {
-	ts   int64
-	slot int32
+	heap minHeap[int32]
 }
 
 func newEventBuffer() *eventBuffer {
 	b := &eventBuffer{}
-	b.heap.less = func(x, y bufKey) bool {
-		if x.ts != y.ts {
-			return x.ts < y.ts
-		}
-		return bufferedLess(&b.slab[x.slot], &b.slab[y.slot])
-	}
+	b.heap.less = func(i, j int32) bool { return bufferedLess(&b.slab[i], &b.slab[j]) }
 	return b
 }
 
 func (b *eventBuffer) len() int { return b.heap.len() }
 
 // minTS is the ts of the earliest buffered event; len must be > 0.
-func (b *eventBuffer) minTS() int64 { return b.heap.min().ts }
+func (b *eventBuffer) minTS() int64 { return b.slab[b.heap.min()].ev.TS }
 
 func (b *eventBuffer) push(ev *events.Event, seq uint64) {
 	var i int32
@@ -157,12 +144,12 @@ func (b *eventBuffer) push(ev *events.Event, seq uint64) {
 	// dropping it keeps borrowed input memory out of the buffer and
 	// snapshots small.
 	b.slab[i].ev.EventID = ""
-	b.heap.push(bufKey{ts: ev.TS, slot: i})
+	b.heap.push(i)
 }
 
 // pop copies the earliest event into ev and releases its slot.
 func (b *eventBuffer) pop(ev *events.Event) {
-	i := b.heap.pop().slot
+	i := b.heap.pop()
 	*ev = b.slab[i].ev
 	b.slab[i] = buffered{}
 	b.free = append(b.free, i)
@@ -171,8 +158,8 @@ func (b *eventBuffer) pop(ev *events.Event) {
 // sorted returns the buffered events in application order.
 func (b *eventBuffer) sorted() []*buffered {
 	out := make([]*buffered, 0, b.len())
-	for _, k := range b.heap.s {
-		out = append(out, &b.slab[k.slot])
+	for _, i := range b.heap.s {
+		out = append(out, &b.slab[i])
 	}
 	slices.SortFunc(out, func(x, y *buffered) int {
 		if bufferedLess(x, y) {
