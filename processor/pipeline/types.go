@@ -103,6 +103,9 @@ type CounterDelta struct {
 	// PrevReasons (with Prev) is the breakdown last written: the store
 	// rewrites the reasons only when they differ.
 	PrevReasons map[string]int64
+	// PrevStart and PrevEnd (with Prev) are the bounds last written: a
+	// last-60m view keeps its key as its windows move on.
+	PrevStart, PrevEnd int64
 }
 
 // AgentWrite is one agent hash update: the agent's latest state and, as

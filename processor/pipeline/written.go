@@ -34,9 +34,9 @@ type viewKey struct {
 }
 
 type writtenView struct {
-	start int64 // window, day or (last60m) first window start
-	c     tally
-	at    int64 // wall ms of the last whole write (which sets the TTL)
+	start, end int64 // window, day or (last60m) the windows spanned
+	c          tally
+	at         int64 // wall ms of the last whole write (which sets the TTL)
 }
 
 // rewriteAfter is how often (wall ms) an agent view is written whole
@@ -44,10 +44,12 @@ type writtenView struct {
 const rewriteAfter = int64(10 * 60 * 1000)
 
 // setPrev fills in the Prev of b's whole-value views and agent writes from
-// what this partition wrote before (not those of the agents gone), and records what b writes. A view is
-// written whole when it is new (another window, day or last-60m start) or
-// was last written whole rewriteAfter ago. A batch is committed or the
-// partition stops, so recording at collection is safe.
+// what this partition wrote before (not those of the agents gone), and
+// records what b writes. A view is written whole when it is new (another
+// window or day: another key) or was last written whole rewriteAfter ago;
+// a last-60m view keeps its key as its windows move on, and is written as
+// its changes. A batch is committed or the partition stops, so recording
+// at collection is safe.
 func (w *writeCache) setPrev(b *Batch, gone map[string]bool) {
 	// the Prevs, in one array each (not an allocation per write)
 	prevs := make([]events.Counters, 0, len(b.Counters))
@@ -61,15 +63,16 @@ func (w *writeCache) setPrev(b *Batch, gone map[string]bool) {
 		v := w.views[k]
 		switch {
 		case v == nil:
-			v = &writtenView{start: c.Start, at: b.WallMS}
+			v = &writtenView{at: b.WallMS}
 			w.views[k] = v
-		case v.start == c.Start && b.WallMS-v.at < rewriteAfter:
+		case (v.start == c.Start || c.View == ViewLast60m) && b.WallMS-v.at < rewriteAfter:
 			prevs = append(prevs, v.c.c)
 			c.Prev, c.PrevReasons = &prevs[len(prevs)-1], v.c.r
+			c.PrevStart, c.PrevEnd = v.start, v.end
 		default:
-			*v = writtenView{start: c.Start, at: b.WallMS}
+			*v = writtenView{at: b.WallMS}
 		}
-		v.c = tally{c: c.Delta, r: c.Reasons}
+		v.start, v.end, v.c = c.Start, c.End, tally{c: c.Delta, r: c.Reasons}
 	}
 	// Entries older than rewriteAfter would be written whole anyway: drop
 	// them, so that the cache holds the agents written lately (the views

@@ -37,7 +37,8 @@ func BenchmarkBuildCommit(b *testing.B) {
 		for _, v := range []pipeline.View{pipeline.ViewInterval, pipeline.ViewDay, pipeline.ViewLast60m} {
 			p := prev
 			batch.Counters = append(batch.Counters, pipeline.CounterDelta{Scope: events.ScopeAgent, Key: "a" + strconv.Itoa(i),
-				View: v, Start: 1764547200000, End: 1764548100000, Day: "2025-12-01", Delta: cur, Full: true, Prev: &p})
+				View: v, Start: 1764547200000, End: 1764548100000, Day: "2025-12-01", Delta: cur, Full: true, Prev: &p,
+				PrevStart: 1764547200000, PrevEnd: 1764548100000})
 		}
 	}
 	b.ReportAllocs()

@@ -175,7 +175,7 @@ func (s *Store) ApplyShared(ctx context.Context, token string, entries []pipelin
 		nv.start, nv.end, nv.used = c.Start, c.End, wallMS
 		d := pipeline.CounterDelta{Scope: c.Scope, Key: c.Key, View: c.View, Day: c.Day, Start: c.Start, End: c.End, Delta: nv.c, Full: true}
 		if old.at != 0 && old.start == c.Start && old.end == c.End && wallMS-old.at < rewriteAfter {
-			d.Prev = &old.c
+			d.Prev, d.PrevStart, d.PrevEnd = &old.c, old.start, old.end
 		} else {
 			nv.at = wallMS
 		}

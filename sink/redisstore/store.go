@@ -460,7 +460,7 @@ func (s *Store) buildCommit(t *txBuf, b *pipeline.Batch) {
 			t.cmd("EXPIRE", t.str(key), t.str(ttl))
 		}
 		if hasReasons(c) && (c.Prev == nil || !maps.Equal(c.Reasons, c.PrevReasons)) {
-			s.addReasons(t, c, ttl)
+			s.addReasons(t, c, ttl, b.Rebuild != 0)
 		}
 	}
 	for i := range b.Agents {
@@ -567,13 +567,26 @@ func hasReasons(c *pipeline.CounterDelta) bool { return c.Scope != events.ScopeQ
 // addReasons adds the commands writing c's not-ready breakdown: with
 // c.Prev, what changed since c.PrevReasons (a reason that left it, as
 // one leaves a last-60m view with its window, deleted); else, or when
-// there was none (no hash), the whole breakdown and its TTL.
-func (s *Store) addReasons(t *txBuf, c *pipeline.CounterDelta, ttl string) {
-	rk := s.reasonsKey(c)
+// there was none (no hash), the whole breakdown and its TTL, replacing
+// whatever the hash holds.
+//
+// An interval's breakdown only grows as its events are applied, and
+// whatever this partition's interval hashes hold is an earlier state of
+// the same computation (a restore resumes it; Redis going back in time
+// goes back to an earlier state), so an interval without not-ready time
+// has never had a breakdown, and its whole write sends nothing, not even
+// a DEL: in a backlog, where windows pass every few flushes, those DELs
+// were a sixth of the commands. A rebuild (after Redis lost the
+// checkpoint) may recompute less than was written before, and deletes.
+func (s *Store) addReasons(t *txBuf, c *pipeline.CounterDelta, ttl string, rebuild bool) {
 	var was []events.ReasonMS
 	if c.Prev != nil {
 		was = events.CapReasons(events.SortedReasons(c.PrevReasons))
 	}
+	if c.Prev == nil && c.View == pipeline.ViewInterval && len(c.Reasons) == 0 && !rebuild {
+		return
+	}
+	rk := s.reasonsKey(c)
 	if len(was) == 0 {
 		if c.Prev == nil {
 			t.cmd("DEL", t.str(rk))
@@ -660,7 +673,7 @@ func appendViewFields(args []any, c *pipeline.CounterDelta, arg func(v int64, pl
 	cur := viewValues(c.Start, c.End, &c.Delta)
 	var prev [len(viewFields)]int64
 	if c.Prev != nil {
-		prev = viewValues(c.Start, c.End, c.Prev)
+		prev = viewValues(c.PrevStart, c.PrevEnd, c.Prev)
 	}
 	for f, v := range cur {
 		if c.Prev == nil || v != prev[f] {

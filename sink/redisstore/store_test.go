@@ -297,7 +297,7 @@ func TestCommitWritesOnlyChanges(t *testing.T) {
 	}
 	view := func(c events.Counters, prev *events.Counters) pipeline.CounterDelta {
 		return pipeline.CounterDelta{Scope: events.ScopeAgent, Key: "a1", View: pipeline.ViewLast60m,
-			Start: 0, End: 900000, Delta: c, Full: true, Prev: prev}
+			Start: 0, End: 900000, Delta: c, Full: true, Prev: prev, PrevStart: 0, PrevEnd: 900000}
 	}
 	agent := func(st, prev *events.AgentState) pipeline.AgentWrite {
 		return pipeline.AgentWrite{State: *st, Prev: prev}
@@ -761,7 +761,7 @@ func TestReasonChangesMatchAWholeWrite(t *testing.T) {
 		d := pipeline.CounterDelta{Scope: events.ScopeAgent, Key: "a1", View: pipeline.ViewDay, Start: 0, End: 86400000,
 			Day: "2025-12-01", Delta: c, Full: true, Reasons: r}
 		if i > 0 {
-			d.Prev, d.PrevReasons = &c, prev
+			d.Prev, d.PrevReasons, d.PrevStart, d.PrevEnd = &c, prev, d.Start, d.End
 		}
 		if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: int64(i + 1), Offset: int64(i + 1), WallMS: 1,
 			Counters: []pipeline.CounterDelta{d}}); err != nil {
@@ -778,5 +778,57 @@ func TestReasonChangesMatchAWholeWrite(t *testing.T) {
 			t.Fatalf("step %d: %s has TTL %v", i, key, ttl)
 		}
 		prev = r
+	}
+}
+
+// A last-60m view whose windows moved on keeps its key: written as its
+// changes (bounds, counters, the reasons that left), it holds what a whole
+// write would, and keeps its TTL.
+func TestLast60mWrittenAsChangesAcrossWindows(t *testing.T) {
+	ctx := context.Background()
+	write := func(s *redisstore.Store, seq int64, d pipeline.CounterDelta) {
+		t.Helper()
+		if err := s.Commit(ctx, &pipeline.Batch{Source: src, Token: "tok", Seq: seq, Offset: seq, WallMS: 1,
+			Counters: []pipeline.CounterDelta{d}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	view := func(start int64, c events.Counters, r map[string]int64) pipeline.CounterDelta {
+		return pipeline.CounterDelta{Scope: events.ScopeAgent, Key: "a1", View: pipeline.ViewLast60m,
+			Start: start, End: start + 3600000, Delta: c, Reasons: r, Full: true}
+	}
+	c1 := events.Counters{TalkMS: 2000, WorkMS: 2000, CallsHandled: 1, NotReadyMS: 700}
+	c2 := events.Counters{TalkMS: 1000, WorkMS: 6000, CallsHandled: 1, ACWCount: 1, ACWTotalMS: 5000, ACWMaxMS: 5000, ACWStateMS: 5000, NotReadyMS: 300}
+	r1, r2 := map[string]int64{"lunch": 400, "break": 300}, map[string]int64{"break": 300}
+
+	s, rdb := newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 1, view(0, c1, r1))
+	k := keyspace.New(keyspace.DefaultPrefix, 15*time.Minute)
+	vkey, rkey := k.Last60m(events.ScopeAgent, "a1"), k.Last60mReasons(events.ScopeAgent, "a1")
+	rdb.Expire(ctx, vkey, time.Hour) // TTLs the change must keep
+	rdb.Expire(ctx, rkey, time.Hour)
+	d := view(900000, c2, r2)
+	d.Prev, d.PrevReasons, d.PrevStart, d.PrevEnd = &c1, r1, 0, 3600000
+	write(s, 2, d)
+	gotView, gotReasons := rdb.HGetAll(ctx, vkey).Val(), rdb.HGetAll(ctx, rkey).Val()
+	for _, key := range []string{vkey, rkey} {
+		if ttl := rdb.TTL(ctx, key).Val(); ttl > time.Hour || ttl < 59*time.Minute {
+			t.Errorf("%s: TTL %v after a change, want the 1h set before it", key, ttl)
+		}
+	}
+
+	s, rdb = newStore(t)
+	if _, err := s.Claim(ctx, src, "tok"); err != nil {
+		t.Fatal(err)
+	}
+	write(s, 1, view(900000, c2, r2))
+	if want := rdb.HGetAll(ctx, vkey).Val(); !maps.Equal(gotView, want) {
+		t.Errorf("view written as changes:\n%v\nwritten whole:\n%v", gotView, want)
+	}
+	if want := rdb.HGetAll(ctx, rkey).Val(); !maps.Equal(gotReasons, want) {
+		t.Errorf("reasons written as changes: %v, written whole: %v", gotReasons, want)
 	}
 }
