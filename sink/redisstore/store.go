@@ -347,9 +347,13 @@ func (t *txBuf) cmd(args ...any) {
 
 // hset adds HSET key with the field/value pairs fill appends, or nothing
 // when it appends none; it tells which.
-func (t *txBuf) hset(key string, fill func([]any) []any) bool {
+func (t *txBuf) hset(key string, fill func([]any) []any) bool { return t.fields("HSET", key, fill) }
+
+// fields adds the command name (HSET, HDEL) on key with the arguments fill
+// appends, or nothing when it appends none; it tells which.
+func (t *txBuf) fields(name, key string, fill func([]any) []any) bool {
 	at := len(t.args)
-	t.args = fill(append(t.args, "HSET", t.str(key)))
+	t.args = fill(append(t.args, name, t.str(key)))
 	if len(t.args) == at+2 {
 		t.args = t.args[:at]
 		return false
@@ -579,12 +583,12 @@ func hasReasons(c *pipeline.CounterDelta) bool { return c.Scope != events.ScopeQ
 // were a sixth of the commands. A rebuild (after Redis lost the
 // checkpoint) may recompute less than was written before, and deletes.
 func (s *Store) addReasons(t *txBuf, c *pipeline.CounterDelta, ttl string, rebuild bool) {
+	if c.Prev == nil && c.View == pipeline.ViewInterval && len(c.Reasons) == 0 && !rebuild {
+		return
+	}
 	var was []events.ReasonMS
 	if c.Prev != nil {
 		was = events.CapReasons(events.SortedReasons(c.PrevReasons))
-	}
-	if c.Prev == nil && c.View == pipeline.ViewInterval && len(c.Reasons) == 0 && !rebuild {
-		return
 	}
 	rk := s.reasonsKey(c)
 	if len(was) == 0 {
@@ -605,18 +609,14 @@ func (s *Store) addReasons(t *txBuf, c *pipeline.CounterDelta, ttl string, rebui
 		}
 		return a
 	})
-	at := len(t.args)
-	t.args = append(t.args, "HDEL", t.str(rk))
-	for _, w := range was {
-		if !slices.ContainsFunc(now, func(x events.ReasonMS) bool { return x.Reason == w.Reason }) {
-			t.args = append(t.args, t.str(w.Reason))
+	t.fields("HDEL", rk, func(a []any) []any {
+		for _, w := range was {
+			if !slices.ContainsFunc(now, func(x events.ReasonMS) bool { return x.Reason == w.Reason }) {
+				a = append(a, t.str(w.Reason))
+			}
 		}
-	}
-	if len(t.args) == at+2 {
-		t.args = t.args[:at]
-	} else {
-		t.ends = append(t.ends, len(t.args))
-	}
+		return a
+	})
 }
 
 // appendReasonFields appends the field/value pairs of a breakdown as the
