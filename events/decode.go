@@ -2,6 +2,7 @@ package events
 
 import (
 	"fmt"
+	"math/bits"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
@@ -92,6 +93,9 @@ func (p *parser) fail(msg string) {
 }
 
 func (p *parser) ws() {
+	if p.i < len(p.b) && p.b[p.i] > ' ' {
+		return // the common case: no white space at all
+	}
 	for p.i < len(p.b) {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
@@ -105,13 +109,32 @@ func (p *parser) ws() {
 // str parses a JSON string at p.i (which must be '"') and returns its
 // decoded bytes; the slice aliases the input or the decoder's scratch.
 func (p *parser) str() []byte {
-	// Locals, not p's fields, in the loop, and one table lookup per byte:
-	// this loop reads most of every input.
+	// Locals, not p's fields, in the loops: they read most of every input.
+	// Eight bytes at a time while eight remain (strSpecial finds the first
+	// byte that is not plain ASCII), then one table lookup per byte.
 	b := p.b
 	i := p.i + 1 // past the opening quote
 	start := i
 	p.escaped = false
 	high := false
+	for i+8 <= len(b) {
+		m := strSpecial(load64(b[i:]))
+		if m == 0 {
+			i += 8
+			continue
+		}
+		i += bits.TrailingZeros64(m) >> 3
+		if b[i] == '"' {
+			p.i = i + 1
+			p.ascii = !high
+			return b[start:i]
+		}
+		if b[i] < 0x80 {
+			return p.strEnd(b, start, i, high)
+		}
+		high = true
+		i++
+	}
 	for i < len(b) {
 		switch strClass[b[i]] {
 		case strPlain:
@@ -122,22 +145,44 @@ func (p *parser) str() []byte {
 			i++
 			continue
 		}
-		p.i = i
-		switch b[i] {
-		case '"':
-			p.i++
-			p.ascii = !high
-			return b[start:i]
-		case '\\':
-			p.ascii = false
-			return p.strEscaped(start)
-		}
-		p.fail("control character in string")
-		return nil
+		return p.strEnd(b, start, i, high)
 	}
 	p.i = i
 	p.fail("unterminated string")
 	return nil
+}
+
+// strEnd finishes str at b[i], a quote, a backslash or a control
+// character.
+func (p *parser) strEnd(b []byte, start, i int, high bool) []byte {
+	p.i = i
+	switch b[i] {
+	case '"':
+		p.i++
+		p.ascii = !high
+		return b[start:i]
+	case '\\':
+		p.ascii = false
+		return p.strEscaped(start)
+	}
+	p.fail("control character in string")
+	return nil
+}
+
+const (
+	swarOnes  = 0x0101010101010101
+	swarHighs = 0x8080808080808080
+)
+
+// strSpecial returns, for the eight bytes of w (the first in its low
+// byte), a mask whose lowest set bit is the high bit of the first byte
+// that is a quote, a backslash, a control character or over 0x7f; 0 when
+// all eight are plain ASCII. (The zero-byte tests can also flag bytes
+// after a true match, through the borrow, but never one before it.)
+func strSpecial(w uint64) uint64 {
+	q := w ^ (swarOnes * '"')
+	s := w ^ (swarOnes * '\\')
+	return (((q - swarOnes) &^ q) | ((s - swarOnes) &^ s) | ((w - swarOnes*0x20) &^ w) | w) & swarHighs
 }
 
 // strClass sorts the bytes of a JSON string: plain ASCII, bytes of a

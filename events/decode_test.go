@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,78 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		if err := d.Decode(line, &ev); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestStrSpecialFindsTheFirstSpecialByte checks the eight-at-a-time scan
+// of strings against the byte-at-a-time classification: every byte value
+// at every position of a word, and words of two special bytes (where the
+// borrow of the first could mark a later one), must give the first
+// special byte, or none.
+func TestStrSpecialFindsTheFirstSpecialByte(t *testing.T) {
+	first := func(w [8]byte) int {
+		for i, c := range w {
+			if strClass[c] != strPlain {
+				return i
+			}
+		}
+		return 8
+	}
+	got := func(w [8]byte) int {
+		m := strSpecial(load64(w[:]))
+		if m == 0 {
+			return 8
+		}
+		return bits.TrailingZeros64(m) >> 3
+	}
+	base := [8]byte{'a', 'g', 'e', 'n', 't', '-', '1', '7'}
+	for pos := range 8 {
+		for c := range 256 {
+			w := base
+			w[pos] = byte(c)
+			if g, want := got(w), first(w); g != want {
+				t.Fatalf("%q: first special byte at %d, strSpecial says %d", w, want, g)
+			}
+			for pos2 := pos + 1; pos2 < 8; pos2++ {
+				for _, c2 := range []byte{0, 0x1f, 0x20, '"', '\\', 0x7f, 0x80, 0xff} {
+					w2 := w
+					w2[pos2] = c2
+					if g, want := got(w2), first(w2); g != want {
+						t.Fatalf("%q: first special byte at %d, strSpecial says %d", w2, want, g)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeStringsAtEveryOffset decodes values whose special bytes
+// (escapes, multi-byte UTF-8, a control character) fall at every place in
+// and across the eight-byte words of the scan, and checks them against
+// encoding/json.
+func TestDecodeStringsAtEveryOffset(t *testing.T) {
+	var d Decoder
+	for _, special := range []string{`\"`, `\\`, `\u00e9`, "é", "😀", "\x01", "\xff"} {
+		for pad := range 20 {
+			name := strings.Repeat("x", pad) + special + strings.Repeat("y", 20-pad)
+			line := []byte(`{"agent_id":"a1","state":"ready","ts":1795341600123,"agent_name":"` + name + `"}`)
+			var ev Event
+			err := d.Decode(line, &ev)
+			var want struct {
+				AgentName string `json:"agent_name"`
+			}
+			jerr := json.Unmarshal(line, &want)
+			switch {
+			case special == "\x01" || special == "\xff":
+				if err == nil {
+					t.Fatalf("%q accepted", line)
+				}
+			case err != nil || jerr != nil:
+				t.Fatalf("%q: %v (encoding/json: %v)", line, err, jerr)
+			case ev.AgentName != want.AgentName:
+				t.Fatalf("%q: agent_name %q, encoding/json %q", line, ev.AgentName, want.AgentName)
+			}
 		}
 	}
 }
