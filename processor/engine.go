@@ -791,8 +791,8 @@ func (e *Engine) PendingEnds(ids []string) map[string]int64 {
 	if len(calls) == 0 {
 		return out
 	}
-	for _, i := range e.buf.heap.s {
-		ev := &e.buf.slab[i].ev
+	for _, k := range e.buf.heap {
+		ev := &e.buf.slab[k.slot].ev
 		call, ok := calls[ev.AgentID]
 		if !ok || (ev.State == events.StateACW && ev.CallID == call) {
 			continue

@@ -112,23 +112,44 @@ func idleLess(a, b idleEntry) bool {
 
 // eventBuffer holds accepted events until the watermark passes them. Events
 // live in a slab reused through a free list, so buffering allocates nothing
-// once the slab has grown to the disorder window.
+// once the slab has grown to the disorder window. Its heap orders slots by
+// bufferedLess with each event's ts and seq held in the heap itself, so
+// that a comparison reads the slab only when two events share a ts.
 type eventBuffer struct {
 	slab []buffered
 	free []int32
-	heap minHeap[int32]
+	heap []bufKey
 }
 
-func newEventBuffer() *eventBuffer {
-	b := &eventBuffer{}
-	b.heap.less = func(i, j int32) bool { return bufferedLess(&b.slab[i], &b.slab[j]) }
-	return b
+// bufKey is an entry of the buffer's heap: a slot and its event's order.
+type bufKey struct {
+	ts   int64
+	seq  uint64
+	slot int32
 }
 
-func (b *eventBuffer) len() int { return b.heap.len() }
+func newEventBuffer() *eventBuffer { return &eventBuffer{} }
+
+func (b *eventBuffer) len() int { return len(b.heap) }
 
 // minTS is the ts of the earliest buffered event; len must be > 0.
-func (b *eventBuffer) minTS() int64 { return b.slab[b.heap.min()].ev.TS }
+func (b *eventBuffer) minTS() int64 { return b.heap[0].ts }
+
+// less is bufferedLess of the slots of x and y (small enough to inline).
+func (b *eventBuffer) less(x, y bufKey) bool {
+	if x.ts != y.ts {
+		return x.ts < y.ts
+	}
+	return b.tieLess(x, y)
+}
+
+// tieLess is less of two events with the same ts.
+func (b *eventBuffer) tieLess(x, y bufKey) bool {
+	if c := strings.Compare(b.slab[x.slot].ev.AgentID, b.slab[y.slot].ev.AgentID); c != 0 {
+		return c < 0
+	}
+	return x.seq < y.seq
+}
 
 func (b *eventBuffer) push(ev *events.Event, seq uint64) {
 	var i int32
@@ -144,12 +165,59 @@ func (b *eventBuffer) push(ev *events.Event, seq uint64) {
 	// dropping it keeps borrowed input memory out of the buffer and
 	// snapshots small.
 	b.slab[i].ev.EventID = ""
-	b.heap.push(i)
+	k := bufKey{ts: ev.TS, seq: seq, slot: i}
+	b.heap = append(b.heap, k)
+	h := b.heap
+	j := len(h) - 1
+	for j > 0 {
+		p := (j - 1) / 2
+		if !b.less(k, h[p]) {
+			break
+		}
+		h[j] = h[p]
+		j = p
+	}
+	h[j] = k
+}
+
+// popSlot removes the earliest event's entry from the heap and returns
+// its slot.
+func (b *eventBuffer) popSlot() int32 {
+	h := b.heap
+	top := h[0].slot
+	n := len(h) - 1
+	last := h[n]
+	h = h[:n]
+	if cap(h) > 4096 && n < cap(h)/4 {
+		h = append(make([]bufKey, 0, 2*n), h...) // give back the room of a past peak
+	}
+	b.heap = h
+	if n == 0 {
+		return top
+	}
+	j := 0
+	for {
+		l := 2*j + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && b.less(h[r], h[l]) {
+			m = r
+		}
+		if !b.less(h[m], last) {
+			break
+		}
+		h[j] = h[m]
+		j = m
+	}
+	h[j] = last
+	return top
 }
 
 // pop copies the earliest event into ev and releases its slot.
 func (b *eventBuffer) pop(ev *events.Event) {
-	i := b.heap.pop()
+	i := b.popSlot()
 	*ev = b.slab[i].ev
 	b.slab[i] = buffered{}
 	b.free = append(b.free, i)
@@ -158,8 +226,8 @@ func (b *eventBuffer) pop(ev *events.Event) {
 // sorted returns the buffered events in application order.
 func (b *eventBuffer) sorted() []*buffered {
 	out := make([]*buffered, 0, b.len())
-	for _, i := range b.heap.s {
-		out = append(out, &b.slab[i])
+	for _, k := range b.heap {
+		out = append(out, &b.slab[k.slot])
 	}
 	slices.SortFunc(out, func(x, y *buffered) int {
 		if bufferedLess(x, y) {
