@@ -77,6 +77,63 @@ func fieldOf(k []byte) int {
 
 var fieldNames = [...]string{"", "agent_id", "state", "ts", "call_id", "event_id", "team", "queue", "channel", "disposition", "reason", "agent_name"}
 
+// keyPat is a field's name and closing quote as two little-endian words
+// (the bytes after the name masked off), for knownKey.
+type keyPat struct {
+	w0, m0, w1, m1 uint64
+	n              int // len(name) + 1
+}
+
+var keyPats = func() (t [len(fieldNames)]keyPat) {
+	for f := fAgentID; f < len(fieldNames); f++ {
+		var name, mask [16]byte
+		n := copy(name[:], fieldNames[f]+`"`)
+		for i := range n {
+			mask[i] = 0xff
+		}
+		t[f] = keyPat{w0: load64(name[:]), m0: load64(mask[:]), w1: load64(name[8:]), m1: load64(mask[8:]), n: n}
+	}
+	return t
+}()
+
+// keyFirst lists, by first byte, the fields whose names start with it.
+var keyFirst = func() (t [256][2]uint8) {
+	for f := fAgentID; f < len(fieldNames); f++ {
+		c := fieldNames[f][0]
+		if t[c][0] == 0 {
+			t[c][0] = uint8(f)
+		} else {
+			t[c][1] = uint8(f)
+		}
+	}
+	return t
+}()
+
+// knownKey matches the object key at p.i (which must be '"') against the
+// contract's field names byte for byte, quote included, and on a match
+// moves past the key and returns its field. Otherwise (another key, an
+// escaped one, or fewer than 16 bytes left) it returns fUnknown and does
+// not move: str and fieldOf decide.
+func (p *parser) knownKey() int {
+	b := p.b
+	i := p.i + 1
+	if i+16 > len(b) {
+		return fUnknown
+	}
+	w0, w1 := load64(b[i:]), load64(b[i+8:])
+	for _, f := range keyFirst[b[i]] {
+		if f == 0 {
+			break
+		}
+		k := &keyPats[f]
+		if w0&k.m0 == k.w0 && w1&k.m1 == k.w1 {
+			p.i = i + k.n
+			return int(f)
+		}
+	}
+	return fUnknown
+}
+
 type parser struct {
 	b       []byte
 	i       int
@@ -519,8 +576,12 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 				p.fail("expected object key")
 				break
 			}
-			name := p.str()
-			f := fieldOf(name)
+			f := p.knownKey()
+			var name []byte
+			if f == fUnknown {
+				name = p.str()
+				f = fieldOf(name)
+			}
 			// A member given twice is ambiguous (parsers differ on which
 			// one wins), so the object is invalid whatever the values.
 			if f != fUnknown {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/bits"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +256,37 @@ func TestDecodeStringsAtEveryOffset(t *testing.T) {
 			case ev.AgentName != want.AgentName:
 				t.Fatalf("%q: agent_name %q, encoding/json %q", line, ev.AgentName, want.AgentName)
 			}
+		}
+	}
+}
+
+// TestKnownKeysMatchOnlyThemselves checks the byte-for-byte key match
+// against fieldOf: each contract name, its prefixes and extensions,
+// escaped forms and near misses, padded so that the match is tried.
+func TestKnownKeysMatchOnlyThemselves(t *testing.T) {
+	var keys []string
+	for _, n := range fieldNames[1:] {
+		keys = append(keys, n, n[:len(n)-1], n+"x", n+`\"`, strings.ToUpper(n[:1])+n[1:], `\u00`+strconv.FormatInt(int64(n[0]), 16)+n[1:])
+	}
+	for _, k := range keys {
+		p := parser{b: []byte(`"` + k + `":"0123456789abcdef"}`)}
+		f := p.knownKey()
+		want := fUnknown
+		q := parser{b: p.b, d: &Decoder{}}
+		if name := q.str(); q.err == nil {
+			want = fieldOf(name)
+		}
+		if f != fUnknown && f != want {
+			t.Errorf("key %q: knownKey says %s, fieldOf %d", k, fieldNames[f], want)
+		}
+		if f == fUnknown && p.i != 0 {
+			t.Errorf("key %q: no match, but moved to %d", k, p.i)
+		}
+		if f != fUnknown && p.b[p.i] != ':' {
+			t.Errorf("key %q: matched %s but stopped at %q", k, fieldNames[f], p.b[p.i:])
+		}
+		if want != fUnknown && !strings.Contains(k, `\`) && f != want {
+			t.Errorf("key %q: plain contract name not matched", k)
 		}
 	}
 }

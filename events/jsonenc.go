@@ -1,6 +1,7 @@
 package events
 
 import (
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -14,6 +15,19 @@ func AppendString[S ~string | ~[]byte](b []byte, s S) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Plain ASCII runs eight bytes at a time (see strSpecial).
+		for i+8 <= len(s) {
+			m := strSpecial(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56)
+			if m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -71,6 +85,10 @@ func (o *jsonObject) str(k, v string) {
 
 func (o *jsonObject) int(k string, v int64) {
 	o.key(k)
+	if v >= 0 && v < 10 { // most counters of most records
+		o.b = append(o.b, byte('0'+v))
+		return
+	}
 	o.b = strconv.AppendInt(o.b, v, 10)
 }
 
