@@ -29,6 +29,7 @@ type Decoder struct {
 
 	cache   [internSlots]string
 	scratch []byte
+	days    dayCache
 }
 
 // field identifiers of the canonical schema.
@@ -620,7 +621,7 @@ func (d *Decoder) Decode(b []byte, ev *Event) error {
 				if c == '"' {
 					s := p.str()
 					if p.err == nil {
-						ms, err := ParseRFC3339Millis(s)
+						ms, err := parseRFC3339Millis(s, &d.days)
 						if err != nil {
 							fieldErr(invalidf("ts", "%s is not an RFC 3339 time or Unix milliseconds", quote(string(s))))
 						} else if ms < MinTS || ms >= MaxTS {

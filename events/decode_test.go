@@ -290,3 +290,27 @@ func TestKnownKeysMatchOnlyThemselves(t *testing.T) {
 		}
 	}
 }
+
+// TestDecoderDayCacheAgreesWithParse decodes a run of times through one
+// Decoder (which remembers the last date it parsed) and checks each
+// against ParseRFC3339Millis alone: same day, next day, invalid days and
+// times after a valid date with the same prefix, offsets.
+func TestDecoderDayCacheAgreesWithParse(t *testing.T) {
+	var d Decoder
+	for _, ts := range []string{
+		"2026-02-28T10:00:00Z", "2026-02-28T23:59:59.999Z", "2026-02-28T24:00:00Z", "2026-02-29T00:00:00Z",
+		"2028-02-29T00:00:00Z", "2028-02-29T12:00:00.5+01:00", "2028-02-29T12:00:00-23:59", "2028-02-29T12:60:00Z",
+		"2028-02-29t12:00:00z", "2028-02-30T00:00:00Z", "2028-02-29T00:00:00Z", "2028-02-2xT00:00:00Z",
+		"2028-02-29T00:00:00", "2028-02-29T00:00:00.Z", "2028-03-01T00:00:00.123456Z", "2028-03-01T00:00:00.123456Z",
+	} {
+		want, werr := ParseRFC3339Millis([]byte(ts))
+		var ev Event
+		err := d.Decode([]byte(`{"agent_id":"a1","state":"ready","ts":"`+ts+`"}`), &ev)
+		switch {
+		case werr != nil && err == nil:
+			t.Errorf("%s: accepted as %d, ParseRFC3339Millis: %v", ts, ev.TS, werr)
+		case werr == nil && want >= MinTS && want < MaxTS && (err != nil || ev.TS != want):
+			t.Errorf("%s: %d, %v; ParseRFC3339Millis: %d", ts, ev.TS, err, want)
+		}
+	}
+}

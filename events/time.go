@@ -76,18 +76,44 @@ func digits(b []byte, n int) (int64, bool) {
 // any fractional precision, "Z" or "±hh:mm" offset, 'T'/'t' and 'Z'/'z'
 // accepted) into Unix milliseconds. Fractions beyond milliseconds are
 // truncated (toward the earlier instant). Leap seconds (:60) are rejected.
-func ParseRFC3339Millis(b []byte) (int64, error) {
+func ParseRFC3339Millis(b []byte) (int64, error) { return parseRFC3339Millis(b, nil) }
+
+// dayCache remembers the date part (YYYY-MM-DD) of the last time a
+// Decoder parsed, and its day number: consecutive events are mostly of
+// the same day.
+type dayCache struct {
+	date [10]byte
+	days int64
+	ok   bool
+}
+
+// parseRFC3339Millis is ParseRFC3339Millis, with the date part's day
+// number taken from c (when not nil) when it is the date c remembers.
+func parseRFC3339Millis(b []byte, c *dayCache) (int64, error) {
 	// YYYY-MM-DDTHH:MM:SS
 	if len(b) < 20 || b[4] != '-' || b[7] != '-' || (b[10] != 'T' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
 		return 0, errTime
 	}
-	y, ok1 := digits(b[0:], 4)
-	mo, ok2 := digits(b[5:], 2)
-	d, ok3 := digits(b[8:], 2)
+	var days int64
+	if c != nil && c.ok && string(b[:10]) == string(c.date[:]) {
+		days = c.days
+	} else {
+		y, ok1 := digits(b[0:], 4)
+		mo, ok2 := digits(b[5:], 2)
+		d, ok3 := digits(b[8:], 2)
+		if !(ok1 && ok2 && ok3) || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
+			return 0, errTime
+		}
+		days = daysFromCivil(y, mo, d)
+		if c != nil {
+			copy(c.date[:], b)
+			c.days, c.ok = days, true
+		}
+	}
 	h, ok4 := digits(b[11:], 2)
 	mi, ok5 := digits(b[14:], 2)
 	s, ok6 := digits(b[17:], 2)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59 {
+	if !(ok4 && ok5 && ok6) || h > 23 || mi > 59 || s > 59 {
 		return 0, errTime
 	}
 	i := 19
@@ -136,7 +162,6 @@ func ParseRFC3339Millis(b []byte) (int64, error) {
 	if i != len(b) {
 		return 0, errTime
 	}
-	days := daysFromCivil(y, mo, d)
 	return ((days*24+h)*60+mi)*60000 + s*1000 + ms - off, nil
 }
 

@@ -32,15 +32,27 @@ func (h *hasher) word(w uint64) {
 func (h *hasher) str(s string) {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		h.word(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56)
+		h.word(load64(s[i:]))
 	}
+	// The rest (0-7 bytes) as one little-endian word, zero-filled above:
+	// the top bytes of the string's last eight when it has eight.
 	var w uint64
-	for j := 0; i < len(s); i, j = i+1, j+8 {
-		w |= uint64(s[i]) << j
+	if rest := len(s) - i; len(s) >= 8 {
+		w = load64(s[len(s)-8:]) >> (64 - 8*rest) // a shift by 64 is 0
+	} else {
+		for j := 0; i < len(s); i, j = i+1, j+8 {
+			w |= uint64(s[i]) << j
+		}
 	}
 	h.word(w)
 	h.word(uint64(len(s)) ^ hashP3)
+}
+
+// load64 is the first eight bytes of s as a little-endian word.
+func load64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 func (h *hasher) sum() key128 {
