@@ -27,7 +27,7 @@ type Decoder struct {
 	// engine's Ingest hashes it at once and never keeps it).
 	BorrowEventID bool
 
-	cache   [internSlots]string
+	cache   [internSlots]internSlot
 	scratch []byte
 	days    dayCache
 }
@@ -474,29 +474,40 @@ func (p *parser) skip(depth int) {
 	}
 }
 
+// internSlot is a slot of the Decoder's string cache: a string and, when
+// it is at most 16 bytes long, its first and last eight bytes (zero-filled
+// when shorter), which identify it with its length, so that a lookup
+// compares two words beside the slot instead of reading the string.
+type internSlot struct {
+	s      string
+	w0, w1 uint64
+}
+
 func (d *Decoder) intern(b []byte) string {
-	if len(b) == 0 {
+	n := len(b)
+	if n == 0 {
 		return ""
 	}
-	// A constant-time hash of the length and the first and last 8 bytes is
-	// enough to spread ids like "agent-17" or "call-123456" over the slots;
-	// a collision only costs an allocation.
-	h := uint64(len(b)) * 0x9E3779B97F4A7C15
-	if len(b) >= 8 {
-		h ^= load64(b) ^ load64(b[len(b)-8:])*0xC2B2AE3D27D4EB4F
+	var w0, w1 uint64
+	if n >= 8 {
+		w0, w1 = load64(b), load64(b[n-8:])
 	} else {
-		for _, c := range b {
-			h = (h ^ uint64(c)) * 0x100000001b3
+		for i, c := range b {
+			w0 |= uint64(c) << (8 * i)
 		}
 	}
+	// A hash of the length and the first and last 8 bytes is enough to
+	// spread ids like "agent-17" or "call-123456" over the slots; a
+	// collision only costs an allocation.
+	h := uint64(n)*0x9E3779B97F4A7C15 ^ w0 ^ w1*0xC2B2AE3D27D4EB4F
 	h ^= h >> 29
 	h *= 0xBF58476D1CE4E5B9
 	slot := &d.cache[(h>>40)&(internSlots-1)]
-	if *slot == string(b) {
-		return *slot
+	if len(slot.s) == n && (n <= 16 && slot.w0 == w0 && slot.w1 == w1 || n > 16 && slot.s == string(b)) {
+		return slot.s
 	}
 	s := string(b)
-	*slot = s
+	*slot = internSlot{s: s, w0: w0, w1: w1}
 	return s
 }
 

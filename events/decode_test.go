@@ -314,3 +314,22 @@ func TestDecoderDayCacheAgreesWithParse(t *testing.T) {
 		}
 	}
 }
+
+// TestInternNeverConfusesStrings interns, through one Decoder, pairs of
+// strings of every length up to 40 that differ in one byte, at every
+// place: each must come back as itself, whatever the cache held.
+func TestInternNeverConfusesStrings(t *testing.T) {
+	var d Decoder
+	for n := 1; n <= 40; n++ {
+		for i := range n {
+			a := []byte(strings.Repeat("agent-17", 5)[:n])
+			b := append([]byte(nil), a...)
+			b[i] ^= 0x01
+			for _, s := range [][]byte{a, b, a, b} {
+				if got := d.intern(s); got != string(s) {
+					t.Fatalf("intern(%q) = %q", s, got)
+				}
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/acwstream/acwstream/events"
 )
@@ -222,7 +223,9 @@ type Engine struct {
 	started  bool  // winStart is set
 	winStart int64 // start of the current (only open) window
 	acc      map[scopeKey]*accEntry
+	accList  []*accEntry // acc's entries, in no order
 	center   *accEntry
+	queues   []*accEntry // some of acc's queue entries (a cache: queueCounters)
 	dirty    []*accEntry // acc entries changed since the last EachChangedCounter
 
 	alerts minHeap[alertEntry]
@@ -489,19 +492,25 @@ func (e *Engine) emitWindow() {
 		return
 	}
 	iv := &e.interval
-	for _, k := range e.sortedKeys() {
-		c := &e.acc[k].Counters
+	slices.SortFunc(e.accList, func(x, y *accEntry) int { return cmpScopeKey(x.key, y.key) })
+	for _, x := range e.accList {
+		c := &x.Counters
 		if c.IsZero() {
 			continue
 		}
+		k := x.key
 		*iv = events.Interval{Scope: k.scope, Key: k.key, Window: e.cfg.Window, Start: e.winStart, End: e.winStart + e.windowMS, Counters: *c}
 		if k.scope != events.ScopeQueue {
-			iv.Reasons = events.SortedReasons(e.acc[k].reasons)
+			iv.Reasons = events.SortedReasons(x.reasons)
 		}
 		e.out.Interval(iv)
 	}
 	clear(e.acc)
+	clear(e.accList)
+	e.accList = e.accList[:0]
 	e.center = nil
+	clear(e.queues)
+	e.queues = e.queues[:0]
 	e.dirty = e.dirty[:0]
 }
 
@@ -604,14 +613,33 @@ func (e *Engine) entry(scope events.Scope, key string) *accEntry {
 	x := e.acc[k]
 	if x == nil {
 		x = &accEntry{key: k}
-		e.acc[k] = x
+		e.addEntry(x)
 	}
 	return x
 }
 
-// counters returns the counters of scope/key for changing.
-func (e *Engine) counters(scope events.Scope, key string) *events.Counters {
-	return e.touch(e.entry(scope, key))
+// addEntry puts a new entry into the open interval.
+func (e *Engine) addEntry(x *accEntry) {
+	e.acc[x.key] = x
+	e.accList = append(e.accList, x)
+}
+
+// queuesCached bounds Engine.queues: a centre's queues are few, and a
+// linear scan of this many is cheaper than a map lookup.
+const queuesCached = 16
+
+// queueCounters returns the counters of queue q for changing.
+func (e *Engine) queueCounters(q string) *events.Counters {
+	for _, x := range e.queues {
+		if k := x.key.key; len(k) == len(q) && (unsafe.StringData(k) == unsafe.StringData(q) || k == q) {
+			return e.touch(x)
+		}
+	}
+	x := e.entry(events.ScopeQueue, q)
+	if len(e.queues) < queuesCached {
+		e.queues = append(e.queues, x)
+	}
+	return e.touch(x)
 }
 
 func (e *Engine) agentCounters(a *agent) *events.Counters {
@@ -841,7 +869,7 @@ func (e *Engine) countHandled(a *agent) {
 		c.CallsHandled++
 	}
 	if q := a.queueOf(a.talkCall); q != "" {
-		e.counters(events.ScopeQueue, q).CallsHandled++
+		e.queueCounters(q).CallsHandled++
 	}
 	e.centerCounters().CallsHandled++
 }
@@ -859,7 +887,7 @@ func (e *Engine) countHandle(a *agent, call string, ms int64) {
 		add(c)
 	}
 	if q := a.queueOf(call); q != "" {
-		add(e.counters(events.ScopeQueue, q))
+		add(e.queueCounters(q))
 	}
 	add(e.centerCounters())
 }
@@ -871,7 +899,7 @@ func (e *Engine) countMissed(a *agent, call string) {
 		c.MissedCount++
 	}
 	if q := a.queueOf(call); q != "" {
-		e.counters(events.ScopeQueue, q).MissedCount++
+		e.queueCounters(q).MissedCount++
 	}
 	e.centerCounters().MissedCount++
 }
@@ -949,7 +977,7 @@ func (e *Engine) closeSegment(a *agent, end int64, endState events.State) {
 		add(c)
 	}
 	if queue != "" {
-		add(e.counters(events.ScopeQueue, queue))
+		add(e.queueCounters(queue))
 	}
 	add(e.centerCounters())
 	if s.handleMS >= 0 {

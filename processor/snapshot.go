@@ -391,7 +391,10 @@ func RestoreJournaled(cfg Config, out Emitter, snap []byte, journal [][]byte) (*
 		if k.scope >= events.NumScopes {
 			r.Fail("scope")
 		}
-		e.acc[k] = x
+		if e.acc[k] != nil {
+			r.Fail("counters given twice")
+		}
+		e.addEntry(x)
 	}
 	if err := r.Err(); err != nil { // also bytes after the end
 		return nil, err
