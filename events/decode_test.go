@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/bits"
 	"strconv"
 	"strings"
@@ -330,6 +331,35 @@ func TestInternNeverConfusesStrings(t *testing.T) {
 					t.Fatalf("intern(%q) = %q", s, got)
 				}
 			}
+		}
+	}
+}
+
+// TestAppendTimeAgreesWithTheTimePackage formats instants on alternating
+// days (AppendTime remembers the last day's date) from several
+// goroutines at once, and compares each with package time.
+func TestAppendTimeAgreesWithTheTimePackage(t *testing.T) {
+	instants := []int64{MinTS, MaxTS - 1, 0, -1, 86399999, 86400000, 951782400000 /* 2000-02-29 */, 4107542399999}
+	for ms := int64(1795341600123); ms < 1795341600123+3*86400000; ms += 3600000 + 61001 {
+		instants = append(instants, ms, ms-86400000*400)
+	}
+	done := make(chan string)
+	for g := range 4 {
+		go func() {
+			for i := range instants {
+				ms := instants[(i+g)%len(instants)]
+				got := string(AppendTime(nil, ms))
+				if want := time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+					done <- fmt.Sprintf("AppendTime(%d) = %s, want %s", ms, got, want)
+					return
+				}
+			}
+			done <- ""
+		}()
+	}
+	for range 4 {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
 		}
 	}
 }

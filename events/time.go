@@ -1,6 +1,9 @@
 package events
 
-import "errors"
+import (
+	"errors"
+	"sync/atomic"
+)
 
 var errTime = errors.New("not an RFC 3339 time")
 
@@ -174,21 +177,50 @@ func AppendTime(b []byte, ms int64) []byte {
 		rem += 86400000
 		days--
 	}
-	y, m, d := civilFromDays(days)
+	date := lastDate.Load()
+	if date == nil || date.days != days {
+		date = &dateText{days: days}
+		y, m, d := civilFromDays(days)
+		date.text = [11]byte{
+			byte('0' + y/1000%10), byte('0' + y/100%10), byte('0' + y/10%10), byte('0' + y%10), '-',
+			byte('0' + m/10), byte('0' + m%10), '-',
+			byte('0' + d/10), byte('0' + d%10), 'T'}
+		lastDate.Store(date)
+	}
 	h := rem / 3600000
 	mi := rem / 60000 % 60
 	s := rem / 1000 % 60
 	f := rem % 1000
-	b = append(b,
-		byte('0'+y/1000%10), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
-		byte('0'+m/10), byte('0'+m%10), '-',
-		byte('0'+d/10), byte('0'+d%10), 'T',
-		byte('0'+h/10), byte('0'+h%10), ':',
-		byte('0'+mi/10), byte('0'+mi%10), ':',
-		byte('0'+s/10), byte('0'+s%10), '.',
-		byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10), 'Z')
-	return b
+	b = append(b, date.text[:]...)
+	return append(b,
+		twoDigits[2*h], twoDigits[2*h+1], ':',
+		twoDigits[2*mi], twoDigits[2*mi+1], ':',
+		twoDigits[2*s], twoDigits[2*s+1], '.',
+		byte('0'+f/100), twoDigits[2*(f%100)], twoDigits[2*(f%100)+1], 'Z')
 }
+
+// dateText is a day's date as AppendTime writes it, "YYYY-MM-DDT".
+type dateText struct {
+	days int64
+	text [11]byte
+}
+
+// lastDate is the date AppendTime wrote last: the records of a run are
+// mostly of one day, so their dates are written without a division.
+// Each value is immutable once stored, so goroutines share it safely.
+var lastDate atomic.Pointer[dateText]
+
+// twoDigits holds "00" to "99".
+const twoDigits = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // FormatTime returns ms as RFC 3339 UTC with three fractional digits.
 func FormatTime(ms int64) string { return string(AppendTime(make([]byte, 0, 24), ms)) }
