@@ -12,22 +12,38 @@ const hexDigits = "0123456789abcdef"
 // escaped and invalid UTF-8 is replaced by U+FFFD, so the output is always
 // valid JSON.
 func AppendString[S ~string | ~[]byte](b []byte, s S) []byte {
+	i := plainPrefix(s)
 	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Plain ASCII runs eight bytes at a time (see strSpecial).
-		for i+8 <= len(s) {
-			m := strSpecial(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56)
-			if m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
+	b = append(b, s[:i]...)
+	if i == len(s) { // the common case: nothing to escape
+		return append(b, '"')
+	}
+	return appendEscaped(b, s, i)
+}
+
+// plainPrefix returns the length of the longest prefix of s that is plain
+// ASCII needing no escape: eight bytes at a time (see strSpecial), then a
+// byte at a time.
+func plainPrefix[S ~string | ~[]byte](s S) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		m := strSpecial(uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56)
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
 		}
-		if i >= len(s) {
-			break
-		}
+	}
+	for i < len(s) && strClass[s[i]] == strPlain {
+		i++
+	}
+	return i
+}
+
+// appendEscaped appends the rest of s from i, its first byte that is not
+// plain ASCII, escaped, and the closing quote.
+func appendEscaped[S ~string | ~[]byte](b []byte, s S, i int) []byte {
+	start := i
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -69,27 +85,31 @@ func AppendString[S ~string | ~[]byte](b []byte, s S) []byte {
 // encoders; it keeps field order fixed so output is byte-for-byte stable.
 type jsonObject struct{ b []byte }
 
-func (o *jsonObject) key(k string) {
-	if o.b[len(o.b)-1] != '{' {
-		o.b = append(o.b, ',')
+func (o *jsonObject) key(k string) { o.b = appendKey(o.b, k) }
+
+// appendKey appends "k": after a comma, unless it is an object's first.
+// The jsonObject methods work on a local slice through it rather than on
+// o.b, which would be loaded and stored at every append.
+func appendKey(b []byte, k string) []byte {
+	if b[len(b)-1] != '{' {
+		b = append(b, ',')
 	}
-	o.b = append(o.b, '"')
-	o.b = append(o.b, k...)
-	o.b = append(o.b, '"', ':')
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"', ':')
 }
 
 func (o *jsonObject) str(k, v string) {
-	o.key(k)
-	o.b = AppendString(o.b, v)
+	o.b = AppendString(appendKey(o.b, k), v)
 }
 
 func (o *jsonObject) int(k string, v int64) {
-	o.key(k)
+	b := appendKey(o.b, k)
 	if v >= 0 && v < 10 { // most counters of most records
-		o.b = append(o.b, byte('0'+v))
+		o.b = append(b, byte('0'+v))
 		return
 	}
-	o.b = strconv.AppendInt(o.b, v, 10)
+	o.b = strconv.AppendInt(b, v, 10)
 }
 
 func (o *jsonObject) bool(k string, v bool) {
