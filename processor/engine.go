@@ -207,10 +207,9 @@ type Engine struct {
 
 	buf    *eventBuffer
 	dedup  keySet
-	dedupQ []dedupEntry // in acceptance order; head at dedupH
-	dedupH int
+	dedupQ dedupQueue // in acceptance order
 	// dedupOut counts the entries ever evicted from dedupQ: the journal
-	// index (see AppendDedupJournal) of dedupQ[dedupH].
+	// index (see AppendDedupJournal) of its oldest.
 	dedupOut uint64
 
 	agents map[string]*agent
@@ -337,7 +336,7 @@ func (e *Engine) Apply(ev *events.Event) Outcome {
 		return Late
 	}
 	e.stats.Accepted++
-	e.dedupQ = append(e.dedupQ, dedupEntry{k: k, ts: ev.TS})
+	e.dedupQ.push(dedupEntry{k: k, ts: ev.TS})
 	e.seq++
 	e.buf.push(ev, e.seq)
 	if !e.hasMax || ev.TS > e.maxTS {
@@ -396,16 +395,10 @@ func (e *Engine) AdvanceWatermark(w int64) {
 }
 
 func (e *Engine) evictDedup(cutoff int64) {
-	for e.dedupH < len(e.dedupQ) && e.dedupQ[e.dedupH].ts < cutoff {
-		e.dedup.remove(e.dedupQ[e.dedupH].k)
-		e.dedupQ[e.dedupH] = dedupEntry{}
-		e.dedupH++
+	for e.dedupQ.len() > 0 && e.dedupQ.oldest().ts < cutoff {
+		e.dedup.remove(e.dedupQ.oldest().k)
+		e.dedupQ.pop()
 		e.dedupOut++
-	}
-	if e.dedupH > 1024 && e.dedupH*2 > len(e.dedupQ) {
-		n := copy(e.dedupQ, e.dedupQ[e.dedupH:])
-		e.dedupQ = e.dedupQ[:n]
-		e.dedupH = 0
 	}
 }
 

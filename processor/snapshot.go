@@ -147,7 +147,7 @@ func (e *Engine) AppendSnapshotJournaled(b []byte) []byte { return e.appendSnaps
 func (e *Engine) DedupStart() uint64 { return e.dedupOut }
 
 // DedupEnd: see DedupStart.
-func (e *Engine) DedupEnd() uint64 { return e.dedupOut + uint64(len(e.dedupQ)-e.dedupH) }
+func (e *Engine) DedupEnd() uint64 { return e.dedupOut + uint64(e.dedupQ.len()) }
 
 // AppendDedupJournal appends to b a journal chunk of the dedup memory's
 // entries from index from (or DedupStart, if later) to DedupEnd, and
@@ -159,11 +159,8 @@ func (e *Engine) AppendDedupJournal(b []byte, from uint64) []byte {
 	from = min(max(from, e.dedupOut), e.DedupEnd())
 	w := snapWriter{b: b}
 	w.u(from)
-	q := e.dedupQ[e.dedupH+int(from-e.dedupOut):]
-	w.u(uint64(len(q)))
-	for _, d := range q {
-		w.dedup(d)
-	}
+	w.u(e.DedupEnd() - from)
+	e.dedupQ.each(int(from-e.dedupOut), w.dedup)
 	return w.b
 }
 
@@ -190,11 +187,8 @@ func (e *Engine) appendSnapshot(b []byte, journaled bool) []byte {
 	if journaled {
 		w.u(e.DedupEnd())
 	} else {
-		q := e.dedupQ[e.dedupH:]
-		w.u(uint64(len(q)))
-		for _, d := range q {
-			w.dedup(d)
-		}
+		w.u(uint64(e.dedupQ.len()))
+		e.dedupQ.each(0, w.dedup)
 	}
 
 	ids := make([]string, 0, len(e.agents))
@@ -414,7 +408,7 @@ func (r *snapReader) dedup() dedupEntry {
 
 // pushDedup adds a restored dedup entry.
 func (e *Engine) pushDedup(d dedupEntry) {
-	e.dedupQ = append(e.dedupQ, d)
+	e.dedupQ.push(d)
 	e.dedup.insert(d.k)
 }
 
