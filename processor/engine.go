@@ -213,6 +213,8 @@ type Engine struct {
 	dedupOut uint64
 
 	agents map[string]*agent
+	// agentCache finds most agents of agents without a map lookup.
+	agentCache agentCache
 	// agentsPeak is the most agents since agents was last built: Go maps
 	// never give back the room of deleted entries, so a map that has
 	// shrunk to a quarter is built anew (see forget).
@@ -694,12 +696,16 @@ func (e *Engine) accrue(a *agent, to int64) {
 }
 
 func (e *Engine) agentFor(id string) *agent {
+	if a := e.agentCache.get(id); a != nil {
+		return a
+	}
 	a := e.agents[id]
 	if a == nil {
 		a = &agent{id: id}
 		e.agents[id] = a
 		e.agentsPeak = max(e.agentsPeak, len(e.agents))
 	}
+	e.agentCache.put(a, len(e.agents))
 	return a
 }
 
@@ -1011,12 +1017,14 @@ func (e *Engine) fireIdle(en idleEntry) {
 // it holds a quarter of its peak, so that memory follows the agents kept.
 func (e *Engine) forget(id string) {
 	delete(e.agents, id)
+	e.agentCache.drop(id)
 	if n := len(e.agents); e.agentsPeak > 4096 && n < e.agentsPeak/4 {
 		m := make(map[string]*agent, n)
 		for k, v := range e.agents {
 			m[k] = v
 		}
 		e.agents, e.agentsPeak = m, n
+		e.agentCache.resize(2 * n)
 	}
 }
 
